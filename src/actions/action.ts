@@ -1,0 +1,55 @@
+import type { ActionPlan } from '../model/command.js';
+import type { Host, Inventory } from '../model/inventory.js';
+import type { Step } from '../model/playbook.js';
+
+export interface ActionContext {
+  host: Host;
+  inventory: Inventory;
+  step: Step;
+  stepIndex: number;
+  runId: string;
+  /** Directory of the playbook file, for local paths. */
+  baseDir: string;
+  /** Undo command of the step, already rendered (shell/command only). */
+  undo: string | undefined;
+}
+
+/** What an action returns: a plan, or a problem with the arguments (data, not an exception). */
+export type PlanResult = { ok: true; plan: ActionPlan } | { ok: false; message: string };
+
+export interface Action<A = Record<string, unknown>> {
+  name: string;
+  /** `always`/`never`: fixed; `declared`: the step says (shell/command: changes + undo). */
+  changes: 'always' | 'never' | 'declared';
+  /** Argument keys rendered as shell text (each interpolation quoted); all others are plain values. */
+  shellArgs: readonly string[];
+  /** Runs on the jump host: executed once per step, never per host. */
+  runOnce?: boolean;
+  plan(args: A, ctx: ActionContext): PlanResult;
+}
+
+export function ok(plan: ActionPlan): PlanResult {
+  return { ok: true, plan };
+}
+
+export function refuse(message: string): PlanResult {
+  return { ok: false, message };
+}
+
+/** A per-run, per-step directory on the host for backups an undo needs; outside any manifests dir. */
+export function backupDir(ctx: ActionContext): string {
+  return `${ctx.host.etcd.stashDir}/runs/${ctx.runId}/${String(ctx.stepIndex + 1).padStart(2, '0')}-${slug(ctx.step.name)}`;
+}
+
+export function slug(s: string): string {
+  return s.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '').slice(0, 40) || 'step';
+}
+
+/** A remote path must be absolute and have no '..' segment. */
+export function checkPath(p: unknown, what: string): string | undefined {
+  if (typeof p !== 'string' || p === '') return `${what} must be a non-empty path`;
+  if (!p.startsWith('/')) return `${what} '${p}' must be an absolute path`;
+  if (p.split('/').includes('..')) return `${what} '${p}' must not contain '..'`;
+  if (p.includes('\n') || p.includes('\0')) return `${what} must not contain newlines or NUL`;
+  return undefined;
+}

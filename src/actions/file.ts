@@ -1,0 +1,107 @@
+import { readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { resolve } from 'node:path';
+import type { Command } from '../model/command.js';
+import { shellQuote as q } from '../util/shell-quote.js';
+import { type Action, type ActionContext, backupDir, checkPath, ok, type PlanResult, refuse } from './action.js';
+
+/** `mv` that refuses to overwrite: the destination is what a rollback would need. */
+export function moveCommand(src: string, dest: string): string {
+  return `if [ -e ${q(dest)} ]; then echo ${q(`refusing to move: ${dest} already exists`)} >&2; exit 17; fi; mv -T -- ${q(src)} ${q(dest)}`;
+}
+
+export const fileMove: Action<{ src: string; dest: string }> = {
+  name: 'file.move',
+  changes: 'always',
+  shellArgs: [],
+  plan(args) {
+    const bad = checkPath(args.src, 'src') ?? checkPath(args.dest, 'dest');
+    if (bad) return refuse(bad);
+    return ok({
+      commands: [{ kind: 'exec', cmd: moveCommand(args.src, args.dest) }],
+      undo: [{ kind: 'exec', cmd: moveCommand(args.dest, args.src) }],
+      changes: true,
+    });
+  },
+};
+
+function parseMode(mode: unknown, dflt: number): number {
+  return typeof mode === 'string' ? Number.parseInt(mode, 8) : dflt;
+}
+
+/** Keep the file's previous content (or the fact it did not exist) so the undo can put it back. */
+function writeWithBackup(ctx: ActionContext, dest: string, content: string, mode: number, summary: string): PlanResult {
+  const bad = checkPath(dest, 'dest');
+  if (bad) return refuse(bad);
+  const bk = backupDir(ctx);
+  const save: Command = {
+    kind: 'exec',
+    cmd: `mkdir -p ${q(bk)} && if [ -e ${q(dest)} ]; then cp -a -- ${q(dest)} ${q(`${bk}/previous`)}; else : > ${q(`${bk}/absent`)}; fi`,
+  };
+  const restore: Command = {
+    kind: 'exec',
+    cmd: `if [ -e ${q(`${bk}/previous`)} ]; then cp -a -- ${q(`${bk}/previous`)} ${q(dest)}; elif [ -e ${q(`${bk}/absent`)} ]; then rm -f -- ${q(dest)}; else echo ${q(`no backup of ${dest} in ${bk}`)} >&2; exit 1; fi`,
+  };
+  return ok({ commands: [save, { kind: 'upload', dest, mode, content, summary }], undo: [restore], changes: true });
+}
+
+export const fileWrite: Action<{ dest: string; content: string; mode?: string }> = {
+  name: 'file.write',
+  changes: 'always',
+  shellArgs: [],
+  plan(args, ctx) {
+    const content = String(args.content);
+    const sha = createHash('sha256').update(content).digest('hex').slice(0, 12);
+    return writeWithBackup(ctx, args.dest, content, parseMode(args.mode, 0o644), `${Buffer.byteLength(content)} bytes, sha256 ${sha}…`);
+  },
+};
+
+export const fileUpload: Action<{ src: string; dest: string; mode?: string }> = {
+  name: 'file.upload',
+  changes: 'always',
+  shellArgs: [],
+  plan(args, ctx) {
+    const local = resolve(ctx.baseDir, args.src);
+    let content: string;
+    try {
+      content = readFileSync(local, 'utf8');
+    } catch (e) {
+      return refuse(`cannot read local file ${local}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+    }
+    const sha = createHash('sha256').update(content).digest('hex').slice(0, 12);
+    return writeWithBackup(ctx, args.dest, content, parseMode(args.mode, 0o644), `${local} (${Buffer.byteLength(content)} bytes, sha256 ${sha}…)`);
+  },
+};
+
+export const fileFetch: Action<{ src: string; dest: string }> = {
+  name: 'file.fetch',
+  changes: 'never',
+  shellArgs: [],
+  plan(args, ctx) {
+    const bad = checkPath(args.src, 'src');
+    if (bad) return refuse(bad);
+    return ok({ commands: [{ kind: 'fetch', src: args.src, dest: resolve(ctx.baseDir, args.dest) }], undo: [], changes: false });
+  },
+};
+
+export const fileMkdir: Action<{ path: string; mode?: string }> = {
+  name: 'file.mkdir',
+  changes: 'always',
+  shellArgs: [],
+  plan(args, ctx) {
+    const bad = checkPath(args.path, 'path');
+    if (bad) return refuse(bad);
+    const bk = backupDir(ctx);
+    const mode = parseMode(args.mode, 0o755).toString(8);
+    return ok({
+      commands: [
+        {
+          kind: 'exec',
+          cmd: `mkdir -p ${q(bk)} && if [ -d ${q(args.path)} ]; then : > ${q(`${bk}/existed`)}; else mkdir -p -m ${mode} -- ${q(args.path)}; fi`,
+        },
+      ],
+      undo: [{ kind: 'exec', cmd: `if [ ! -e ${q(`${bk}/existed`)} ]; then rmdir -- ${q(args.path)}; fi` }],
+      changes: true,
+    });
+  },
+};

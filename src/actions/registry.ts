@@ -1,0 +1,20 @@
+import type { Action } from './action.js';
+import { fileFetch, fileMkdir, fileMove, fileUpload, fileWrite } from './file.js';
+import { assertAction, confirmAction, messageAction } from './local.js';
+import { commandAction, shellAction } from './shell.js';
+import { waitAction } from './wait.js';
+
+// Each action narrows its own argument type; the registry only needs the common shape.
+type AnyAction = Action<never>;
+
+const ACTIONS: AnyAction[] = [shellAction, commandAction, fileMove, fileWrite, fileUpload, fileFetch, fileMkdir, waitAction, assertAction, confirmAction, messageAction];
+
+const byName = new Map<string, AnyAction>(ACTIONS.map((a) => [a.name, a]));
+
+export function findAction(name: string): Action | undefined {
+  return byName.get(name) as Action | undefined;
+}
+
+export function actionNames(): string[] {
+  return [...byName.keys()];
+}

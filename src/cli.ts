@@ -1,0 +1,135 @@
+#!/usr/bin/env node
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { USAGE, parseCli, type CliArgs } from './cli/args.js';
+import { executeRun, type Io, missingParams, newRunId, type Prepared, printPlan, runsDirOf } from './cli/run-command.js';
+import { listRuns, readJournal } from './engine/journal.js';
+import { resolveLimit } from './engine/select-hosts.js';
+import { loadInventory } from './load/load-inventory.js';
+import { loadPlaybook } from './load/load-playbook.js';
+import { formatProblem, type Problem } from './load/problem.js';
+import { SCHEMAS_DIR } from './load/schema-check.js';
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(join(SCHEMAS_DIR, '..', 'package.json'), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+function report(io: Io, problems: Problem[]): number {
+  for (const p of problems) io.stderr.write(`${formatProblem(p)}\n`);
+  io.stderr.write(`${problems.length} problem(s) found\n`);
+  return 2;
+}
+
+/** Load and check everything a plan or run needs; problems come back as data. */
+function prepare(args: CliArgs, io: Io, needInventory: boolean): Prepared | number {
+  const file = args.positionals[0];
+  if (!file) {
+    io.stderr.write(`runbook: give a playbook file\n\n${USAGE}`);
+    return 2;
+  }
+  if (needInventory && !args.inventory) {
+    io.stderr.write('runbook: give an inventory with -i INVENTORY\n');
+    return 2;
+  }
+  const inv = args.inventory ? loadInventory(args.inventory) : undefined;
+  const pb = loadPlaybook(file, { inventory: inv?.ok ? inv.value : undefined, extraVars: args.extraVars });
+  const problems = [...(inv && !inv.ok ? inv.problems : []), ...(pb.ok ? [] : pb.problems)];
+  if (problems.length || !pb.ok) return report(io, problems);
+  if (!inv) return { playbook: pb.value, inventory: undefined as never, limit: undefined };
+  if (!inv.ok) return 2;
+  const missing = missingParams(pb.value, inv.value, args.extraVars);
+  if (missing.length) return report(io, missing.map((message) => ({ file, line: undefined, col: undefined, message })));
+  const limit = resolveLimit(args.limit, inv.value);
+  if (!limit.ok) {
+    io.stderr.write(`runbook: ${limit.message}\n`);
+    return 2;
+  }
+  return { playbook: pb.value, inventory: inv.value, limit: limit.limit };
+}
+
+export async function main(argv: string[], io: Io): Promise<number> {
+  const parsed = parseCli(argv);
+  if (!parsed.ok) {
+    io.stderr.write(`runbook: ${parsed.message}\n\n${USAGE}`);
+    return 2;
+  }
+  const args = parsed.args;
+  if (args.version) {
+    io.stdout.write(`${version()}\n`);
+    return 0;
+  }
+  if (args.help || !args.command) {
+    io.stdout.write(USAGE);
+    return args.help ? 0 : 2;
+  }
+  switch (args.command) {
+    case 'validate': {
+      const prep = prepare(args, io, false);
+      if (typeof prep === 'number') return prep;
+      io.stdout.write(`${args.positionals[0]}: valid${args.inventory ? ` against ${args.inventory}` : ''}\n`);
+      return 0;
+    }
+    case 'plan':
+    case 'run': {
+      const prep = prepare(args, io, true);
+      if (typeof prep === 'number') return prep;
+      if (args.command === 'plan' || args.dryRun) {
+        const started = new Date().toISOString();
+        return printPlan(prep, args, io, { id: args.runId ?? newRunId(), dir: '(dry run)', user: process.env['USER'] ?? 'unknown', started });
+      }
+      return executeRun(prep, args, io);
+    }
+    case 'runs': {
+      const runsDir = runsDirOf(args, io.env);
+      if (args.positionals[0] === 'show') {
+        const id = args.positionals[1];
+        const run = listRuns(runsDir).find((r) => r.id === id);
+        if (!id || !run) {
+          io.stderr.write(`runbook: no run '${id ?? ''}' in ${runsDir} (see: runbook runs)\n`);
+          return 2;
+        }
+        const recs = readJournal(join(run.dir, 'journal.jsonl'));
+        if (args.output === 'json') for (const r of recs) io.stdout.write(`${JSON.stringify(r)}\n`);
+        else for (const r of recs) io.stdout.write(`${r.at} ${describeRecord(r.event)}\n`);
+        return 0;
+      }
+      const runs = listRuns(runsDir);
+      if (args.output === 'json') io.stdout.write(`${JSON.stringify(runs)}\n`);
+      else if (runs.length === 0) io.stdout.write(`no runs in ${runsDir}\n`);
+      else for (const r of runs) io.stdout.write(`${r.id}  ${r.status.padEnd(15)} ${r.cluster.padEnd(12)} ${r.user.padEnd(10)} ${r.playbook}\n`);
+      return 0;
+    }
+    default:
+      io.stderr.write(`runbook: unknown command '${args.command}'\n\n${USAGE}`);
+      return 2;
+  }
+}
+
+function describeRecord(e: import('./model/events.js').RunEvent): string {
+  switch (e.type) {
+    case 'run.start':
+      return `run.start ${e.meta.playbookFile} by ${e.meta.user}@${e.meta.machine} git ${e.meta.git.commit ?? '-'}${e.meta.git.dirty ? ' (dirty)' : ''}`;
+    case 'command.end':
+      return `${e.phase === 'undo' ? 'undo' : 'cmd '} ${e.host} [${e.step}] exit=${e.exitCode ?? '-'} ${e.durationMs}ms $ ${e.command}`;
+    case 'host.result':
+      return `result ${e.result.host} [${e.step}] ${e.result.status}`;
+    case 'run.end':
+      return `run.end ${e.status} (exit ${e.exitCode}): ${e.message}`;
+    default:
+      return `${e.type} ${'step' in e ? e.step : 'name' in e ? e.name : ''}`;
+  }
+}
+
+const io: Io = { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, env: process.env, argv: process.argv.slice(2) };
+main(io.argv, io).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e: unknown) => {
+    // A bug, not bad input: say so plainly, with the stack only when asked for.
+    process.stderr.write(`runbook: internal error: ${(e as Error).message}\n`);
+    if (process.env['RUNBOOK_DEBUG']) process.stderr.write(`${(e as Error).stack ?? ''}\n`);
+    process.exitCode = 70;
+  },
+);

@@ -1,0 +1,128 @@
+import { parseArgs } from 'node:util';
+
+export interface CliArgs {
+  command: string | undefined;
+  positionals: string[];
+  inventory: string | undefined;
+  limit: string | undefined;
+  tags: string[] | undefined;
+  startAt: string | undefined;
+  extraVars: Record<string, string>;
+  yes: boolean;
+  dryRun: boolean;
+  noRollback: boolean;
+  forks: number;
+  output: 'text' | 'json';
+  acceptNewHostKeys: boolean;
+  runsDir: string | undefined;
+  runId: string | undefined;
+  connectTimeout: number;
+  verbose: boolean;
+  help: boolean;
+  version: boolean;
+}
+
+export type ParsedArgs = { ok: true; args: CliArgs } | { ok: false; message: string };
+
+export function parseCli(argv: string[]): ParsedArgs {
+  let parsed: ReturnType<typeof parseArgs>;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      strict: true,
+      options: {
+        inventory: { type: 'string', short: 'i' },
+        limit: { type: 'string', short: 'l' },
+        tags: { type: 'string', short: 't' },
+        'start-at': { type: 'string' },
+        'extra-vars': { type: 'string', short: 'e', multiple: true },
+        yes: { type: 'boolean', short: 'y' },
+        'dry-run': { type: 'boolean' },
+        'no-rollback': { type: 'boolean' },
+        forks: { type: 'string', short: 'f' },
+        output: { type: 'string', short: 'o' },
+        'accept-new-host-keys': { type: 'boolean' },
+        'runs-dir': { type: 'string' },
+        'run-id': { type: 'string' },
+        'connect-timeout': { type: 'string' },
+        verbose: { type: 'boolean', short: 'v' },
+        help: { type: 'boolean', short: 'h' },
+        version: { type: 'boolean' },
+      },
+    });
+  } catch (e) {
+    return { ok: false, message: (e as Error).message };
+  }
+  const v = parsed.values as Record<string, string | boolean | string[] | undefined>;
+  const extraVars: Record<string, string> = {};
+  for (const kv of (v['extra-vars'] as string[] | undefined) ?? []) {
+    const eq = kv.indexOf('=');
+    if (eq <= 0) return { ok: false, message: `-e expects NAME=VALUE, got '${kv}'` };
+    const name = kv.slice(0, eq);
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) return { ok: false, message: `-e: '${name}' is not a valid variable name` };
+    extraVars[name] = kv.slice(eq + 1);
+  }
+  const forks = Number(v['forks'] ?? 10);
+  if (!Number.isInteger(forks) || forks < 1) return { ok: false, message: `--forks must be a positive integer` };
+  const output = (v['output'] as string | undefined) ?? 'text';
+  if (output !== 'text' && output !== 'json') return { ok: false, message: `--output must be text or json` };
+  const connectTimeout = Number(v['connect-timeout'] ?? 10);
+  if (!(connectTimeout > 0)) return { ok: false, message: `--connect-timeout must be a number of seconds` };
+  const runId = v['run-id'] as string | undefined;
+  if (runId !== undefined && !/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(runId)) return { ok: false, message: `--run-id: use letters, digits, '.', '_', '-'` };
+  const [command, ...positionals] = parsed.positionals;
+  return {
+    ok: true,
+    args: {
+      command,
+      positionals,
+      inventory: v['inventory'] as string | undefined,
+      limit: v['limit'] as string | undefined,
+      tags: typeof v['tags'] === 'string' ? v['tags'].split(',').map((s) => s.trim()).filter(Boolean) : undefined,
+      startAt: v['start-at'] as string | undefined,
+      extraVars,
+      yes: v['yes'] === true,
+      dryRun: v['dry-run'] === true,
+      noRollback: v['no-rollback'] === true,
+      forks,
+      output,
+      acceptNewHostKeys: v['accept-new-host-keys'] === true,
+      runsDir: v['runs-dir'] as string | undefined,
+      runId: v['run-id'] as string | undefined,
+      connectTimeout,
+      verbose: v['verbose'] === true,
+      help: v['help'] === true,
+      version: v['version'] === true,
+    },
+  };
+}
+
+export const USAGE = `runbook — etcd disaster-recovery runbooks over SSH
+
+Usage:
+  runbook validate PLAYBOOK [-i INVENTORY] [-e NAME=VALUE]...
+  runbook plan     PLAYBOOK -i INVENTORY [options]        dry run: exact per-host commands, nothing contacted
+  runbook run      PLAYBOOK -i INVENTORY [options]        execute (with --dry-run: same as plan)
+  runbook runs                                            list recorded runs
+  runbook runs show RUN_ID                                show one run's journal
+
+Options:
+  -i, --inventory FILE        inventory (hosts, groups, etcd settings)
+  -e, --extra-vars NAME=VALUE set a playbook parameter or variable (repeatable)
+  -l, --limit NAMES           only these hosts/groups (comma-separated)
+  -t, --tags TAGS             only steps with these tags (and 'always')
+      --start-at STEP         skip the steps before STEP
+  -y, --yes                   answer approval gates (automation)
+      --dry-run               show the plan instead of running
+      --no-rollback           on failure, leave hosts as they are for hands-on repair
+  -f, --forks N               hosts worked on at once (default 10)
+  -o, --output text|json      json: one event per line
+      --accept-new-host-keys  trust and record keys of hosts not yet in known_hosts (never changed ones)
+      --run-id ID             fix the run id (plan and run then render identical commands)
+      --runs-dir DIR          where journals go (default $RUNBOOK_RUNS_DIR or ./.runbook/runs)
+      --connect-timeout SECS  SSH connect timeout (default 10)
+  -v, --verbose               print every command as it runs
+
+Exit codes: 0 ok, 1 failed (rolled back / refused), 2 invalid input, 3 needs attention (an undo failed).
+`;

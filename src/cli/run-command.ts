@@ -1,0 +1,182 @@
+import { existsSync } from 'node:fs';
+import { hostname, userInfo } from 'node:os';
+import { join, resolve } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import type { RunEvent, RunMeta } from '../model/events.js';
+import type { Inventory } from '../model/inventory.js';
+import type { Playbook } from '../model/playbook.js';
+import { Journal } from '../engine/journal.js';
+import { makePlan } from '../engine/plan.js';
+import { makeRedactor } from '../engine/redact.js';
+import { runPlaybook } from '../engine/run.js';
+import type { RunInfo } from '../engine/scope.js';
+import { selectHosts } from '../engine/select-hosts.js';
+import { SshTransport } from '../transport/ssh.js';
+import { listrReporter } from '../report/listr.js';
+import { jsonReporter } from '../report/json.js';
+import { plainReporter } from '../report/plain.js';
+import { formatPlan } from '../report/plan-text.js';
+import { makeStyle } from '../report/style.js';
+import { gitInfo } from '../util/git-info.js';
+import type { CliArgs } from './args.js';
+import { askToType } from './prompt.js';
+
+export interface Io {
+  stdout: NodeJS.WriteStream;
+  stderr: NodeJS.WriteStream;
+  stdin: NodeJS.ReadStream;
+  env: NodeJS.ProcessEnv;
+  argv: string[];
+}
+
+export function newRunId(now = new Date()): string {
+  const p = (n: number) => String(n).padStart(2, '0');
+  return `${now.getUTCFullYear()}${p(now.getUTCMonth() + 1)}${p(now.getUTCDate())}-${p(now.getUTCHours())}${p(now.getUTCMinutes())}${p(now.getUTCSeconds())}-${randomBytes(3).toString('hex')}`;
+}
+
+export function runsDirOf(args: CliArgs, env: NodeJS.ProcessEnv): string {
+  return resolve(args.runsDir ?? env['RUNBOOK_RUNS_DIR'] ?? join('.runbook', 'runs'));
+}
+
+/** Values never to show: secret params and credentials from the environment. */
+export function secretValues(pb: Playbook, vars: Record<string, unknown>, env: NodeJS.ProcessEnv): string[] {
+  const out: string[] = [];
+  for (const [k, p] of Object.entries(pb.params)) if (p.secret && typeof vars[k] === 'string') out.push(vars[k] as string);
+  for (const k of ['AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'AWS_ACCESS_KEY_ID']) if (env[k]) out.push(env[k] as string);
+  return out;
+}
+
+export function missingParams(pb: Playbook, inv: Inventory, extra: Record<string, unknown>): string[] {
+  return Object.entries(pb.params)
+    .filter(([k, p]) => p.required && !(k in extra) && !inv.hosts.every((h) => k in h.vars))
+    .map(([k, p]) => `missing required parameter '${k}'${p.description ? ` (${p.description})` : ''}: pass -e ${k}=VALUE`);
+}
+
+export interface Prepared {
+  playbook: Playbook;
+  inventory: Inventory;
+  limit: Set<string> | undefined;
+}
+
+export function printPlan(prep: Prepared, args: CliArgs, io: Io, run: RunInfo): number {
+  const planned = makePlan({ playbook: prep.playbook, inventory: prep.inventory, extraVars: args.extraVars, limit: prep.limit, run, tags: args.tags, startAt: args.startAt });
+  if (!planned.ok) {
+    io.stderr.write(`runbook: ${planned.message}\n`);
+    return 2;
+  }
+  const redact = makeRedactor(secretValues(prep.playbook, args.extraVars, io.env));
+  if (args.output === 'json') {
+    const text = JSON.stringify(planned.plan, null, 2);
+    const scrubbed = (redact({ type: 'log', level: 'info', message: text }) as { message: string }).message;
+    io.stdout.write(`${scrubbed}\n`);
+  } else {
+    const text = formatPlan(planned.plan, makeStyle(io.stdout, io.env));
+    io.stdout.write((redact({ type: 'log', level: 'info', message: text }) as { message: string }).message);
+  }
+  if (planned.plan.errors.length) {
+    for (const e of planned.plan.errors) io.stderr.write(`runbook: step '${e.step}' on ${e.host}: ${e.message}\n`);
+    return 2;
+  }
+  return 0;
+}
+
+/** A real run: preflight connections, journal, reporters, engine, summary, exit code. */
+export async function executeRun(prep: Prepared, args: CliArgs, io: Io): Promise<number> {
+  const { playbook, inventory } = prep;
+  const started = Date.now();
+  const runId = args.runId ?? newRunId();
+  const runsDir = runsDirOf(args, io.env);
+  if (existsSync(join(runsDir, runId))) {
+    io.stderr.write(`runbook: run ${runId} already exists in ${runsDir}: choose another --run-id\n`);
+    return 2;
+  }
+  const journal = new Journal(join(runsDir, runId));
+  const run: RunInfo = { id: runId, dir: journal.dir, user: userInfo().username, started: new Date(started).toISOString() };
+  const redact = makeRedactor(secretValues(playbook, args.extraVars, io.env));
+  const style = makeStyle(io.stdout, io.env);
+  const write = (s: string) => io.stdout.write(s);
+  const plain = plainReporter(write, style, args.verbose);
+  const listr = args.output === 'text' && io.stdout.isTTY ? listrReporter(plain) : undefined;
+  const report = args.output === 'json' ? jsonReporter(write) : (listr?.onEvent ?? plain);
+  const emit = (raw: RunEvent) => {
+    const e = redact(raw);
+    journal.write(e);
+    report(e);
+  };
+  const targets = new Map<string, Inventory['hosts'][number]>();
+  for (const item of playbook.items) if (item.kind === 'step') for (const h of selectHosts(item, playbook, inventory, prep.limit).hosts) targets.set(h.name, h);
+  const meta: RunMeta = {
+    runId,
+    playbook: playbook.name,
+    playbookFile: resolve(playbook.file),
+    inventoryFile: resolve(inventory.file),
+    cluster: inventory.cluster,
+    user: run.user,
+    machine: hostname(),
+    pid: process.pid,
+    argv: io.argv,
+    git: gitInfo([playbook.file, inventory.file]),
+    dryRun: false,
+    hosts: [...targets.keys()],
+    startedAt: run.started,
+  };
+  emit({ type: 'run.start', meta });
+  const transport = new SshTransport({
+    knownHostsFile: inventory.knownHosts,
+    acceptNewHostKeys: args.acceptNewHostKeys,
+    connectTimeoutMs: args.connectTimeout * 1000,
+    keepaliveIntervalMs: 5000,
+  });
+  const abort = new AbortController();
+  const onSignal = () => abort.abort();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  let outcome: { status: 'ok' | 'rolled_back' | 'failed' | 'needs_attention'; exitCode: number; failedStep: string | undefined; message: string };
+  try {
+    // Every host is checked (reachable, known host key) before anything runs anywhere.
+    const checks = await Promise.all([...targets.values()].map(async (h) => ({ h, r: await transport.connect(h) })));
+    const refused = checks.filter((c) => !c.r.ok);
+    if (refused.length) {
+      const hostKey = refused.some((c) => !c.r.ok && c.r.hostKey);
+      for (const c of refused) if (!c.r.ok) emit({ type: 'log', level: 'error', message: `${c.h.name}: ${c.r.message}` });
+      outcome = {
+        status: 'failed',
+        exitCode: hostKey ? 2 : 1,
+        failedStep: undefined,
+        message: `refused before any step: ${refused.map((c) => c.h.name).join(', ')} ${hostKey ? 'failed host-key verification' : 'unreachable (mark a dead host down: true in the inventory, or leave it out with --limit)'}; nothing was changed`,
+      };
+    } else {
+      outcome = await runPlaybook({
+        playbook,
+        inventory,
+        extraVars: args.extraVars,
+        limit: prep.limit,
+        run,
+        forks: args.forks,
+        noRollback: args.noRollback,
+        transport,
+        emit,
+        tags: args.tags,
+        startAt: args.startAt,
+        signal: abort.signal,
+        confirm: async (prompt, expect) => {
+          if (args.yes) {
+            emit({ type: 'log', level: 'info', message: `approval gate passed with --yes (${expect})` });
+            return true;
+          }
+          await listr?.done();
+          return askToType(prompt, expect, io.stdin, io.stdout);
+        },
+      });
+    }
+  } finally {
+    process.removeListener('SIGINT', onSignal);
+    process.removeListener('SIGTERM', onSignal);
+    await transport.close();
+  }
+  emit({ type: 'run.end', status: outcome.status, exitCode: outcome.exitCode, failedStep: outcome.failedStep, message: outcome.message, durationMs: Date.now() - started });
+  journal.close();
+  await listr?.done();
+  if (args.output === 'text') io.stdout.write(style.dim(`journal: ${journal.file}\n`));
+  return outcome.exitCode;
+}

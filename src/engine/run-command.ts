@@ -1,0 +1,166 @@
+import { createHash } from 'node:crypto';
+import type { Command, CommandOutcome } from '../model/command.js';
+import type { EmitFn, Phase } from '../model/events.js';
+import type { Host } from '../model/inventory.js';
+import { evaluateBool, type Scope } from '../template/expression.js';
+import type { ExecOutcome, Transport } from '../transport/transport.js';
+import { describeCommand } from './plan-step.js';
+
+export interface CommandContext {
+  transport: Transport;
+  emit: EmitFn;
+  step: string;
+  host: Host;
+  phase: Phase;
+  index: number;
+  timeoutMs: number | undefined;
+  scope: Scope;
+  /** Asks the operator; resolves true when they typed what was expected. */
+  confirm: (prompt: string, expect: string) => Promise<boolean>;
+  signal: AbortSignal;
+}
+
+const TAIL = 4096;
+const tail = (s: string) => (s.length > TAIL ? `…${s.slice(-TAIL)}` : s);
+
+function explainExit(code: number | null, signal: string | null): string {
+  if (signal) return `killed by signal ${signal}`;
+  if (code === 127) return 'exit 127: command not found on the host';
+  if (code === 126) return 'exit 126: command found but not executable';
+  if (code === 124) return 'exit 124: timed out (timeout(1))';
+  return `exit ${code}`;
+}
+
+const sleep = (ms: number, signal: AbortSignal) =>
+  new Promise<void>((res) => {
+    if (signal.aborted) return res();
+    const t = setTimeout(res, ms);
+    signal.addEventListener('abort', () => {
+      clearTimeout(t);
+      res();
+    }, { once: true });
+  });
+
+/** Run one planned command on one host, emitting start/output/end. Never throws for command failures. */
+export async function runCommand(cmd: Command, ctx: CommandContext): Promise<CommandOutcome> {
+  const started = Date.now();
+  const startedAt = new Date(started).toISOString();
+  const shown = describeCommand(cmd);
+  ctx.emit({ type: 'command.start', step: ctx.step, host: ctx.host.name, phase: ctx.phase, index: ctx.index, command: shown, kind: cmd.kind });
+  const outcome = await execute(cmd, ctx);
+  ctx.emit({
+    type: 'command.end',
+    step: ctx.step,
+    host: ctx.host.name,
+    phase: ctx.phase,
+    index: ctx.index,
+    command: shown,
+    kind: cmd.kind,
+    ok: outcome.ok,
+    exitCode: outcome.exitCode,
+    signal: outcome.signal,
+    attempts: outcome.attempts,
+    startedAt,
+    endedAt: new Date().toISOString(),
+    durationMs: Date.now() - started,
+    stdoutTail: tail(outcome.stdout),
+    stderrTail: tail(outcome.stderr),
+    error: outcome.error,
+  });
+  return outcome;
+}
+
+function fromExec(o: ExecOutcome, okCodes: number[], attempts: number, started: number): CommandOutcome {
+  const durationMs = Date.now() - started;
+  switch (o.kind) {
+    case 'exited': {
+      const ok = !o.timedOut && o.code !== null && okCodes.includes(o.code);
+      return {
+        ok,
+        exitCode: o.code,
+        signal: o.signal,
+        stdout: o.stdout,
+        stderr: o.stderr,
+        durationMs,
+        attempts,
+        timedOut: o.timedOut,
+        error: ok ? undefined : o.timedOut ? 'timed out: the command was stopped' : explainExit(o.code, o.signal),
+      };
+    }
+    case 'unreachable':
+      return { ok: false, exitCode: null, signal: null, stdout: '', stderr: '', durationMs, attempts, error: `unreachable: ${o.message}` };
+    case 'lost':
+      return { ok: false, exitCode: null, signal: null, stdout: o.stdout, stderr: o.stderr, durationMs, attempts, error: `connection lost: ${o.message}` };
+  }
+}
+
+async function execute(cmd: Command, ctx: CommandContext): Promise<CommandOutcome> {
+  const started = Date.now();
+  const simple = (ok: boolean, error?: string, stdout = ''): CommandOutcome => ({
+    ok,
+    exitCode: ok ? 0 : 1,
+    signal: null,
+    stdout,
+    stderr: '',
+    durationMs: Date.now() - started,
+    attempts: 1,
+    error,
+  });
+  switch (cmd.kind) {
+    case 'exec': {
+      const okCodes = cmd.okCodes ?? [0];
+      const opts = {
+        timeoutMs: ctx.timeoutMs,
+        onStdout: (text: string) => ctx.emit({ type: 'command.output', step: ctx.step, host: ctx.host.name, phase: ctx.phase, stream: 'stdout', text }),
+        onStderr: (text: string) => ctx.emit({ type: 'command.output', step: ctx.step, host: ctx.host.name, phase: ctx.phase, stream: 'stderr', text }),
+      };
+      if (!cmd.poll) return fromExec(await ctx.transport.exec(ctx.host, cmd.cmd, opts), okCodes, 1, started);
+      const deadline = started + cmd.poll.timeoutMs;
+      let attempts = 0;
+      for (;;) {
+        attempts++;
+        const o = await ctx.transport.exec(ctx.host, cmd.cmd, { timeoutMs: ctx.timeoutMs });
+        const r = fromExec(o, okCodes, attempts, started);
+        if (o.kind !== 'exited') return r;
+        const done = cmd.poll.until === 'succeeds' ? r.ok : !r.ok && !o.timedOut;
+        if (done) return { ...r, ok: true, error: undefined };
+        if (Date.now() + cmd.poll.intervalMs > deadline || ctx.signal.aborted)
+          return { ...r, ok: false, error: `gave up after ${attempts} tries in ${Math.round((Date.now() - started) / 1000)}s: the command never ${cmd.poll.until === 'succeeds' ? 'succeeded' : 'failed'} (last: ${explainExit(r.exitCode, r.signal)})` };
+        await sleep(cmd.poll.intervalMs, ctx.signal);
+      }
+    }
+    case 'upload': {
+      const o = await ctx.transport.upload(ctx.host, cmd.dest, Buffer.from(cmd.content, 'utf8'), cmd.mode);
+      if (o.kind === 'done') return simple(true, undefined, createHash('sha256').update(cmd.content).digest('hex'));
+      return { ...simple(false, `${o.kind === 'unreachable' ? 'unreachable' : 'upload failed'}: ${o.message}`), exitCode: null };
+    }
+    case 'fetch': {
+      const o = await ctx.transport.fetch(ctx.host, cmd.src, cmd.dest);
+      if (o.kind === 'done') return simple(true);
+      return { ...simple(false, `${o.kind === 'unreachable' ? 'unreachable' : 'fetch failed'}: ${o.message}`), exitCode: null };
+    }
+    case 'local': {
+      const op = cmd.op;
+      switch (op.op) {
+        case 'message':
+          ctx.emit({ type: 'log', level: 'info', message: `${ctx.host.name}: ${op.text}` });
+          return simple(true, undefined, op.text);
+        case 'assert': {
+          const failed = op.that.filter((e) => {
+            try {
+              return !evaluateBool(e, ctx.scope);
+            } catch {
+              return true;
+            }
+          });
+          if (failed.length === 0) return simple(true);
+          return simple(false, op.message ?? `assertion failed: ${failed.join(' and ')}`);
+        }
+        case 'confirm': {
+          const yes = await ctx.confirm(op.prompt, op.expect);
+          return yes ? simple(true) : simple(false, `not confirmed: the operator did not type '${op.expect}'`);
+        }
+      }
+    }
+  }
+}

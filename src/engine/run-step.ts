@@ -1,0 +1,125 @@
+import type { Command, CommandOutcome, StepResult } from '../model/command.js';
+import type { EmitFn } from '../model/events.js';
+import type { Host, Inventory } from '../model/inventory.js';
+import type { Step } from '../model/playbook.js';
+import { evaluateBool, type Scope } from '../template/expression.js';
+import type { Transport } from '../transport/transport.js';
+import { planStepOnHost } from './plan-step.js';
+import { runCommand } from './run-command.js';
+
+export interface StepRunContext {
+  step: Step;
+  stepIndex: number;
+  host: Host;
+  inventory: Inventory;
+  scope: Scope;
+  runId: string;
+  baseDir: string;
+  transport: Transport;
+  emit: EmitFn;
+  confirm: (prompt: string, expect: string) => Promise<boolean>;
+  signal: AbortSignal;
+}
+
+/** What a step leaves behind on a host: its result, what to register, and how to undo it. */
+export interface StepRun {
+  result: StepResult;
+  registered: Record<string, unknown> | undefined;
+  /** Undo commands; only set when the step completed and changed the host. */
+  undo: Command[];
+}
+
+function registerValue(o: CommandOutcome | undefined, status: StepResult['status']): Record<string, unknown> {
+  const stdout = o?.stdout ?? '';
+  let json: unknown;
+  const t = stdout.trim();
+  if (t.startsWith('{') || t.startsWith('[')) {
+    try {
+      json = JSON.parse(t);
+    } catch {
+      json = undefined;
+    }
+  }
+  return {
+    rc: o?.exitCode ?? null,
+    stdout,
+    stdout_lines: stdout.split('\n').filter((l) => l !== ''),
+    stderr: o?.stderr ?? '',
+    ok: status === 'ok' || status === 'changed',
+    failed: status === 'failed' || status === 'unreachable',
+    changed: status === 'changed',
+    skipped: status === 'skipped',
+    ...(json === undefined ? {} : { json }),
+  };
+}
+
+const sleep = (ms: number, signal: AbortSignal) =>
+  new Promise<void>((res) => {
+    const t = setTimeout(res, ms);
+    signal.addEventListener('abort', () => {
+      clearTimeout(t);
+      res();
+    }, { once: true });
+  });
+
+/** Run one step on one host: when, plan, commands in order, retries/until, register. */
+export async function runStepOnHost(ctx: StepRunContext): Promise<StepRun> {
+  const { step, host } = ctx;
+  const planned = planStepOnHost({ step, stepIndex: ctx.stepIndex, host, inventory: ctx.inventory, scope: ctx.scope, runId: ctx.runId, baseDir: ctx.baseDir });
+  if (planned.kind === 'skip') {
+    const result: StepResult = { status: 'skipped', host: host.name, reason: planned.reason };
+    return { result, registered: step.register ? registerValue(undefined, 'skipped') : undefined, undo: [] };
+  }
+  if (planned.kind === 'error') {
+    const result: StepResult = { status: 'failed', host: host.name, outcome: undefined, message: planned.message };
+    return { result, registered: undefined, undo: [] };
+  }
+  const attempts = step.retries + 1;
+  let last: StepRun | undefined;
+  for (let attempt = 1; attempt <= attempts; attempt++) {
+    let outcome: CommandOutcome | undefined;
+    let failure: string | undefined;
+    let unreachable = false;
+    for (const [i, cmd] of planned.commands.entries()) {
+      const o = await runCommand(cmd, {
+        transport: ctx.transport,
+        emit: ctx.emit,
+        step: step.name,
+        host,
+        phase: 'do',
+        index: i,
+        timeoutMs: step.timeoutSeconds === undefined ? undefined : step.timeoutSeconds * 1000,
+        scope: ctx.scope,
+        confirm: ctx.confirm,
+        signal: ctx.signal,
+      });
+      if (cmd.kind === 'exec' || outcome === undefined) outcome = o;
+      if (!o.ok) {
+        outcome = o;
+        failure = o.error ?? 'failed';
+        unreachable = (o.error ?? '').startsWith('unreachable');
+        break;
+      }
+    }
+    let result: StepResult;
+    if (unreachable) result = { status: 'unreachable', host: host.name, message: failure ?? 'unreachable' };
+    else if (failure !== undefined) result = { status: 'failed', host: host.name, outcome, message: failure };
+    else result = { status: planned.changes ? 'changed' : 'ok', host: host.name, outcome };
+    const registered = step.register ? registerValue(outcome, result.status) : undefined;
+    if (step.until && !unreachable && registered) {
+      let done = false;
+      try {
+        done = evaluateBool(step.until, { ...ctx.scope, [step.register as string]: registered });
+      } catch (e) {
+        result = { status: 'failed', host: host.name, outcome, message: `until: ${(e as Error).message}` };
+      }
+      if (!done && result.status !== 'failed') result = { status: 'failed', host: host.name, outcome, message: `until: ${step.until} still false after ${attempt} attempt(s)` };
+    }
+    ctx.emit({ type: 'host.result', step: step.name, index: ctx.stepIndex, attempt, result });
+    const completed = result.status === 'changed' || result.status === 'ok';
+    last = { result, registered, undo: completed && planned.changes ? planned.undo : [] };
+    if (completed || unreachable || attempt === attempts || ctx.signal.aborted) break;
+    await sleep(step.delaySeconds * 1000, ctx.signal);
+  }
+  return last as StepRun;
+}

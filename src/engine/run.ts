@@ -1,0 +1,138 @@
+import { dirname } from 'node:path';
+import type { StepResult } from '../model/command.js';
+import type { EmitFn, RunStatus } from '../model/events.js';
+import type { Host, Inventory } from '../model/inventory.js';
+import type { Playbook, Step } from '../model/playbook.js';
+import type { Transport } from '../transport/transport.js';
+import { findAction } from '../actions/registry.js';
+import { filterItems, type ItemFilter } from './filter-items.js';
+import { rollback, type UndoEntry } from './rollback.js';
+import { runStepOnHost, type StepRun } from './run-step.js';
+import { buildScope, type RunInfo } from './scope.js';
+import { selectHosts } from './select-hosts.js';
+
+export interface RunInput extends ItemFilter {
+  playbook: Playbook;
+  inventory: Inventory;
+  extraVars: Record<string, unknown>;
+  limit: Set<string> | undefined;
+  run: RunInfo;
+  forks: number;
+  noRollback: boolean;
+  transport: Transport;
+  emit: EmitFn;
+  confirm: (prompt: string, expect: string) => Promise<boolean>;
+  signal: AbortSignal;
+}
+
+export interface RunOutcome {
+  status: RunStatus;
+  exitCode: 0 | 1 | 2 | 3;
+  failedStep: string | undefined;
+  message: string;
+}
+
+async function mapLimit<T, R>(items: T[], limit: number, fn: (t: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i] as T);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
+  return out;
+}
+
+function chunk<T>(xs: T[], n: number | undefined): T[][] {
+  if (!n) return [xs];
+  const out: T[][] = [];
+  for (let i = 0; i < xs.length; i += n) out.push(xs.slice(i, i + n));
+  return out;
+}
+
+const isFailure = (r: StepResult) => r.status === 'failed' || r.status === 'unreachable';
+
+function failureMessage(r: StepResult): string {
+  switch (r.status) {
+    case 'failed':
+    case 'unreachable':
+      return r.message;
+    case 'ok':
+    case 'changed':
+    case 'skipped':
+      return r.status;
+  }
+}
+
+/** The run loop: steps in order, hosts per strategy, rollback on failure. Emits events; never prints. */
+export async function runPlaybook(input: RunInput): Promise<RunOutcome> {
+  const { playbook, inventory, emit } = input;
+  const filtered = filterItems(playbook, input);
+  if (!filtered.ok) return { status: 'failed', exitCode: 2, failedStep: undefined, message: filtered.message };
+  const registered = new Map<string, Record<string, unknown>>(inventory.hosts.map((h) => [h.name, {}]));
+  const unreachable = new Set<string>();
+  let stack: UndoEntry[] = [];
+  let lastPoint = '(start of the playbook)';
+  const baseDir = dirname(playbook.file);
+
+  for (const { item, index, skip } of filtered.items) {
+    if (skip) {
+      emit({ type: 'step.skip', step: item.name, index, reason: skip });
+      continue;
+    }
+    if (item.kind === 'rollback_point') {
+      stack = [];
+      lastPoint = item.name;
+      emit({ type: 'rollback_point', name: item.name, index });
+      continue;
+    }
+    const step: Step = item;
+    const sel = selectHosts(step, playbook, inventory, input.limit);
+    const runOnJumpHost = findAction(step.action)?.runOnce === true;
+    const targets = runOnJumpHost ? sel.hosts.slice(0, 1) : sel.hosts;
+    emit({ type: 'step.start', step: step.name, index, hosts: targets.map((h) => h.name), down: sel.down.map((h) => h.name) });
+    const results: StepResult[] = [];
+    const runOne = async (host: Host): Promise<StepRun> => {
+      if (unreachable.has(host.name)) {
+        const result: StepResult = { status: 'unreachable', host: host.name, message: 'unreachable earlier in this run' };
+        emit({ type: 'host.result', step: step.name, index, attempt: 1, result });
+        return { result, registered: undefined, undo: [] };
+      }
+      const scope = buildScope({ playbook, inventory, host, run: input.run, extraVars: input.extraVars, registered: registered.get(host.name) ?? {} });
+      return runStepOnHost({ step, stepIndex: index, host, inventory, scope, runId: input.run.id, baseDir, transport: input.transport, emit, confirm: input.confirm, signal: input.signal });
+    };
+    for (const batch of chunk(targets, step.serial)) {
+      const runs = await mapLimit(batch, input.forks, runOne);
+      runs.forEach((r, i) => {
+        const host = batch[i] as Host;
+        results.push(r.result);
+        if (r.result.status === 'unreachable') unreachable.add(host.name);
+        if (r.undo.length > 0) stack.push({ step: step.name, stepIndex: index, host, undo: r.undo });
+        if (r.registered && step.register) {
+          // run_once and jump-host steps: every host sees the one result, as with Ansible.
+          const receivers = step.runOnce || runOnJumpHost ? inventory.hosts.map((h) => h.name) : [host.name];
+          for (const name of receivers) (registered.get(name) ?? {})[step.register] = r.registered;
+        }
+      });
+      if (runs.some((r) => isFailure(r.result)) && !step.ignoreErrors) break;
+    }
+    const failed = results.filter(isFailure);
+    const status = failed.length && !step.ignoreErrors ? 'failed' : results.some((r) => r.status === 'changed') ? 'changed' : results.every((r) => r.status === 'skipped') ? 'skipped' : 'ok';
+    emit({ type: 'step.end', step: step.name, index, status });
+    if (status !== 'failed') continue;
+
+    const why = failed.map((f) => `${f.host}: ${failureMessage(f)}`).join('; ');
+    const reason = `step '${step.name}' failed (${why})`;
+    if (input.noRollback) {
+      emit({ type: 'rollback.skipped', to: lastPoint, pending: [...stack].reverse().map((e) => ({ step: e.step, host: e.host.name })) });
+      return { status: 'failed', exitCode: 1, failedStep: step.name, message: `${reason}; --no-rollback: hosts left as they are for hands-on repair` };
+    }
+    const rb = await rollback({ entries: stack, to: lastPoint, reason, unreachable, transport: input.transport, emit, signal: input.signal });
+    if (rb.ok) return { status: 'rolled_back', exitCode: 1, failedStep: step.name, message: `${reason}; rolled back to '${lastPoint}'` };
+    const left = rb.remaining.map((r) => `${r.host}: ${r.steps.join(', ')} (${r.why})`).join('; ');
+    return { status: 'needs_attention', exitCode: 3, failedStep: step.name, message: `${reason}; rollback to '${lastPoint}' INCOMPLETE, not undone: ${left}` };
+  }
+  return { status: 'ok', exitCode: 0, failedStep: undefined, message: 'all steps completed' };
+}

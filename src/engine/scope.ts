@@ -1,0 +1,78 @@
+import type { Host, Inventory } from '../model/inventory.js';
+import type { Playbook } from '../model/playbook.js';
+import type { Scope } from '../template/expression.js';
+import { renderValue } from '../template/render.js';
+
+export interface RunInfo {
+  id: string;
+  dir: string;
+  user: string;
+  started: string;
+}
+
+/** The template view of a host: snake_case, as playbooks write it. */
+export function hostView(h: Host): Record<string, unknown> {
+  const e = h.etcd;
+  return {
+    name: h.name,
+    address: h.address,
+    port: h.port,
+    user: h.user,
+    groups: h.groups,
+    vars: h.vars,
+    etcd: {
+      name: e.name,
+      client_url: e.clientUrl,
+      peer_url: e.peerUrl,
+      data_dir: e.dataDir,
+      manifests_dir: e.manifestsDir,
+      manifest: e.manifest,
+      apiserver_manifest: e.apiserverManifest,
+      apiserver_url: e.apiserverUrl,
+      unit: e.unit,
+      apiserver_unit: e.apiserverUnit,
+      stash_dir: e.stashDir,
+      style: e.style,
+      cacert: e.cacert,
+      cert: e.cert,
+      key: e.key,
+      etcdctl: e.etcdctl,
+    },
+  };
+}
+
+export interface ScopeInput {
+  playbook: Playbook;
+  inventory: Inventory;
+  host: Host;
+  run: RunInfo;
+  extraVars: Record<string, unknown>;
+  /** Results registered on this host so far. */
+  registered: Record<string, unknown>;
+}
+
+/**
+ * Variables, lowest to highest: param defaults and playbook vars (the playbook's declared
+ * interface), then inventory/group/host vars, then -e. Templated vars are rendered once per host.
+ */
+export function buildScope(input: ScopeInput): Scope {
+  const { playbook, inventory, host } = input;
+  const vars: Record<string, unknown> = {};
+  for (const [k, p] of Object.entries(playbook.params)) if (p.default !== undefined) vars[k] = p.default;
+  Object.assign(vars, playbook.vars, host.vars, input.extraVars);
+  const hosts: Record<string, unknown> = {};
+  for (const h of inventory.hosts) hosts[h.name] = hostView(h);
+  const base: Scope = {
+    host: hostView(host),
+    vars,
+    run: input.run,
+    cluster: inventory.cluster,
+    hosts,
+    groups: inventory.groups,
+    playbook: { name: playbook.name, file: playbook.file },
+    ...input.registered,
+  };
+  const rendered: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(vars)) rendered[k] = renderValue(v, base, { mode: 'text' });
+  return { ...base, vars: rendered };
+}

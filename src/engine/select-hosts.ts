@@ -1,0 +1,49 @@
+import type { Host, Inventory } from '../model/inventory.js';
+import type { Playbook, Step } from '../model/playbook.js';
+
+/** Expand group and host names to hosts, in inventory order. */
+export function expandNames(names: string[], inv: Inventory): Host[] {
+  const wanted = new Set<string>();
+  for (const n of names) {
+    const g = inv.groups[n];
+    if (g) for (const h of g) wanted.add(h);
+    else wanted.add(n);
+  }
+  return inv.hosts.filter((h) => wanted.has(h.name));
+}
+
+export interface Selection {
+  /** Hosts the step runs on. */
+  hosts: Host[];
+  /** Hosts the step would have run on but that are marked down. */
+  down: Host[];
+}
+
+export function selectHosts(step: Step, pb: Playbook, inv: Inventory, limit: Set<string> | undefined): Selection {
+  let hosts: Host[];
+  switch (step.hosts.kind) {
+    case 'all':
+      hosts = expandNames([pb.hosts], inv);
+      break;
+    case 'first':
+      hosts = expandNames([step.hosts.of ?? pb.hosts], inv);
+      break;
+    case 'names':
+      hosts = expandNames(step.hosts.names, inv);
+      break;
+  }
+  if (limit) hosts = hosts.filter((h) => limit.has(h.name));
+  const down = hosts.filter((h) => h.down);
+  hosts = hosts.filter((h) => !h.down);
+  if (step.hosts.kind === 'first' || step.runOnce) hosts = hosts.slice(0, 1);
+  return { hosts, down };
+}
+
+/** --limit accepts host and group names, comma-separated. Unknown names are returned as problems. */
+export function resolveLimit(spec: string | undefined, inv: Inventory): { ok: true; limit: Set<string> | undefined } | { ok: false; message: string } {
+  if (!spec) return { ok: true, limit: undefined };
+  const names = spec.split(',').map((s) => s.trim()).filter(Boolean);
+  const unknown = names.filter((n) => !(n in inv.groups) && !inv.hosts.some((h) => h.name === n));
+  if (unknown.length) return { ok: false, message: `--limit: unknown host or group ${unknown.map((u) => `'${u}'`).join(', ')}` };
+  return { ok: true, limit: new Set(expandNames(names, inv).map((h) => h.name)) };
+}

@@ -1,0 +1,171 @@
+import { homedir } from 'node:os';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import type { EtcdSettings, Host, Inventory } from '../model/inventory.js';
+import type { Loaded, Problem } from './problem.js';
+import { schemaCheck } from './schema-check.js';
+import { readYaml, type YamlSource } from './yaml-source.js';
+
+interface RawEtcd {
+  name?: string;
+  client_url?: string;
+  peer_url?: string;
+  data_dir?: string;
+  manifests_dir?: string;
+  manifest?: string;
+  apiserver_manifest?: string;
+  apiserver_url?: string;
+  unit?: string;
+  apiserver_unit?: string;
+  stash_dir?: string;
+  style?: 'static-pod' | 'systemd';
+  cacert?: string;
+  cert?: string;
+  key?: string;
+  etcdctl?: string;
+}
+interface RawHost {
+  address?: string;
+  port?: number;
+  user?: string;
+  identity_file?: string;
+  become?: boolean;
+  down?: boolean;
+  vars?: Record<string, unknown>;
+  etcd?: RawEtcd;
+}
+interface RawInventory {
+  cluster: string;
+  known_hosts?: string;
+  defaults?: RawHost;
+  vars?: Record<string, unknown>;
+  hosts: Record<string, RawHost>;
+  groups?: Record<string, string[] | { hosts: string[]; vars?: Record<string, unknown> }>;
+}
+
+export function expandHome(p: string, base: string): string {
+  if (p === '~' || p.startsWith('~/')) return resolve(homedir(), p.slice(2));
+  return isAbsolute(p) ? p : resolve(base, p);
+}
+
+/** kubeadm defaults, overridable per inventory (defaults.etcd) and per host. */
+export function etcdDefaults(hostName: string, address: string, style: 'static-pod' | 'systemd'): EtcdSettings {
+  const manifestsDir = '/etc/kubernetes/manifests';
+  return {
+    name: hostName,
+    clientUrl: `https://${address}:2379`,
+    peerUrl: `https://${address}:2380`,
+    dataDir: '/var/lib/etcd',
+    manifestsDir,
+    manifest: style === 'systemd' ? '/etc/systemd/system/etcd.service' : `${manifestsDir}/etcd.yaml`,
+    apiserverManifest: style === 'systemd' ? '/etc/systemd/system/kube-apiserver.service' : `${manifestsDir}/kube-apiserver.yaml`,
+    apiserverUrl: `https://${address}:6443`,
+    unit: 'etcd.service',
+    apiserverUnit: 'kube-apiserver.service',
+    stashDir: '/var/lib/etcd-runbook',
+    style,
+    cacert: '/etc/kubernetes/pki/etcd/ca.crt',
+    cert: '/etc/kubernetes/pki/etcd/healthcheck-client.crt',
+    key: '/etc/kubernetes/pki/etcd/healthcheck-client.key',
+    etcdctl: 'etcdctl',
+  };
+}
+
+function mergeEtcd(base: EtcdSettings, raw: RawEtcd | undefined): EtcdSettings {
+  if (!raw) return base;
+  const out = { ...base };
+  if (raw.name !== undefined) out.name = raw.name;
+  if (raw.client_url !== undefined) out.clientUrl = raw.client_url.replace(/\/$/, '');
+  if (raw.peer_url !== undefined) out.peerUrl = raw.peer_url.replace(/\/$/, '');
+  if (raw.data_dir !== undefined) out.dataDir = raw.data_dir;
+  if (raw.manifests_dir !== undefined) {
+    out.manifestsDir = raw.manifests_dir;
+    if (base.style === 'static-pod') {
+      out.manifest = `${raw.manifests_dir}/etcd.yaml`;
+      out.apiserverManifest = `${raw.manifests_dir}/kube-apiserver.yaml`;
+    }
+  }
+  if (raw.manifest !== undefined) out.manifest = raw.manifest;
+  if (raw.apiserver_manifest !== undefined) out.apiserverManifest = raw.apiserver_manifest;
+  if (raw.apiserver_url !== undefined) out.apiserverUrl = raw.apiserver_url.replace(/\/$/, '');
+  if (raw.unit !== undefined) out.unit = raw.unit;
+  if (raw.apiserver_unit !== undefined) out.apiserverUnit = raw.apiserver_unit;
+  if (raw.stash_dir !== undefined) out.stashDir = raw.stash_dir;
+  if (raw.cacert !== undefined) out.cacert = raw.cacert;
+  if (raw.cert !== undefined) out.cert = raw.cert;
+  if (raw.key !== undefined) out.key = raw.key;
+  if (raw.etcdctl !== undefined) out.etcdctl = raw.etcdctl;
+  return out;
+}
+
+function normalise(src: YamlSource, raw: RawInventory): Loaded<Inventory> {
+  const problems: Problem[] = [];
+  const base = dirname(src.file);
+  const d = raw.defaults ?? {};
+  const hostNames = Object.keys(raw.hosts);
+  const groups: Record<string, string[]> = { all: hostNames };
+  const groupVars: Record<string, Record<string, unknown>> = {};
+  for (const [g, def] of Object.entries(raw.groups ?? {})) {
+    if (g === 'all') {
+      problems.push(src.problem(['groups', g], "group 'all' is implicit (every host): choose another name", true));
+      continue;
+    }
+    if (hostNames.includes(g)) problems.push(src.problem(['groups', g], `group '${g}' has the same name as a host: rename one`, true));
+    const members = Array.isArray(def) ? def : def.hosts;
+    groupVars[g] = Array.isArray(def) ? {} : (def.vars ?? {});
+    members.forEach((m, i) => {
+      if (!hostNames.includes(m))
+        problems.push(src.problem(['groups', g, ...(Array.isArray(def) ? [] : ['hosts']), i], `unknown host '${m}' in group '${g}' (hosts: ${hostNames.join(', ')})`));
+    });
+    groups[g] = members;
+  }
+  const memberNames = new Map<string, string>();
+  const hosts: Host[] = hostNames.map((name) => {
+    const h = raw.hosts[name]!;
+    const address = h.address ?? '';
+    const style = h.etcd?.style ?? d.etcd?.style ?? 'static-pod';
+    const etcd = mergeEtcd(mergeEtcd(etcdDefaults(name, address, style), { ...d.etcd, name: undefined }), h.etcd);
+    const prev = memberNames.get(etcd.name);
+    if (prev) problems.push(src.problem(['hosts', name], `etcd member name '${etcd.name}' is used by host '${prev}' too: member names must be unique`, true));
+    memberNames.set(etcd.name, name);
+    const inGroups = Object.entries(groups)
+      .filter(([, m]) => m.includes(name))
+      .map(([g]) => g);
+    const vars: Record<string, unknown> = { ...(raw.vars ?? {}) };
+    for (const g of inGroups) Object.assign(vars, groupVars[g] ?? {});
+    Object.assign(vars, d.vars ?? {}, h.vars ?? {});
+    const identity = h.identity_file ?? d.identity_file;
+    return {
+      name,
+      address,
+      port: h.port ?? d.port ?? 22,
+      user: h.user ?? d.user ?? 'root',
+      identityFile: identity === undefined ? undefined : expandHome(identity, base),
+      become: h.become ?? d.become ?? true,
+      down: h.down ?? false,
+      groups: inGroups,
+      vars,
+      etcd,
+    };
+  });
+  if (problems.length) return { ok: false, problems };
+  return {
+    ok: true,
+    value: {
+      file: src.file,
+      cluster: raw.cluster,
+      knownHosts: expandHome(raw.known_hosts ?? '~/.ssh/known_hosts', base),
+      hosts,
+      groups,
+      vars: raw.vars ?? {},
+    },
+  };
+}
+
+/** Parse → JSON Schema → normalise → rules. Problems are returned, never thrown. */
+export function loadInventory(file: string): Loaded<Inventory> {
+  const read = readYaml(file);
+  if (!read.ok) return read;
+  const problems = [...read.problems, ...schemaCheck('inventory', read.source)];
+  if (problems.length) return { ok: false, problems };
+  return normalise(read.source, read.source.data as RawInventory);
+}

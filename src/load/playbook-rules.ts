@@ -1,0 +1,208 @@
+import { findAction } from '../actions/registry.js';
+import type { Inventory } from '../model/inventory.js';
+import type { Playbook, Step } from '../model/playbook.js';
+import { ExpressionError, FILTERS, parseExpression, referencedPaths } from '../template/expression.js';
+import { templateExpressions } from '../template/render.js';
+import type { Problem } from './problem.js';
+import { ETCD_FIELDS, HOST_FIELDS, ROOT_NAMES, RUN_FIELDS } from './template-scope.js';
+import type { YamlSource } from './yaml-source.js';
+
+export interface RuleContext {
+  inventory: Inventory | undefined;
+  extraVars: Record<string, unknown>;
+}
+
+type Path = (string | number)[];
+
+interface TemplateSite {
+  path: Path;
+  /** `template`: a string with {{ }}; `expr`: a bare expression (when/until). */
+  kind: 'template' | 'expr';
+  text: string;
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+function collectStrings(v: unknown, path: Path, out: TemplateSite[]): void {
+  if (typeof v === 'string') {
+    if (v.includes('{{')) out.push({ path, kind: 'template', text: v });
+  } else if (Array.isArray(v)) {
+    for (const [i, x] of v.entries()) collectStrings(x, [...path, i], out);
+  }
+  else if (isRecord(v)) for (const [k, x] of Object.entries(v)) collectStrings(x, [...path, k], out);
+}
+
+/**
+ * Undefined names and bad expressions in templates, `when` and `until`.
+ * Works on the raw parsed data, so it still runs when the schema check found other problems.
+ */
+export function templateProblems(src: YamlSource, ctx: RuleContext): Problem[] {
+  const data = src.data;
+  if (!isRecord(data) || !Array.isArray(data['steps'])) return [];
+  const declared = new Set<string>([
+    ...Object.keys(isRecord(data['vars']) ? data['vars'] : {}),
+    ...Object.keys(isRecord(data['params']) ? data['params'] : {}),
+    ...Object.keys(ctx.extraVars),
+  ]);
+  const problems: Problem[] = [];
+  const registered = new Set<string>();
+  const checkSite = (site: TemplateSite, extraRoots: Set<string>) => {
+    const exprs = site.kind === 'expr' ? [site.text] : templateExpressions(site.text);
+    for (const expr of exprs) {
+      try {
+        const ast = parseExpression(expr);
+        checkFilters(ast);
+        for (const p of referencedPaths(expr)) {
+          const msg = undefinedMessage(p, declared, registered, extraRoots);
+          if (msg) problems.push(src.problem(site.path, msg));
+        }
+      } catch (e) {
+        if (e instanceof ExpressionError) problems.push(src.problem(site.path, `bad expression '${expr.trim()}': ${e.message}`));
+        else throw e;
+      }
+    }
+  };
+  if (isRecord(data['vars'])) {
+    const sites: TemplateSite[] = [];
+    collectStrings(data['vars'], ['vars'], sites);
+    for (const s of sites) checkSite(s, new Set());
+  }
+  data['steps'].forEach((raw, i) => {
+    if (!isRecord(raw)) return;
+    const sites: TemplateSite[] = [];
+    collectStrings(raw['args'], ['steps', i, 'args'], sites);
+    if (typeof raw['undo'] === 'string') collectStrings(raw['undo'], ['steps', i, 'undo'], sites);
+    if (typeof raw['when'] === 'string') sites.push({ path: ['steps', i, 'when'], kind: 'expr', text: raw['when'] });
+    for (const s of sites) checkSite(s, new Set());
+    const reg = typeof raw['register'] === 'string' ? raw['register'] : undefined;
+    if (typeof raw['until'] === 'string') checkSite({ path: ['steps', i, 'until'], kind: 'expr', text: raw['until'] }, new Set(reg ? [reg] : []));
+    if (reg) registered.add(reg);
+  });
+  return problems;
+}
+
+function checkFilters(ast: ReturnType<typeof parseExpression>): void {
+  const walk = (n: ReturnType<typeof parseExpression>): void => {
+    switch (n.t) {
+      case 'filter':
+        if (!FILTERS.has(n.name)) throw new ExpressionError(`unknown filter '${n.name}' (known: ${[...FILTERS].join(', ')})`);
+        walk(n.arg);
+        n.args.forEach(walk);
+        return;
+      case 'get':
+        walk(n.obj);
+        walk(n.key);
+        return;
+      case 'list':
+        n.items.forEach(walk);
+        return;
+      case 'not':
+      case 'defined':
+        walk(n.arg);
+        return;
+      case 'bin':
+        walk(n.left);
+        walk(n.right);
+        return;
+      default:
+        return;
+    }
+  };
+  walk(ast);
+}
+
+function undefinedMessage(p: string[], declared: Set<string>, registered: Set<string>, extraRoots: Set<string>): string | undefined {
+  const [root, a, b] = p;
+  if (root === undefined) return undefined;
+  if (registered.has(root) || extraRoots.has(root)) return undefined;
+  if (!(ROOT_NAMES as readonly string[]).includes(root)) {
+    return `undefined name '${p.join('.')}': use vars.NAME, host.FIELD, run.id, or the name of a result registered by an earlier step`;
+  }
+  if (root === 'vars' && a !== undefined && !declared.has(a)) {
+    return `undefined variable 'vars.${a}': declare it under 'vars:' or 'params:' in the playbook (inventory and -e may then override it)`;
+  }
+  if (root === 'host' && a !== undefined) {
+    if (!(HOST_FIELDS as readonly string[]).includes(a)) return `unknown host field 'host.${a}' (known: ${HOST_FIELDS.join(', ')})`;
+    if (a === 'etcd' && b !== undefined && !(ETCD_FIELDS as readonly string[]).includes(b))
+      return `unknown etcd setting 'host.etcd.${b}' (known: ${ETCD_FIELDS.join(', ')})`;
+  }
+  if (root === 'run' && a !== undefined && !(RUN_FIELDS as readonly string[]).includes(a)) return `unknown run field 'run.${a}' (known: ${RUN_FIELDS.join(', ')})`;
+  return undefined;
+}
+
+/** Rules that need the normalised playbook (run only when the schema check passed). */
+export function structuralProblems(src: YamlSource, pb: Playbook, ctx: RuleContext): Problem[] {
+  const problems: Problem[] = [];
+  const at = (i: number, key: string | undefined, message: string, onKey = false) =>
+    problems.push(src.problem(key === undefined ? ['steps', i] : ['steps', i, key], message, onKey));
+  const names = new Map<string, number>();
+  const registers = new Map<string, number>();
+  let lastWasPoint = false;
+  pb.items.forEach((item, i) => {
+    const prev = names.get(item.name);
+    if (prev !== undefined) {
+      at(i, item.kind === 'step' ? 'name' : 'rollback_point', `duplicate name '${item.name}' (also used by item ${prev + 1}): names must be unique so a run can be resumed and reported by name`);
+    } else names.set(item.name, i);
+    if (item.kind === 'rollback_point') {
+      if (i === 0) at(i, 'rollback_point', `rollback point '${item.name}' is the first item: the start of the playbook is already the first rollback point, remove it`);
+      else if (lastWasPoint) at(i, 'rollback_point', `rollback point '${item.name}' directly follows another rollback point, which can then never be unwound to: remove one`);
+      else if (i === pb.items.length - 1) at(i, 'rollback_point', `rollback point '${item.name}' is the last item and protects nothing: remove it`);
+      lastWasPoint = true;
+      return;
+    }
+    lastWasPoint = false;
+    stepRules(item, i, at, ctx, pb);
+    if (item.register) {
+      if ((ROOT_NAMES as readonly string[]).includes(item.register)) at(i, 'register', `'${item.register}' is a reserved name: register under another name`);
+      const r = registers.get(item.register);
+      if (r !== undefined) at(i, 'register', `'${item.register}' is already registered by step ${r + 1}: use a distinct name`);
+      registers.set(item.register, i);
+    }
+  });
+  for (const [name, p] of Object.entries(pb.params)) {
+    if (p.required && p.default !== undefined) problems.push(src.problem(['params', name], `parameter '${name}' is required and has a default: drop one`, true));
+    if (name in pb.vars) problems.push(src.problem(['vars', name], `'${name}' is both a parameter and a var: drop one`, true));
+  }
+  if (ctx.inventory && !hostOrGroupExists(pb.hosts, ctx.inventory))
+    problems.push(src.problem(['hosts'], unknownTarget(pb.hosts, ctx.inventory)));
+  return problems;
+}
+
+function hostOrGroupExists(name: string, inv: Inventory): boolean {
+  return name in inv.groups || inv.hosts.some((h) => h.name === name);
+}
+
+function unknownTarget(name: string, inv: Inventory): string {
+  return `unknown host or group '${name}' (groups: ${Object.keys(inv.groups).join(', ')}; hosts: ${inv.hosts.map((h) => h.name).join(', ')})`;
+}
+
+function stepRules(step: Step, i: number, at: (i: number, key: string | undefined, msg: string, onKey?: boolean) => void, ctx: RuleContext, pb: Playbook): void {
+  const action = findAction(step.action);
+  if (!action) {
+    at(i, 'action', `unknown action '${step.action}'`);
+    return;
+  }
+  if (action.changes === 'declared') {
+    const changes = step.changes !== false;
+    if (changes && !step.undo && !step.noUndo)
+      at(i, undefined, `step '${step.name}' changes the host but declares no undo: add 'undo: <command>', 'no_undo: <why none is needed>', or 'changes: false' if it only reads`);
+    if (!changes && step.undo) at(i, 'undo', `step '${step.name}' says changes: false but has an undo: drop one`);
+    if (step.undo && step.noUndo) at(i, 'no_undo', `step '${step.name}' has both undo and no_undo: keep one`);
+  } else if (step.undo || step.noUndo || step.changes !== undefined) {
+    at(i, step.undo ? 'undo' : step.noUndo ? 'no_undo' : 'changes', `action '${step.action}' ${action.changes === 'always' ? 'brings its own undo' : 'never changes a host'}: remove undo/no_undo/changes from this step`);
+  }
+  if (step.until && !step.register) at(i, 'until', `'until' reads the step's registered result: add 'register: NAME'`);
+  if (step.runOnce && step.serial) at(i, 'serial', `'serial' has no meaning with 'run_once': drop one`);
+  if (step.hosts.kind === 'names' && ctx.inventory) {
+    for (const n of step.hosts.names) if (!hostOrGroupExists(n, ctx.inventory)) at(i, 'hosts', unknownTarget(n, ctx.inventory));
+  }
+  // Literal paths are checked here; templated ones when they are rendered.
+  for (const key of ['src', 'dest', 'path'] as const) {
+    const v = step.args[key];
+    if (typeof v === 'string' && !v.includes('{{') && v.split('/').includes('..') && !(step.action === 'file.upload' && key === 'src') && !(step.action === 'file.fetch' && key === 'dest'))
+      at(i, 'args', `'${key}' path '${v}' contains '..': give the real absolute path`);
+  }
+  void pb;
+}

@@ -1,0 +1,106 @@
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import addFormats from 'ajv-formats';
+import type { Problem } from './problem.js';
+import { parsePointer, type YamlSource } from './yaml-source.js';
+
+export type SchemaName = 'playbook' | 'inventory';
+
+export const SCHEMAS_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'schemas');
+
+const compiled = new Map<SchemaName, ValidateFunction>();
+
+function validator(name: SchemaName): ValidateFunction {
+  let v = compiled.get(name);
+  if (!v) {
+    const ajv = new Ajv({ allErrors: true, verbose: true, strict: true, strictTypes: false, strictRequired: false });
+    addFormats.default(ajv);
+    const schema = JSON.parse(readFileSync(join(SCHEMAS_DIR, `${name}.schema.json`), 'utf8')) as object;
+    v = ajv.compile(schema);
+    compiled.set(name, v);
+  }
+  return v;
+}
+
+function describe(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'a list';
+  if (typeof v === 'object') return 'a map';
+  return `${typeof v} ${JSON.stringify(v)}`;
+}
+
+function messageFor(e: ErrorObject): { message: string; key: boolean; path: (string | number)[] } {
+  const path = parsePointer(e.instancePath);
+  const last = path[path.length - 1];
+  const params = e.params as Record<string, unknown>;
+  switch (e.keyword) {
+    case 'additionalProperties': {
+      const extra = String(params['additionalProperty']);
+      const props = Object.keys(((e.parentSchema as { properties?: object } | undefined)?.properties ?? {}) as object);
+      return {
+        message: `unknown key '${extra}'${props.length ? ` (allowed here: ${props.join(', ')})` : ''}: remove it or fix its spelling`,
+        key: true,
+        path: [...path, extra],
+      };
+    }
+    case 'required':
+      return { message: `missing required key '${String(params['missingProperty'])}'`, key: false, path };
+    case 'type':
+      return { message: `'${String(last ?? 'document')}' must be ${article(String(params['type']))}, not ${describe(e.data)}`, key: false, path };
+    case 'enum': {
+      const allowed = (params['allowedValues'] as unknown[]).map((x) => JSON.stringify(x)).join(', ');
+      const what = last === 'action' ? 'unknown action' : `invalid value for '${String(last)}'`;
+      return { message: `${what} ${JSON.stringify(e.data)}: use one of ${allowed}`, key: false, path };
+    }
+    case 'pattern': {
+      const desc = (e.parentSchema as { description?: string } | undefined)?.description;
+      return {
+        message: `invalid value ${JSON.stringify(e.data)} for '${String(last)}'${desc ? `: ${desc}` : ` (must match ${String(params['pattern'])})`}`,
+        key: false,
+        path,
+      };
+    }
+    case 'propertyNames':
+      return { message: `invalid name ${JSON.stringify(params['propertyName'])}: use letters, digits, '_', '.', '-'`, key: true, path: [...path, String(params['propertyName'])] };
+    case 'oneOf':
+    case 'anyOf': {
+      const props = (e.schema as { required?: string[] }[]).map((s) => s.required?.join('+')).filter(Boolean);
+      if (props.length) return { message: `give exactly one of: ${props.join(', ')}`, key: false, path };
+      return { message: `'${String(last)}' has the wrong form: ${e.message ?? ''}`, key: false, path };
+    }
+    default:
+      return { message: `'${String(last ?? 'document')}' ${e.message ?? 'is invalid'}`, key: false, path };
+  }
+}
+
+function article(t: string): string {
+  if (t === 'object') return 'a map';
+  if (t === 'array') return 'a list';
+  if (t === 'integer') return 'an integer';
+  return `a ${t}`;
+}
+
+/** Validate parsed YAML against one of the JSON Schemas; every problem, with its position. */
+export function schemaCheck(name: SchemaName, src: YamlSource): Problem[] {
+  const validate = validator(name);
+  if (validate(src.data)) return [];
+  const errors = (validate.errors ?? []).filter((e) => e.keyword !== 'if');
+  // Inside anyOf/oneOf, the branch errors are noise once the anyOf error says what is wanted.
+  const alternatives = errors.filter((e) => e.keyword === 'anyOf' || e.keyword === 'oneOf').map((e) => e.schemaPath);
+  const kept = errors.filter(
+    (e) => !alternatives.some((p) => e.schemaPath !== p && e.schemaPath.startsWith(p.replace(/\/(anyOf|oneOf)$/, '/$1/'))),
+  );
+  const seen = new Set<string>();
+  const out: Problem[] = [];
+  for (const e of kept) {
+    const m = messageFor(e);
+    const p = src.problem(m.path, m.message, m.key);
+    const k = `${p.line}:${p.col}:${p.message}`;
+    if (seen.has(k)) continue;
+    seen.add(k);
+    out.push(p);
+  }
+  return out;
+}

@@ -1,0 +1,59 @@
+import type { Command, StepResult } from './command.js';
+
+export type Phase = 'do' | 'undo';
+
+export interface RunMeta {
+  runId: string;
+  playbook: string;
+  playbookFile: string;
+  inventoryFile: string;
+  cluster: string;
+  user: string;
+  machine: string;
+  pid: number;
+  argv: string[];
+  git: { commit: string | undefined; dirty: boolean | undefined };
+  dryRun: boolean;
+  hosts: string[];
+  startedAt: string;
+}
+
+/** Everything the engine reports. Reporters and the journal subscribe; the engine never prints. */
+export type RunEvent =
+  | { type: 'run.start'; meta: RunMeta }
+  | { type: 'step.start'; step: string; index: number; hosts: string[]; down: string[] }
+  | { type: 'step.skip'; step: string; index: number; reason: string }
+  | { type: 'command.start'; step: string; host: string; phase: Phase; index: number; command: string; kind: Command['kind'] }
+  | { type: 'command.output'; step: string; host: string; phase: Phase; stream: 'stdout' | 'stderr'; text: string }
+  | {
+      type: 'command.end';
+      step: string;
+      host: string;
+      phase: Phase;
+      index: number;
+      command: string;
+      kind: Command['kind'];
+      ok: boolean;
+      exitCode: number | null;
+      signal: string | null;
+      attempts: number;
+      startedAt: string;
+      endedAt: string;
+      durationMs: number;
+      stdoutTail: string;
+      stderrTail: string;
+      error: string | undefined;
+    }
+  | { type: 'host.result'; step: string; index: number; attempt: number; result: StepResult }
+  | { type: 'step.end'; step: string; index: number; status: 'ok' | 'changed' | 'skipped' | 'failed' }
+  | { type: 'rollback_point'; name: string; index: number }
+  | { type: 'rollback.start'; to: string; entries: { step: string; host: string }[]; reason: string }
+  | { type: 'undo.result'; step: string; host: string; ok: boolean; message: string | undefined }
+  | { type: 'rollback.end'; to: string; ok: boolean; remaining: { host: string; steps: string[]; why: string }[] }
+  | { type: 'rollback.skipped'; to: string; pending: { step: string; host: string }[] }
+  | { type: 'log'; level: 'info' | 'warn' | 'error'; message: string }
+  | { type: 'run.end'; status: RunStatus; exitCode: number; failedStep: string | undefined; message: string; durationMs: number };
+
+export type RunStatus = 'ok' | 'rolled_back' | 'failed' | 'needs_attention';
+
+export type EmitFn = (e: RunEvent) => void;

@@ -1,0 +1,98 @@
+import { Listr } from 'listr2';
+import type { RunEvent } from '../model/events.js';
+import type { StepResult } from '../model/command.js';
+
+interface Deferred<T> {
+  promise: Promise<T>;
+  resolve: (v: T) => void;
+}
+function deferred<T>(): Deferred<T> {
+  let resolve!: (v: T) => void;
+  const promise = new Promise<T>((r) => {
+    resolve = r;
+  });
+  return { promise, resolve };
+}
+
+/**
+ * TTY output: each step is a listr2 list with one subtask per host and a live tail of its output.
+ * Steps render one after another; the engine runs independently and this only follows its events.
+ */
+export function listrReporter(fallback: (e: RunEvent) => void): { onEvent: (e: RunEvent) => void; done: () => Promise<void> } {
+  let current: { hosts: Map<string, { result: Deferred<StepResult>; setOutput: (s: string) => void }>; run: Promise<unknown> } | undefined;
+  let chain: Promise<unknown> = Promise.resolve();
+  const outputs = new Map<string, string>();
+
+  const onEvent = (e: RunEvent) => {
+    switch (e.type) {
+      case 'step.start': {
+        const hosts = new Map<string, { result: Deferred<StepResult>; setOutput: (s: string) => void }>();
+        for (const h of e.hosts) hosts.set(h, { result: deferred<StepResult>(), setOutput: () => undefined });
+        const list = new Listr(
+          [
+            {
+              title: `[${e.index + 1}] ${e.step}`,
+              task: (_ctx, task) =>
+                task.newListr(
+                  e.hosts.map((h) => ({
+                    title: h,
+                    task: async (_c: unknown, sub: { output: string; title: string; skip: (m: string) => void }) => {
+                      const slot = hosts.get(h);
+                      if (!slot) return;
+                      slot.setOutput = (s) => {
+                        sub.output = s;
+                      };
+                      const r = await slot.result.promise;
+                      switch (r.status) {
+                        case 'ok':
+                        case 'changed':
+                          sub.title = `${h}: ${r.status}`;
+                          return;
+                        case 'skipped':
+                          sub.skip(`${h}: skipped (${r.reason})`);
+                          return;
+                        case 'failed':
+                        case 'unreachable':
+                          throw new Error(`${h}: ${r.status}: ${r.message}`);
+                      }
+                    },
+                    rendererOptions: { persistentOutput: false, outputBar: 3 },
+                  })),
+                  { concurrent: true, exitOnError: false },
+                ),
+            },
+          ],
+          { exitOnError: false, rendererOptions: { collapseSubtasks: false, collapseErrors: false } },
+        );
+        const run = chain.then(() => list.run().catch(() => undefined));
+        chain = run;
+        current = { hosts, run };
+        return;
+      }
+      case 'command.output': {
+        const key = `${e.host}`;
+        const text = ((outputs.get(key) ?? '') + e.text).slice(-2000);
+        outputs.set(key, text);
+        current?.hosts.get(e.host)?.setOutput(text.trim().split('\n').slice(-3).join('\n'));
+        return;
+      }
+      case 'host.result': {
+        outputs.delete(e.result.host);
+        const slot = current?.hosts.get(e.result.host);
+        // retried attempts report several results; the last one settles the subtask
+        if (slot && (e.result.status !== 'failed' || e.attempt > 0)) slot.result.resolve(e.result);
+        return;
+      }
+      case 'step.end':
+        if (current) for (const [h, s] of current.hosts) s.result.resolve({ status: 'skipped', host: h, reason: 'not run' });
+        return;
+      case 'command.start':
+      case 'command.end':
+        return;
+      default:
+        // rollback, summary and messages print as plain lines once the step lists are drawn
+        chain = chain.then(() => fallback(e));
+    }
+  };
+  return { onEvent, done: () => chain.then(() => undefined) };
+}

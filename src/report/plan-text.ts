@@ -1,0 +1,44 @@
+import type { ChalkInstance } from 'chalk';
+import { describeCommand } from '../engine/plan-step.js';
+import type { Plan } from '../engine/plan.js';
+
+/** The dry run as text: every step and host in order, exact commands, undo, rollback points. */
+export function formatPlan(plan: Plan, c: ChalkInstance): string {
+  const out: string[] = [];
+  out.push(`${c.bold('plan')} ${plan.playbook} on cluster ${plan.cluster} (dry run: nothing was contacted)`);
+  for (const e of plan.entries) {
+    switch (e.kind) {
+      case 'rollback_point':
+        out.push(`${c.magenta('◆')} rollback point ${c.bold(e.name)}  ${c.dim('(a later failure unwinds to here)')}`);
+        break;
+      case 'skipped':
+        out.push(c.dim(`- [${e.index + 1}] ${e.name}: skipped (${e.reason})`));
+        break;
+      case 'step': {
+        const flags = [e.action, e.serial ? `serial ${e.serial}` : '', e.runOnce ? 'run_once' : '', e.retries ? `retries ${e.retries}${e.until ? ` until ${e.until}` : ''}` : '']
+          .filter(Boolean)
+          .join(', ');
+        out.push(`${c.cyan('▶')} [${e.index + 1}] ${c.bold(e.name)} ${c.dim(`(${flags})`)}`);
+        if (e.down.length) out.push(c.yellow(`    down, not contacted: ${e.down.join(', ')}`));
+        if (e.hosts.length === 0) out.push(c.dim('    (no hosts selected)'));
+        for (const h of e.hosts) {
+          switch (h.kind) {
+            case 'skip':
+              out.push(c.dim(`  ${h.host}: skipped (${h.reason})`));
+              break;
+            case 'error':
+              out.push(c.red(`  ${h.host}: ERROR ${h.message}`));
+              break;
+            case 'run':
+              out.push(`  ${h.host}:${h.condition ? c.dim(` only if ${h.condition}`) : ''}`);
+              for (const cmd of h.commands) out.push(`    $ ${describeCommand(cmd)}`);
+              for (const u of h.undo) out.push(c.dim(`    undo $ ${describeCommand(u)}`));
+              break;
+          }
+        }
+      }
+    }
+  }
+  if (plan.errors.length) out.push(c.red(`${plan.errors.length} step(s) cannot be planned: a run would stop there.`));
+  return `${out.join('\n')}\n`;
+}

@@ -1,0 +1,227 @@
+import { mkdirSync, readFileSync, statSync } from 'node:fs';
+import { connect as netConnect } from 'node:net';
+import { posix } from 'node:path';
+import { Client, type ClientChannel, type ConnectConfig, type SFTPWrapper } from 'ssh2';
+import type { Host } from '../model/inventory.js';
+import { hostKeyAlgorithms, lookupKnownHosts, verifyHostKey } from './known-hosts.js';
+import type { ExecOptions, ExecOutcome, TransferOutcome, Transport } from './transport.js';
+
+export interface SshOptions {
+  knownHostsFile: string;
+  acceptNewHostKeys: boolean;
+  connectTimeoutMs: number;
+  keepaliveIntervalMs: number;
+  /** Cap on output kept in memory per command (the tail is kept). */
+  maxOutputBytes?: number;
+}
+
+interface Conn {
+  client: Client;
+  sftp: Promise<SFTPWrapper> | undefined;
+  closed: boolean;
+}
+
+type Opened = { ok: true; conn: Conn } | { ok: false; message: string; hostKey: boolean };
+
+/** The one place that talks ssh2. One connection per host, opened lazily and reused. */
+export class SshTransport implements Transport {
+  private readonly conns = new Map<string, Promise<Opened>>();
+
+  constructor(private readonly opts: SshOptions) {}
+
+  private open(host: Host): Promise<Opened> {
+    const existing = this.conns.get(host.name);
+    if (existing) {
+      return existing.then((o) => {
+        if (o.ok && o.conn.closed) {
+          this.conns.delete(host.name);
+          return this.open(host);
+        }
+        // a host-key refusal is final; a network failure may be retried by a later command
+        if (!o.ok && !o.hostKey) this.conns.delete(host.name);
+        return o;
+      });
+    }
+    const p = this.dial(host);
+    this.conns.set(host.name, p);
+    return p;
+  }
+
+  private dial(host: Host): Promise<Opened> {
+    return new Promise((resolve) => {
+      let settled = false;
+      let hostKeyProblem: string | undefined;
+      const done = (o: Opened) => {
+        if (!settled) {
+          settled = true;
+          resolve(o);
+        }
+      };
+      const sock = netConnect({ host: host.address, port: host.port });
+      // Without this every small command waits on Nagle + delayed ACK (~40-50 ms).
+      sock.setNoDelay(true);
+      const timer = setTimeout(() => {
+        sock.destroy();
+        done({ ok: false, message: `could not connect to ${host.address}:${host.port} within ${this.opts.connectTimeoutMs} ms`, hostKey: false });
+      }, this.opts.connectTimeoutMs);
+      sock.once('error', (e: NodeJS.ErrnoException) => {
+        clearTimeout(timer);
+        done({ ok: false, message: `cannot connect to ${host.address}:${host.port}: ${e.code ?? e.message}`, hostKey: false });
+      });
+      sock.once('connect', () => {
+        const client = new Client();
+        const conn: Conn = { client, sftp: undefined, closed: false };
+        const known = lookupKnownHosts(this.opts.knownHostsFile, host.address, host.port);
+        const cfg: ConnectConfig = {
+          sock,
+          username: host.user,
+          readyTimeout: this.opts.connectTimeoutMs,
+          keepaliveInterval: this.opts.keepaliveIntervalMs,
+          keepaliveCountMax: 3,
+          hostVerifier: (key: Buffer) => {
+            const v = verifyHostKey({ file: this.opts.knownHostsFile, address: host.address, port: host.port, hostName: host.name, blob: key, acceptNew: this.opts.acceptNewHostKeys });
+            if (!v.ok) hostKeyProblem = v.message;
+            return v.ok;
+          },
+        };
+        const algos = hostKeyAlgorithms(known);
+        if (algos) cfg.algorithms = { serverHostKey: algos as never };
+        if (host.identityFile) {
+          try {
+            cfg.privateKey = readFileSync(host.identityFile);
+          } catch (e) {
+            clearTimeout(timer);
+            sock.destroy();
+            done({ ok: false, message: `cannot read identity file ${host.identityFile}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`, hostKey: false });
+            return;
+          }
+        }
+        if (process.env['SSH_AUTH_SOCK']) cfg.agent = process.env['SSH_AUTH_SOCK'];
+        client.on('ready', () => {
+          clearTimeout(timer);
+          done({ ok: true, conn });
+        });
+        client.on('error', (e: Error & { level?: string }) => {
+          clearTimeout(timer);
+          conn.closed = true;
+          if (hostKeyProblem) done({ ok: false, message: hostKeyProblem, hostKey: true });
+          else if (e.level === 'client-authentication')
+            done({ ok: false, message: `authentication as ${host.user} failed on ${host.name}: check identity_file or ssh-agent`, hostKey: false });
+          else done({ ok: false, message: `ssh to ${host.name} failed: ${e.message}`, hostKey: false });
+        });
+        client.on('close', () => {
+          conn.closed = true;
+          done({ ok: false, message: hostKeyProblem ?? `connection to ${host.name} closed during handshake`, hostKey: hostKeyProblem !== undefined });
+        });
+        client.connect(cfg);
+      });
+    });
+  }
+
+  async connect(host: Host) {
+    const o = await this.open(host);
+    return o.ok ? { ok: true as const } : { ok: false as const, message: o.message, hostKey: o.hostKey };
+  }
+
+  async exec(host: Host, command: string, opts: ExecOptions = {}): Promise<ExecOutcome> {
+    const o = await this.open(host);
+    if (!o.ok) return { kind: 'unreachable', message: o.message };
+    const { conn } = o;
+    const max = this.opts.maxOutputBytes ?? 16 * 1024 * 1024;
+    const started = Date.now();
+    return new Promise<ExecOutcome>((resolve) => {
+      conn.client.exec(command, (err, stream: ClientChannel) => {
+        if (err) {
+          if (conn.closed) resolve({ kind: 'unreachable', message: `connection to ${host.name} is gone: ${err.message}` });
+          else resolve({ kind: 'lost', message: `could not open a channel on ${host.name}: ${err.message}`, stdout: '', stderr: '' });
+          return;
+        }
+        let stdout = '';
+        let stderr = '';
+        let code: number | null = null;
+        let signal: string | null = null;
+        let exited = false;
+        let timedOut = false;
+        const keep = (acc: string, s: string) => (acc.length + s.length > max ? (acc + s).slice(-max) : acc + s);
+        const onClientClose = () => stream.close();
+        conn.client.once('close', onClientClose);
+        const timer =
+          opts.timeoutMs === undefined
+            ? undefined
+            : setTimeout(() => {
+                timedOut = true;
+                stream.signal('KILL');
+                stream.close();
+              }, opts.timeoutMs);
+        stream.on('data', (d: Buffer) => {
+          const s = d.toString('utf8');
+          stdout = keep(stdout, s);
+          opts.onStdout?.(s);
+        });
+        stream.stderr.on('data', (d: Buffer) => {
+          const s = d.toString('utf8');
+          stderr = keep(stderr, s);
+          opts.onStderr?.(s);
+        });
+        stream.on('exit', (c: number | null, sig?: string) => {
+          exited = true;
+          code = c ?? null;
+          signal = sig ?? null;
+        });
+        stream.on('close', () => {
+          if (timer) clearTimeout(timer);
+          conn.client.removeListener('close', onClientClose);
+          if (exited || timedOut) resolve({ kind: 'exited', code, signal, stdout, stderr, durationMs: Date.now() - started, timedOut });
+          else resolve({ kind: 'lost', message: `connection to ${host.name} dropped before the command finished; its outcome on the host is unknown`, stdout, stderr });
+        });
+      });
+    });
+  }
+
+  private sftp(conn: Conn): Promise<SFTPWrapper> {
+    if (!conn.sftp) {
+      conn.sftp = new Promise((res, rej) => conn.client.sftp((err, s) => (err ? rej(err) : res(s))));
+      conn.sftp.catch(() => {
+        conn.sftp = undefined;
+      });
+    }
+    return conn.sftp;
+  }
+
+  async upload(host: Host, dest: string, content: Buffer, mode: number): Promise<TransferOutcome> {
+    const o = await this.open(host);
+    if (!o.ok) return { kind: 'unreachable', message: o.message };
+    const started = Date.now();
+    // A hidden temp name in the same directory, renamed over the target: kubelet ignores dotfiles.
+    const tmp = posix.join(posix.dirname(dest), `.${posix.basename(dest)}.runbook-${process.pid}`);
+    try {
+      const sftp = await this.sftp(o.conn);
+      await new Promise<void>((res, rej) => sftp.writeFile(tmp, content, { mode }, (e) => (e ? rej(e) : res())));
+      await new Promise<void>((res, rej) => sftp.chmod(tmp, mode, (e) => (e ? rej(e) : res())));
+      await new Promise<void>((res, rej) => sftp.ext_openssh_rename(tmp, dest, (e) => (e ? rej(e) : res())));
+      return { kind: 'done', bytes: content.length, durationMs: Date.now() - started };
+    } catch (e) {
+      return { kind: 'failed', message: `writing ${dest} on ${host.name}: ${(e as Error).message}` };
+    }
+  }
+
+  async fetch(host: Host, src: string, localDest: string): Promise<TransferOutcome> {
+    const o = await this.open(host);
+    if (!o.ok) return { kind: 'unreachable', message: o.message };
+    const started = Date.now();
+    try {
+      mkdirSync(posix.dirname(localDest), { recursive: true });
+      const sftp = await this.sftp(o.conn);
+      await new Promise<void>((res, rej) => sftp.fastGet(src, localDest, (e) => (e ? rej(e) : res())));
+      return { kind: 'done', bytes: statSync(localDest).size, durationMs: Date.now() - started };
+    } catch (e) {
+      return { kind: 'failed', message: `fetching ${src} from ${host.name}: ${(e as Error).message}` };
+    }
+  }
+
+  async close(): Promise<void> {
+    const all = await Promise.all(this.conns.values());
+    this.conns.clear();
+    for (const o of all) if (o.ok && !o.conn.closed) o.conn.client.end();
+  }
+}

@@ -1,0 +1,25 @@
+/** How the engine reaches a host. ssh.ts is the only implementation that talks to the network. */
+
+import type { Host } from '../model/inventory.js';
+
+export type ExecOutcome =
+  | { kind: 'exited'; code: number | null; signal: string | null; stdout: string; stderr: string; durationMs: number; timedOut: boolean }
+  | { kind: 'unreachable'; message: string }
+  | { kind: 'lost'; message: string; stdout: string; stderr: string };
+
+export interface ExecOptions {
+  timeoutMs?: number | undefined;
+  onStdout?: ((text: string) => void) | undefined;
+  onStderr?: ((text: string) => void) | undefined;
+}
+
+export type TransferOutcome = { kind: 'done'; bytes: number; durationMs: number } | { kind: 'unreachable'; message: string } | { kind: 'failed'; message: string };
+
+export interface Transport {
+  exec(host: Host, command: string, opts?: ExecOptions): Promise<ExecOutcome>;
+  upload(host: Host, dest: string, content: Buffer, mode: number): Promise<TransferOutcome>;
+  fetch(host: Host, src: string, localDest: string): Promise<TransferOutcome>;
+  /** Open the connection now (checks reachability and host key) without running anything. */
+  connect(host: Host): Promise<{ ok: true } | { ok: false; message: string; hostKey: boolean }>;
+  close(): Promise<void>;
+}

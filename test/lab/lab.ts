@@ -1,0 +1,610 @@
+// End-to-end test lab: N simulated "master" hosts on one machine.
+//
+// Each node is a set of Linux namespaces (mount, uts, pid; the network is the
+// host's) created by `unshare`, whose PID 1 is test/lab/node-init.sh. It has its
+// own hostname, private overlay copies of /etc and /var/lib, fresh tmpfs /root,
+// /tmp, /var/log, /run, and a real OpenSSH sshd listening only on its own
+// loopback address (127.A.B.i) and port. Tests talk to nodes the way the runbook
+// engine does (ssh with the lab key and a strict known_hosts file) and can look
+// at or change a node's state behind its back with lab.exec (nsenter, no ssh).
+//
+// Needs root and the tools installed by test/lab/setup.sh. Only Node built-ins.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export interface LabNode {
+  name: string;
+  hostname: string;
+  address: string;
+  port: number;
+  /** Host PID of the node's PID 1 (the unshare child). Changes when the node is started again. */
+  pid: number;
+  stateDir: string;
+}
+
+export interface ExecResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export interface ExecOptions {
+  /** Default 30 000 ms. On timeout the command's process group is SIGKILLed and exec rejects. */
+  timeoutMs?: number;
+  /** Written to the command's stdin (default: stdin is /dev/null). */
+  input?: string;
+}
+
+export interface Lab {
+  nodes: LabNode[];
+  stateDir: string;
+  /** Private ed25519 client key (mode 600) authorized for root on every node. */
+  identityFile: string;
+  /** OpenSSH known_hosts with "[addr]:port ssh-ed25519 AAAA..." lines for every node. */
+  knownHostsFile: string;
+  /** Runs `bash -c command` inside the node's namespaces via nsenter (mount, uts, pid), not via ssh. */
+  exec(node: LabNode | number, command: string, opts?: ExecOptions): Promise<ExecResult>;
+  /** `ssh` arguments (options, -p, user@address) to reach the node with the lab key and strict host key checking. */
+  sshArgs(node: LabNode | number): string[];
+  /** Kill that node's PID 1 and wait until it is gone (simulates an unreachable host). */
+  stopNode(node: LabNode | number): Promise<void>;
+  /**
+   * Boot a stopped node again (simulates a reboot): /etc and /var/lib (overlay upper
+   * dirs) and the host key are kept, /root /tmp /run /var/log start empty.
+   */
+  startNode(node: LabNode | number): Promise<void>;
+  /** New host key + restart that node's sshd; known_hosts is NOT updated (simulates a changed host key). */
+  regenerateHostKey(node: LabNode | number): Promise<void>;
+  /** Tear everything down (idempotent). Removes the state dir unless KEEP_LAB=1. */
+  stop(): Promise<void>;
+}
+
+export interface LabOptions {
+  /** Default 3. */
+  nodes?: number;
+  /** First three octets of the node addresses, e.g. "127.0.10" -> 127.0.10.1, .2, .3. Must be in 127.0.0.0/8. */
+  addressBase?: string;
+  /** sshd port on every node. Default RUNBOOK_LAB_PORT or 2222. */
+  port?: number;
+  stateDir?: string;
+  /** Default "master-". */
+  namePrefix?: string;
+}
+
+const LAB_DIR = path.dirname(fileURLToPath(import.meta.url));
+const START_TIMEOUT_MS = 15_000;
+const SYSTEM_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+const CHILD_ENV: NodeJS.ProcessEnv = { PATH: SYSTEM_PATH, LANG: 'C', HOME: '/root', USER: 'root', LOGNAME: 'root', SHELL: '/bin/bash' };
+
+interface NodeRuntime {
+  node: LabNode;
+  index: number;
+  /** Host PID of the unshare process (parent of node.pid); 0 when not running. */
+  unsharePid: number;
+  running: boolean;
+  /** Resolves when the unshare process has exited. */
+  exited: Promise<void>;
+}
+
+// ---------------------------------------------------------------- helpers
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+function findNodeInit(): string {
+  // Next to this file, or (if this file was compiled elsewhere) test/lab/ of an ancestor.
+  let dir = LAB_DIR;
+  if (existsSync(path.join(dir, 'node-init.sh'))) return path.join(dir, 'node-init.sh');
+  for (;;) {
+    const candidate = path.join(dir, 'test', 'lab', 'node-init.sh');
+    if (existsSync(candidate)) return candidate;
+    const parent = path.dirname(dir);
+    if (parent === dir) throw new Error(`lab: cannot find node-init.sh near ${LAB_DIR}`);
+    dir = parent;
+  }
+}
+
+function onPath(tool: string): boolean {
+  if (tool.includes('/')) return existsSync(tool);
+  const dirs = `${process.env['PATH'] ?? ''}:${SYSTEM_PATH}`.split(':');
+  return dirs.some((d) => d !== '' && existsSync(path.join(d, tool)));
+}
+
+/** True while the process exists and is not a zombie. */
+function isAlive(pid: number): boolean {
+  if (pid <= 0) return false;
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return false;
+  }
+  const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+  return state !== 'Z' && state !== 'X' && state !== '';
+}
+
+function parentPid(pid: string): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return Number(fields[1]);
+  } catch {
+    return undefined;
+  }
+}
+
+/** PIDs whose process group is pgid. */
+function groupMembers(pgid: number): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(fields[2]) === pgid) pids.push(Number(entry));
+    } catch {
+      // gone
+    }
+  }
+  return pids;
+}
+
+/** kill(2) that ignores a missing process; a negative pid is a process group. */
+function killQuietly(pid: number, signal: NodeJS.Signals): void {
+  if (!Number.isInteger(pid) || pid === 0 || pid === -1) return;
+  try {
+    process.kill(pid, signal);
+  } catch {
+    // already gone
+  }
+}
+
+function tail(file: string, lines = 30): string {
+  try {
+    return readFileSync(file, 'utf8').split('\n').slice(-lines).join('\n');
+  } catch {
+    return '(no log)';
+  }
+}
+
+interface RunOptions {
+  timeoutMs: number;
+  input?: string | undefined;
+  env?: NodeJS.ProcessEnv;
+}
+
+interface RunResult extends ExecResult {
+  timedOut: boolean;
+}
+
+/** Runs a program in its own process group; on timeout SIGKILLs the whole group. */
+function run(cmd: string, args: string[], opts: RunOptions): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, {
+      detached: true,
+      stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+      env: opts.env ?? CHILD_ENV,
+    });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    let timedOut = false;
+    child.stdout?.on('data', (b: Buffer) => out.push(b));
+    child.stderr?.on('data', (b: Buffer) => err.push(b));
+    // On timeout kill the group's members but not its leader first: nsenter waits for
+    // and reaps its child inside the node; killing nsenter too would leave that child a
+    // zombie for the host's init. The whole group goes after a grace period.
+    let killer: NodeJS.Timeout | undefined;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      const pgid = child.pid;
+      if (pgid === undefined) return;
+      const started = Date.now();
+      const sweep = (): void => {
+        if (Date.now() - started > 2_000) {
+          killQuietly(-pgid, 'SIGKILL');
+          return;
+        }
+        for (const pid of groupMembers(pgid)) if (pid !== pgid) killQuietly(pid, 'SIGKILL');
+        killer = setTimeout(sweep, 50);
+      };
+      sweep();
+    }, opts.timeoutMs);
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      reject(new Error(`lab: cannot run ${cmd}: ${e.message}`));
+    });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      clearTimeout(killer);
+      const signum = signal === null ? 0 : (os.constants.signals[signal] ?? 0);
+      resolve({
+        code: code ?? 128 + signum,
+        stdout: Buffer.concat(out).toString('utf8'),
+        stderr: Buffer.concat(err).toString('utf8'),
+        timedOut,
+      });
+    });
+    if (opts.input !== undefined && child.stdin) {
+      child.stdin.on('error', () => undefined); // EPIPE if the command does not read stdin
+      child.stdin.end(opts.input);
+    }
+  });
+}
+
+async function runOk(cmd: string, args: string[], timeoutMs = 10_000): Promise<string> {
+  const r = await run(cmd, args, { timeoutMs });
+  if (r.code !== 0 || r.timedOut) {
+    throw new Error(`lab: ${cmd} ${args.join(' ')} failed (code ${r.code}${r.timedOut ? ', timed out' : ''}): ${r.stderr.trim()}`);
+  }
+  return r.stdout;
+}
+
+async function keygen(file: string, comment: string): Promise<string> {
+  await rm(file, { force: true });
+  await rm(`${file}.pub`, { force: true });
+  await runOk('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', comment, '-f', file]);
+  return (await readFile(`${file}.pub`, 'utf8')).trim();
+}
+
+function knownHostsLine(address: string, port: number, pubKey: string): string {
+  const [type, key] = pubKey.split(/\s+/);
+  const host = port === 22 ? address : `[${address}]:${port}`;
+  return `${host} ${type ?? ''} ${key ?? ''}`;
+}
+
+function tcpOpen(address: string, port: number, timeoutMs: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const sock = net.connect({ host: address, port });
+    const done = (ok: boolean): void => {
+      sock.destroy();
+      resolve(ok);
+    };
+    sock.setTimeout(timeoutMs, () => done(false));
+    sock.once('connect', () => done(true));
+    sock.once('error', () => done(false));
+  });
+}
+
+function portFree(address: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = net.createServer();
+    srv.once('error', () => resolve(false));
+    srv.listen({ host: address, port, exclusive: true }, () => srv.close(() => resolve(true)));
+  });
+}
+
+function parseAddressBase(base: string): string {
+  const m = /^127\.(\d{1,3})\.(\d{1,3})$/.exec(base.trim());
+  if (!m || Number(m[1]) > 255 || Number(m[2]) > 255) {
+    throw new Error(`lab: address base "${base}" must look like 127.X.Y (the lab only uses 127.0.0.0/8)`);
+  }
+  return `127.${Number(m[1])}.${Number(m[2])}`;
+}
+
+async function blockFree(base: string, count: number, port: number): Promise<boolean> {
+  const free = await Promise.all(Array.from({ length: count }, (_, i) => portFree(`${base}.${i + 1}`, port)));
+  return free.every(Boolean);
+}
+
+async function pickAddressBase(count: number, port: number): Promise<string> {
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const b = 20 + Math.floor(Math.random() * 231); // 20..250
+    const c = 1 + Math.floor(Math.random() * 250); // 1..250
+    const base = `127.${b}.${c}`;
+    if (await blockFree(base, count, port)) return base;
+  }
+  throw new Error(`lab: found no free 127.x.y block for port ${port}`);
+}
+
+/** Host-side mounts at or below dir (there should be none: node mounts live in private namespaces). */
+function mountsUnder(dir: string): string[] {
+  let text: string;
+  try {
+    text = readFileSync('/proc/self/mounts', 'utf8');
+  } catch {
+    return [];
+  }
+  const decode = (s: string): string => s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+  return text
+    .split('\n')
+    .map((line) => decode(line.split(' ')[1] ?? ''))
+    .filter((mp) => mp === dir || mp.startsWith(`${dir}/`))
+    .sort((a, b) => b.length - a.length);
+}
+
+// ---------------------------------------------------------------- the lab
+
+export async function startLab(opts: LabOptions = {}): Promise<Lab> {
+  if (typeof process.getuid === 'function' && process.getuid() !== 0) {
+    throw new Error('lab: must run as root (namespaces, mounts, sshd); see test/lab/setup.sh');
+  }
+  const missing = ['unshare', 'nsenter', 'ssh', 'ssh-keygen', '/usr/sbin/sshd', 'bash'].filter((t) => !onPath(t));
+  if (missing.length > 0) throw new Error(`lab: missing ${missing.join(', ')}; run test/lab/setup.sh as root`);
+  const nodeInit = findNodeInit();
+
+  const count = opts.nodes ?? 3;
+  if (!Number.isInteger(count) || count < 1 || count > 250) throw new Error(`lab: nodes must be 1..250, got ${count}`);
+  const envPort = process.env['RUNBOOK_LAB_PORT'];
+  const port = opts.port ?? (envPort ? Number(envPort) : 2222);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`lab: bad port ${String(port)}`);
+  const prefix = opts.namePrefix ?? 'master-';
+
+  const explicitBase = opts.addressBase ?? process.env['RUNBOOK_LAB_NET'];
+  let addressBase: string;
+  if (explicitBase !== undefined && explicitBase !== '') {
+    addressBase = parseAddressBase(explicitBase);
+    if (!(await blockFree(addressBase, count, port))) {
+      throw new Error(`lab: ${addressBase}.1-${count} port ${port} is in use (another lab running?); choose another RUNBOOK_LAB_NET`);
+    }
+  } else {
+    addressBase = await pickAddressBase(count, port);
+  }
+
+  const explicitDir = opts.stateDir ?? (process.env['RUNBOOK_LAB_DIR'] || undefined);
+  let stateDir: string;
+  let ownsStateDir: boolean;
+  if (explicitDir !== undefined) {
+    stateDir = path.resolve(explicitDir);
+    ownsStateDir = !existsSync(stateDir);
+    mkdirSync(stateDir, { recursive: true });
+  } else {
+    stateDir = await mkdtemp(path.join(os.tmpdir(), 'runbook-lab-'));
+    ownsStateDir = true;
+  }
+
+  const identityFile = path.join(stateDir, 'id_ed25519');
+  const knownHostsFile = path.join(stateDir, 'known_hosts');
+  const hostsFile = path.join(stateDir, 'hosts');
+  const nodes: LabNode[] = Array.from({ length: count }, (_, i) => {
+    const name = `${prefix}${i + 1}`;
+    return { name, hostname: name, address: `${addressBase}.${i + 1}`, port, pid: 0, stateDir: path.join(stateDir, name) };
+  });
+  const runtimes: NodeRuntime[] = nodes.map((node, index) => ({ node, index, unsharePid: 0, running: false, exited: Promise.resolve() }));
+  const created = [identityFile, `${identityFile}.pub`, knownHostsFile, hostsFile, ...nodes.map((n) => n.stateDir)];
+  const keepLab = process.env['KEEP_LAB'] === '1';
+  let stopped = false;
+
+  // Last resort if the test process exits without stop(): SIGKILL every node's PID 1
+  // (the kernel then kills the rest of the node and unshare exits by itself; before
+  // PID 1 is known, killing unshare takes the child down through --kill-child).
+  // If this process is SIGKILLed instead, node-init's stdin watchdog stops the nodes.
+  const exitHook = (): void => {
+    for (const rt of runtimes) {
+      if (!rt.running) continue;
+      if (rt.node.pid > 0) killQuietly(rt.node.pid, 'SIGKILL');
+      else killQuietly(rt.unsharePid, 'SIGKILL');
+    }
+    if (!keepLab) {
+      for (const p of ownsStateDir ? [stateDir] : created) {
+        try {
+          rmSync(p, { recursive: true, force: true });
+        } catch {
+          // best effort
+        }
+      }
+    }
+  };
+  process.on('exit', exitHook);
+
+  const resolveNode = (ref: LabNode | number): NodeRuntime => {
+    const rt = typeof ref === 'number' ? runtimes[ref] : runtimes.find((r) => r.node === ref || r.node.name === ref.name);
+    if (!rt) throw new Error(`lab: no such node ${typeof ref === 'number' ? `#${ref}` : ref.name}`);
+    return rt;
+  };
+
+  const sshArgsFor = (node: LabNode, knownHosts: string = knownHostsFile): string[] => [
+    '-F', '/dev/null',
+    '-i', identityFile,
+    '-o', 'IdentitiesOnly=yes',
+    '-o', `UserKnownHostsFile=${knownHosts}`,
+    '-o', 'GlobalKnownHostsFile=/dev/null',
+    '-o', 'StrictHostKeyChecking=yes',
+    '-o', 'BatchMode=yes',
+    '-o', 'ConnectTimeout=5',
+    '-o', 'LogLevel=ERROR',
+    '-p', String(node.port),
+    `root@${node.address}`,
+  ];
+
+  const nodeLogs = (rt: NodeRuntime): string =>
+    `--- ${rt.node.name} node.log ---\n${tail(path.join(rt.node.stateDir, 'node.log'))}\n` +
+    `--- ${rt.node.name} sshd.log ---\n${tail(path.join(rt.node.stateDir, 'sshd.log'))}`;
+
+  const unshareGone = (rt: NodeRuntime): boolean => !isAlive(rt.unsharePid);
+
+  /** Waits until ssh (with the given known_hosts) runs `true` on the node. */
+  const waitSsh = async (rt: NodeRuntime, deadline: number, knownHosts: string = knownHostsFile): Promise<void> => {
+    const { node } = rt;
+    let last = '';
+    while (!(await tcpOpen(node.address, node.port, 500))) {
+      if (unshareGone(rt)) throw new Error(`lab: node ${node.name} died during startup\n${nodeLogs(rt)}`);
+      if (Date.now() > deadline) throw new Error(`lab: ${node.name} sshd not listening on ${node.address}:${node.port}\n${nodeLogs(rt)}`);
+      await sleep(20);
+    }
+    for (;;) {
+      const r = await run('ssh', [...sshArgsFor(node, knownHosts), 'true'], { timeoutMs: 5_000 });
+      if (r.code === 0) return;
+      last = r.stderr.trim();
+      if (unshareGone(rt)) throw new Error(`lab: node ${node.name} died during startup\n${nodeLogs(rt)}`);
+      if (Date.now() > deadline) throw new Error(`lab: ssh to ${node.name} (${node.address}:${node.port}) keeps failing: ${last}\n${nodeLogs(rt)}`);
+      await sleep(50);
+    }
+  };
+
+  const findInitPid = async (rt: NodeRuntime, deadline: number): Promise<number> => {
+    const parent = rt.unsharePid;
+    for (;;) {
+      for (const entry of readdirSync('/proc')) {
+        if (!/^\d+$/.test(entry)) continue;
+        if (parentPid(entry) === parent) return Number(entry);
+      }
+      if (unshareGone(rt)) throw new Error(`lab: unshare for ${rt.node.name} exited early\n${nodeLogs(rt)}`);
+      if (Date.now() > deadline) throw new Error(`lab: no PID 1 found for ${rt.node.name}\n${nodeLogs(rt)}`);
+      await sleep(5);
+    }
+  };
+
+  const bootNode = async (rt: NodeRuntime): Promise<void> => {
+    const { node } = rt;
+    const deadline = Date.now() + START_TIMEOUT_MS;
+    const logFd = openSync(path.join(node.stateDir, 'node.log'), 'a');
+    const child = ((): ChildProcess => {
+      try {
+        return spawn(
+          'unshare',
+          ['--mount', '--uts', '--pid', '--fork', '--mount-proc', '--propagation', 'private', '--kill-child',
+            'bash', nodeInit, node.hostname, node.address, String(node.port), node.stateDir, `${identityFile}.pub`, hostsFile],
+          // stdin: a socket only this process holds; node-init stops the node on EOF (we died).
+          { detached: true, stdio: ['pipe', logFd, logFd], env: CHILD_ENV },
+        );
+      } finally {
+        closeSync(logFd);
+      }
+    })();
+    const spawnError = new Promise<never>((_, reject) => child.once('error', (e) => reject(new Error(`lab: cannot start unshare: ${e.message}`))));
+    spawnError.catch(() => undefined);
+    rt.exited = new Promise((resolve) => child.once('exit', () => resolve()));
+    child.unref();
+    const stdin = child.stdin;
+    if (stdin instanceof net.Socket) stdin.unref();
+    stdin?.on('error', () => undefined);
+    if (child.pid === undefined) await spawnError;
+    rt.unsharePid = child.pid ?? 0;
+    rt.running = true;
+    node.pid = 0;
+    node.pid = await Promise.race([findInitPid(rt, deadline), spawnError]);
+    await Promise.race([waitSsh(rt, deadline), spawnError]);
+  };
+
+  const stopRuntime = async (rt: NodeRuntime): Promise<void> => {
+    if (!rt.running) return;
+    const waitGone = async (ms: number): Promise<boolean> => {
+      const until = Date.now() + ms;
+      while (isAlive(rt.node.pid) || isAlive(rt.unsharePid)) {
+        if (Date.now() > until) return false;
+        await sleep(10);
+      }
+      return true;
+    };
+    killQuietly(rt.node.pid, 'SIGTERM');
+    if (!(await waitGone(2_000))) {
+      killQuietly(rt.node.pid, 'SIGKILL');
+      killQuietly(rt.unsharePid, 'SIGKILL');
+      if (!(await waitGone(5_000))) throw new Error(`lab: node ${rt.node.name} (pid ${rt.node.pid}) does not die`);
+    }
+    await Promise.race([rt.exited, sleep(1_000)]);
+    rt.running = false;
+  };
+
+  const stop = async (): Promise<void> => {
+    if (stopped) return;
+    stopped = true;
+    const results = await Promise.allSettled(runtimes.map(stopRuntime));
+    const errors = results.flatMap((r) => (r.status === 'rejected' ? [String(r.reason)] : []));
+    for (const rt of runtimes) {
+      if (!rt.running) continue;
+      killQuietly(rt.node.pid, 'SIGKILL');
+      killQuietly(rt.unsharePid, 'SIGKILL');
+    }
+    process.removeListener('exit', exitHook);
+    for (const mp of mountsUnder(stateDir)) {
+      const r = await run('umount', ['-l', mp], { timeoutMs: 5_000 });
+      if (r.code !== 0) errors.push(`umount ${mp}: ${r.stderr.trim()}`);
+    }
+    if (!keepLab) {
+      if (ownsStateDir) {
+        await rm(stateDir, { recursive: true, force: true });
+      } else {
+        await Promise.all(created.map((p) => rm(p, { recursive: true, force: true })));
+      }
+    }
+    if (errors.length > 0) throw new Error(`lab: stop had errors:\n${errors.join('\n')}`);
+  };
+
+  const lab: Lab = {
+    nodes,
+    stateDir,
+    identityFile,
+    knownHostsFile,
+
+    async exec(ref, command, execOpts = {}) {
+      const rt = resolveNode(ref);
+      if (!rt.running || !isAlive(rt.node.pid)) throw new Error(`lab: node ${rt.node.name} is not running`);
+      const timeoutMs = execOpts.timeoutMs ?? 30_000;
+      const r = await run('nsenter', ['-t', String(rt.node.pid), '-m', '-u', '-p', '--', '/bin/bash', '-c', command], {
+        timeoutMs,
+        input: execOpts.input,
+      });
+      if (r.timedOut) {
+        throw new Error(`lab: exec on ${rt.node.name} timed out after ${timeoutMs} ms: ${command}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
+      }
+      return { code: r.code, stdout: r.stdout, stderr: r.stderr };
+    },
+
+    sshArgs(ref) {
+      return sshArgsFor(resolveNode(ref).node);
+    },
+
+    async stopNode(ref) {
+      await stopRuntime(resolveNode(ref));
+    },
+
+    async startNode(ref) {
+      const rt = resolveNode(ref);
+      if (stopped) throw new Error('lab: lab is stopped');
+      if (rt.running) return;
+      try {
+        await bootNode(rt);
+      } catch (e) {
+        await stopRuntime(rt).catch(() => undefined);
+        throw e;
+      }
+    },
+
+    async regenerateHostKey(ref) {
+      const rt = resolveNode(ref);
+      if (!rt.running) throw new Error(`lab: node ${rt.node.name} is not running`);
+      const keyFile = path.join(rt.node.stateDir, 'ssh_host_ed25519_key');
+      const pub = await keygen(keyFile, rt.node.hostname);
+      // SIGHUP makes sshd re-exec itself and load the new key (same PID); start it if it is not running.
+      const r = await lab.exec(
+        rt.index,
+        'pid=$(cat /run/sshd.pid 2>/dev/null); if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then kill -HUP "$pid"; ' +
+          'else /usr/sbin/sshd -f /run/lab/sshd_config -E /run/lab/sshd.log; fi',
+        { timeoutMs: 10_000 },
+      );
+      if (r.code !== 0) throw new Error(`lab: restarting sshd on ${rt.node.name} failed: ${r.stderr}`);
+      const newKnownHosts = path.join(rt.node.stateDir, 'known_hosts.new');
+      await writeFile(newKnownHosts, `${knownHostsLine(rt.node.address, rt.node.port, pub)}\n`);
+      await waitSsh(rt, Date.now() + START_TIMEOUT_MS, newKnownHosts);
+    },
+
+    stop,
+  };
+
+  try {
+    for (const n of nodes) {
+      await rm(n.stateDir, { recursive: true, force: true });
+      mkdirSync(n.stateDir, { recursive: true, mode: 0o700 });
+    }
+    const [clientPub, ...hostPubs] = await Promise.all([
+      keygen(identityFile, 'runbook-lab'),
+      ...nodes.map((n) => keygen(path.join(n.stateDir, 'ssh_host_ed25519_key'), n.hostname)),
+    ]);
+    if (clientPub === undefined || (statSync(identityFile).mode & 0o077) !== 0) throw new Error('lab: bad client key');
+    await writeFile(knownHostsFile, nodes.map((n, i) => `${knownHostsLine(n.address, n.port, hostPubs[i] ?? '')}\n`).join(''));
+    await writeFile(hostsFile, nodes.map((n) => `${n.address}\t${n.hostname}\n`).join(''));
+    const started = await Promise.allSettled(runtimes.map(bootNode));
+    const failed = started.flatMap((r) => (r.status === 'rejected' ? [r.reason instanceof Error ? r.reason.message : String(r.reason)] : []));
+    if (failed.length > 0) throw new Error(failed.join('\n'));
+  } catch (e) {
+    await stop().catch(() => undefined);
+    throw e;
+  }
+  return lab;
+}
