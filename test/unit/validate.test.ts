@@ -1,0 +1,64 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { loadInventory } from '../../src/load/load-inventory.js';
+import { loadPlaybook } from '../../src/load/load-playbook.js';
+import { formatProblem } from '../../src/load/problem.js';
+import { CLI, ROOT } from '../support/paths.js';
+
+function problemsOf(yaml: string, inventory?: string): string[] {
+  const dir = mkdtempSync(join(tmpdir(), 'rb-validate-'));
+  const file = join(dir, 'p.yml');
+  writeFileSync(file, yaml);
+  const inv = inventory ? loadInventory(join(ROOT, inventory)) : undefined;
+  const r = loadPlaybook(file, { inventory: inv?.ok ? inv.value : undefined });
+  return r.ok ? [] : r.problems.map((p) => formatProblem(p).replace(`${file}:`, ''));
+}
+
+describe('runbook validate', () => {
+  it('reports a YAML syntax error, an unknown key, a wrong type and an undefined variable at once, with positions, exit 2', () => {
+    const r = spawnSync('node', [CLI, 'validate', 'test/fixtures/four-problems.yml'], { cwd: ROOT, encoding: 'utf8' });
+    expect(r.status).toBe(2);
+    const lines = r.stderr.trim().split('\n');
+    expect(lines).toEqual([
+      expect.stringMatching(/^test\/fixtures\/four-problems\.yml:5:18: undefined variable 'vars\.nope'/),
+      expect.stringMatching(/^test\/fixtures\/four-problems\.yml:7:5: unknown key 'colour'/),
+      expect.stringMatching(/^test\/fixtures\/four-problems\.yml:10:14: 'retries' must be an integer/),
+      expect.stringMatching(/^test\/fixtures\/four-problems\.yml:16:5: YAML syntax: /),
+      '4 problem(s) found',
+    ]);
+    expect(r.stderr).not.toMatch(/\n\s+at /); // no stack trace
+  });
+
+  it.each([
+    ['unknown action', 'name: x\nsteps:\n  - name: a\n    action: shel\n', /^4:13: unknown action "shel": use one of/],
+    ['missing undo', 'name: x\nsteps:\n  - name: a\n    action: shell\n    args: { cmd: "touch /x" }\n', /^3:5: step 'a' changes the host but declares no undo/],
+    ['duplicate step', 'name: x\nsteps:\n  - name: a\n    action: message\n    args: { text: hi }\n  - name: a\n    action: message\n    args: { text: hi }\n', /^6:11: duplicate name 'a'/],
+    ['rollback point at the end', 'name: x\nsteps:\n  - name: a\n    action: message\n    args: { text: hi }\n  - rollback_point: end\n', /^6:21: rollback point 'end' is the last item/],
+    ['two rollback points in a row', 'name: x\nsteps:\n  - name: a\n    action: message\n    args: { text: hi }\n  - rollback_point: p1\n  - rollback_point: p2\n  - name: b\n    action: message\n    args: { text: hi }\n', /^7:21: rollback point 'p2' directly follows/],
+    ['unknown host field', 'name: x\nsteps:\n  - name: a\n    action: message\n    args: { text: "{{ host.adress }}" }\n', /^5:19: unknown host field 'host.adress'/],
+    ['until without register', 'name: x\nsteps:\n  - name: a\n    action: shell\n    changes: false\n    args: { cmd: "true" }\n    until: "x.rc == 0"\n', /undefined name 'x.rc'/],
+    ['.. in a path', 'name: x\nsteps:\n  - name: a\n    action: file.move\n    args: { src: /etc/../x, dest: /y }\n', /'src' path '\/etc\/\.\.\/x' contains '\.\.'/],
+    ['unknown filter', 'name: x\nsteps:\n  - name: a\n    action: message\n    args: { text: "{{ run.id | shout }}" }\n', /unknown filter 'shout'/],
+    ['wait without a target', 'name: x\nsteps:\n  - name: a\n    action: wait\n    args: { timeout: 3 }\n', /give exactly one of: until_cmd, while_cmd, port/],
+  ])('%s', (_name, yaml, want) => {
+    const problems = problemsOf(yaml);
+    expect(problems.some((p) => want.test(p)), problems.join('\n')).toBe(true);
+  });
+
+  it('checks hosts and groups against the inventory', () => {
+    const problems = problemsOf('name: x\nhosts: masters\nsteps:\n  - name: a\n    hosts: master-9\n    action: message\n    args: { text: hi }\n', 'inventories/example.yml');
+    expect(problems).toEqual([expect.stringMatching(/^5:12: unknown host or group 'master-9'/)]);
+  });
+
+  it('every shipped playbook validates against the example inventory', () => {
+    const files = readdirSync(join(ROOT, 'playbooks')).filter((f) => f.endsWith('.yml'));
+    expect(files.length).toBeGreaterThan(0);
+    for (const f of files) {
+      const out = execFileSync('node', [CLI, 'validate', `playbooks/${f}`, '-i', 'inventories/example.yml'], { cwd: ROOT, encoding: 'utf8' });
+      expect(out).toMatch(/valid/);
+    }
+  });
+});
