@@ -117,24 +117,22 @@ class Parser {
   }
 
   private pipe(): Node {
-    let n = this.or();
-    while (this.isOp('|')) {
+    return this.or();
+  }
+  private filter(n: Node): Node {
+    const name = this.next();
+    if (name.kind !== 'ident') throw new ExpressionError(`expected a filter name after '|' in '${this.src}'`);
+    const args: Node[] = [];
+    if (this.isOp('(')) {
       this.next();
-      const name = this.next();
-      if (name.kind !== 'ident') throw new ExpressionError(`expected a filter name after '|' in '${this.src}'`);
-      const args: Node[] = [];
-      if (this.isOp('(')) {
-        this.next();
-        while (!this.isOp(')')) {
-          args.push(this.pipe());
-          if (this.isOp(',')) this.next();
-          else break;
-        }
-        this.expect(')');
+      while (!this.isOp(')')) {
+        args.push(this.pipe());
+        if (this.isOp(',')) this.next();
+        else break;
       }
-      n = { t: 'filter', name: name.text, arg: n, args };
+      this.expect(')');
     }
-    return n;
+    return { t: 'filter', name: name.text, arg: n, args };
   }
   private or(): Node {
     let n = this.and();
@@ -210,6 +208,10 @@ class Parser {
         const key = this.pipe();
         this.expect(']');
         n = { t: 'get', obj: n, key };
+      } else if (this.isOp('|')) {
+        // filters bind tighter than comparisons, as in Jinja: a | trim == b
+        this.next();
+        n = this.filter(n);
       } else return n;
     }
   }

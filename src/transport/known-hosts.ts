@@ -22,7 +22,7 @@ function patternMatches(pattern: string, token: string): boolean {
   }
   const negated = pattern.startsWith('!');
   const p = negated ? pattern.slice(1) : pattern;
-  const re = new RegExp(`^${p.replace(/[.+^${}()|\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`);
+  const re = new RegExp(`^${p.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`);
   return re.test(token) && !negated;
 }
 

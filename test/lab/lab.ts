@@ -298,7 +298,7 @@ async function pickAddressBase(count: number, port: number): Promise<string> {
     const base = `127.${b}.${c}`;
     if (await blockFree(base, count, port)) return base;
   }
-  throw new Error(`lab: found no free 127.x.y block for port ${port}`);
+  throw new Error(`lab: found no free 127.x.y block for port ${port} (is something listening on 0.0.0.0:${port}? set RUNBOOK_LAB_PORT)`);
 }
 
 /** Host-side mounts at or below dir (there should be none: node mounts live in private namespaces). */
@@ -497,7 +497,9 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
       killQuietly(rt.unsharePid, 'SIGKILL');
       if (!(await waitGone(5_000))) throw new Error(`lab: node ${rt.node.name} (pid ${rt.node.pid}) does not die`);
     }
-    await Promise.race([rt.exited, sleep(1_000)]);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([rt.exited, new Promise<void>((resolve) => (timer = setTimeout(resolve, 1_000)))]);
+    clearTimeout(timer);
     rt.running = false;
   };
 

@@ -58,7 +58,8 @@ if [ "${#missing[@]}" -gt 0 ]; then
 
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq >&2 || die "apt-get update failed"
-  apt-get install -y -qq --no-install-recommends \
+  # --no-upgrade: packages that are already installed are left at their version.
+  apt-get install -y -qq --no-install-recommends --no-upgrade \
     openssh-server openssh-client etcd-server etcd-client util-linux mount openssl >&2 \
     || die "apt-get install failed"
 

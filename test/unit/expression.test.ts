@@ -42,3 +42,11 @@ describe('expressions', () => {
     expect(referencedPaths("vars.a == host.name and (vars.b | default('x')) and vars.c is defined")).toEqual([['vars', 'a'], ['host', 'name']]);
   });
 });
+
+describe('filter precedence', () => {
+  it.each([
+    ["res.stdout | upper == 'HELLO WORLD'", true],
+    ['vars.n | string | int >= 3', true],
+    ['1 + vars.n | int', 4],
+  ])('%s → %j', (expr, want) => expect(evaluate(expr, scope)).toEqual(want));
+});

@@ -1,0 +1,155 @@
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Lab, startLab } from '../lab/lab.js';
+import { runCli } from '../support/cli.js';
+import { writeLabInventory } from '../support/lab-inventory.js';
+import { ROOT } from '../support/paths.js';
+
+const fixture = (f: string) => join(ROOT, 'test', 'fixtures', 'e2e', f);
+
+let lab: Lab;
+let inv: string;
+let runsDir: string;
+
+async function sh(node: number, cmd: string): Promise<string> {
+  const r = await lab.exec(node, cmd);
+  return r.stdout;
+}
+
+async function listing(node: number, dir: string): Promise<string> {
+  return sh(node, `cd ${dir} 2>/dev/null && find . -type f -exec sha256sum {} + | sort`);
+}
+
+beforeAll(async () => {
+  lab = await startLab({ nodes: 3 });
+  inv = writeLabInventory(lab);
+  runsDir = join(lab.stateDir, 'runs');
+}, 60_000);
+
+afterAll(async () => {
+  await lab?.stop();
+});
+
+const env = () => ({ RUNBOOK_RUNS_DIR: runsDir });
+
+describe('engine on a real SSH lab', () => {
+  it('a clean run changes every host and journals every command', async () => {
+    const r = await runCli(['run', 'playbooks/demo-files.yml', '-i', inv], { env: env() });
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/OK all steps completed/);
+    for (const i of [0, 1, 2]) {
+      const files = await sh(i, 'ls /var/lib/runbook-demo');
+      expect(files.split('\n').filter(Boolean).sort()).toEqual(['hostname', 'marker.moved']);
+      expect(await sh(i, 'cat /var/lib/runbook-demo/hostname')).toBe(`${lab.nodes[i]!.hostname}\n`);
+    }
+    const runs = await runCli(['runs'], { env: env() });
+    expect(runs.stdout).toMatch(/ok\s+lab/);
+  });
+
+  it('the commands a real run executes are exactly those the plan showed, in the same order', async () => {
+    const runId = `plan-eq-${Date.now()}`;
+    const args = ['playbooks/demo-files.yml', '-i', inv, '--run-id', runId, '-e', 'fail_on=nobody'];
+    // the demo dir exists from the previous test: start from a clean slate so mkdir takes the same branch
+    for (const i of [0, 1, 2]) await sh(i, 'rm -rf /var/lib/runbook-demo');
+    const plan = await runCli(['plan', ...args, '--output', 'json'], { env: env() });
+    expect(plan.code, plan.stderr).toBe(0);
+    const planned = JSON.parse(plan.stdout) as { entries: { kind: string; name: string; hosts?: { kind: string; host: string; commands: { kind: string; cmd?: string; dest?: string }[] }[] }[] };
+    const run = await runCli(['run', ...args, '--output', 'json'], { env: env() });
+    expect(run.code, run.stdout + run.stderr).toBe(0);
+    const shown = (c: { kind: string; cmd?: string; dest?: string }) => (c.kind === 'exec' ? c.cmd : `${c.kind} ${c.dest ?? ''}`);
+    const journal = (await import('node:fs')).readFileSync(join(runsDir, runId, 'journal.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { event: Record<string, string> });
+    for (const node of lab.nodes) {
+      const fromPlan: string[] = [];
+      for (const e of planned.entries) for (const h of e.hosts ?? []) if (h.host === node.name) for (const c of h.commands) fromPlan.push(`${e.name} | ${c.kind === 'exec' ? shown(c) : c.kind}`);
+      const fromJournal = journal
+        .filter((r) => r.event['type'] === 'command.end' && r.event['host'] === node.name && r.event['phase'] === 'do')
+        .map((r) => `${r.event['step']} | ${r.event['kind'] === 'exec' ? r.event['command'] : r.event['kind']}`);
+      expect(fromJournal.length).toBeGreaterThan(5);
+      expect(fromJournal).toEqual(fromPlan);
+    }
+  });
+
+  it('a failure on one host unwinds every host to the rollback point (file listings compared)', async () => {
+    const r = await runCli(['run', fixture('rollback.yml'), '-i', inv, '-e', `fail_on=${lab.nodes[1]!.name}`], { env: env() });
+    expect(r.code, r.stdout + r.stderr).toBe(1);
+    expect(r.stdout).toMatch(/FAILED, ROLLED BACK/);
+    expect(r.stdout).toMatch(/rolled back to 'base'/);
+    for (const i of [0, 1, 2]) {
+      const atPoint = await sh(i, 'cat /root/at-point.txt');
+      expect(atPoint).toMatch(/a\.txt/);
+      expect(atPoint).toMatch(/b\.txt/);
+      expect(await listing(i, '/var/lib/rb-e2e')).toBe(atPoint);
+    }
+    // the step that failed never ran its follower anywhere, and d.txt was undone where it had been written
+    expect(r.stdout).not.toMatch(/after the failure/);
+    expect(r.stdout).toMatch(/undone add d except on the failing host on master-1/);
+  });
+
+  it('--no-rollback leaves the hosts as they are and lists what was left', async () => {
+    for (const i of [0, 1, 2]) await sh(i, 'rm -rf /var/lib/rb-e2e');
+    const r = await runCli(['run', fixture('rollback.yml'), '-i', inv, '-e', `fail_on=${lab.nodes[1]!.name}`, '--no-rollback'], { env: env() });
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(/--no-rollback: left in place/);
+    expect(await sh(0, 'ls /var/lib/rb-e2e')).toMatch(/c\.txt/);
+  });
+
+  it('--limit only touches the named host', async () => {
+    for (const i of [0, 1, 2]) await sh(i, 'rm -rf /var/lib/runbook-demo');
+    const r = await runCli(['run', 'playbooks/demo-files.yml', '-i', inv, '--limit', lab.nodes[2]!.name], { env: env() });
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect((await lab.exec(0, 'test -e /var/lib/runbook-demo')).code).not.toBe(0);
+    expect((await lab.exec(1, 'test -e /var/lib/runbook-demo')).code).not.toBe(0);
+    expect((await lab.exec(2, 'test -e /var/lib/runbook-demo/marker.moved')).code).toBe(0);
+  });
+
+  it('serial, run_once, when/register and until/retries behave', async () => {
+    const r = await runCli(['run', fixture('flow.yml'), '-i', inv], { env: env() });
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    // serial: 1 → the three windows do not overlap
+    const windows = await Promise.all([0, 1, 2].map(async (i) => (await sh(i, 'cat /var/lib/rb-flow/window')).trim().split(' ').map(BigInt)));
+    windows.sort((a, b) => (a[0]! < b[0]! ? -1 : 1));
+    for (let i = 1; i < windows.length; i++) expect(windows[i]![0]! >= windows[i - 1]![1]!).toBe(true);
+    // run_once: the first host's result reached every host
+    for (const i of [0, 1, 2]) expect((await sh(i, 'cat /var/lib/rb-flow/leader')).trim()).toBe(lab.nodes[0]!.hostname);
+    // when: only the second node
+    const chosen = await Promise.all([0, 1, 2].map(async (i) => (await lab.exec(i, 'test -e /var/lib/rb-flow/chosen')).code === 0));
+    expect(chosen).toEqual([false, true, false]);
+    // until/retries: stopped at the third attempt
+    for (const i of [0, 1, 2]) expect((await sh(i, 'cat /var/lib/rb-flow/count')).trim()).toBe('3');
+    expect(r.stdout).toMatch(/\(attempt 3\)/);
+  });
+
+  it('an unreachable host is refused up front and reported as unreachable', async () => {
+    const extra = await startLab({ nodes: 2 });
+    try {
+      const inv2 = writeLabInventory(extra, join(extra.stateDir, 'inv.yml'));
+      await extra.stopNode(1);
+      const r = await runCli(['run', 'playbooks/demo-files.yml', '-i', inv2, '--connect-timeout', '3'], { env: env() });
+      expect(r.code).toBe(1);
+      expect(r.stdout).toMatch(new RegExp(`${extra.nodes[1]!.name}: cannot connect`));
+      expect(r.stdout).toMatch(/refused before any step/);
+      expect((await extra.exec(0, 'test -e /var/lib/runbook-demo')).code).not.toBe(0);
+      // marked down in the inventory, the host is never contacted and the rest runs
+      const inv3 = writeLabInventory(extra, join(extra.stateDir, 'inv3.yml'), { down: [1] });
+      const r2 = await runCli(['run', 'playbooks/demo-files.yml', '-i', inv3], { env: env() });
+      expect(r2.code, r2.stdout).toBe(0);
+      expect(r2.stdout).toMatch(/down, not contacted: master-2/);
+    } finally {
+      await extra.stop();
+    }
+  });
+
+  it('a changed host key on one master refuses the whole run before any step', async () => {
+    const extra = await startLab({ nodes: 3 });
+    try {
+      const inv2 = writeLabInventory(extra, join(extra.stateDir, 'inv.yml'));
+      await extra.regenerateHostKey(2);
+      const r = await runCli(['run', 'playbooks/demo-files.yml', '-i', inv2, '--accept-new-host-keys'], { env: env() });
+      expect(r.code).toBe(2);
+      expect(r.stdout).toMatch(/HOST KEY CHANGED for master-3/);
+      for (const i of [0, 1, 2]) expect((await extra.exec(i, 'test -e /var/lib/runbook-demo')).code).not.toBe(0);
+    } finally {
+      await extra.stop();
+    }
+  });
+});

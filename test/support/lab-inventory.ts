@@ -1,0 +1,37 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Lab } from '../lab/lab.js';
+
+export interface InventoryExtras {
+  cluster?: string;
+  /** Extra YAML lines under each host, e.g. etcd settings. */
+  hostExtra?: (index: number) => string;
+  down?: number[];
+}
+
+/** Write an inventory that reaches the lab's nodes with strict host-key checking. */
+export function writeLabInventory(lab: Lab, file = join(lab.stateDir, 'inventory.yml'), extras: InventoryExtras = {}): string {
+  const hosts = lab.nodes
+    .map((n, i) => {
+      const lines = [`  ${n.name}:`, `    address: ${n.address}`];
+      if (extras.down?.includes(i)) lines.push('    down: true');
+      const extra = extras.hostExtra?.(i);
+      if (extra) lines.push(extra);
+      return lines.join('\n');
+    })
+    .join('\n');
+  const yaml = `# yaml-language-server: $schema=../../schemas/inventory.schema.json
+cluster: ${extras.cluster ?? 'lab'}
+known_hosts: ${lab.knownHostsFile}
+defaults:
+  user: root
+  port: ${lab.nodes[0]?.port ?? 22}
+  identity_file: ${lab.identityFile}
+hosts:
+${hosts}
+groups:
+  masters: [${lab.nodes.map((n) => n.name).join(', ')}]
+`;
+  writeFileSync(file, yaml);
+  return file;
+}
