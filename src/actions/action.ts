@@ -4,6 +4,8 @@ import type { Step } from '../model/playbook.js';
 
 export interface ActionContext {
   host: Host;
+  /** The etcd members: hosts of the playbook's target group, in inventory order (down ones included). */
+  cluster: Host[];
   inventory: Inventory;
   step: Step;
   stepIndex: number;
@@ -12,6 +14,8 @@ export interface ActionContext {
   baseDir: string;
   /** Undo command of the step, already rendered (shell/command only). */
   undo: string | undefined;
+  /** The step's registered result once it ran; undefined while planning. */
+  self?: Record<string, unknown> | undefined;
 }
 
 /** What an action returns: a plan, or a problem with the arguments (data, not an exception). */
@@ -25,6 +29,8 @@ export interface Action<A = Record<string, unknown>> {
   shellArgs: readonly string[];
   /** Runs on the jump host: executed once per step, never per host. */
   runOnce?: boolean;
+  /** The undo names something the step creates (e.g. a new member id): re-planned after the step ran. */
+  undoNeedsResult?: boolean;
   plan(args: A, ctx: ActionContext): PlanResult;
 }
 

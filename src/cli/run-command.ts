@@ -12,6 +12,7 @@ import { runPlaybook } from '../engine/run.js';
 import type { RunInfo } from '../engine/scope.js';
 import { selectHosts } from '../engine/select-hosts.js';
 import { SshTransport } from '../transport/ssh.js';
+import { s3StoreFor } from '../storage/s3.js';
 import { listrReporter } from '../report/listr.js';
 import { jsonReporter } from '../report/json.js';
 import { plainReporter } from '../report/plain.js';
@@ -159,6 +160,7 @@ export async function executeRun(prep: Prepared, args: CliArgs, io: Io): Promise
         tags: args.tags,
         startAt: args.startAt,
         signal: abort.signal,
+        stores: s3StoreFor,
         confirm: async (prompt, expect) => {
           if (args.yes) {
             emit({ type: 'log', level: 'info', message: `approval gate passed with --yes (${expect})` });

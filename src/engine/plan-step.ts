@@ -5,10 +5,11 @@ import type { Step } from '../model/playbook.js';
 import { evaluateBool, ExpressionError, type Scope, UndefinedNameError } from '../template/expression.js';
 import { renderString, renderValue } from '../template/render.js';
 import { shellQuote } from '../util/shell-quote.js';
+import { describeEdits } from '../facts/manifest-edit.js';
 
 /** What one step will do on one host. */
 export type HostStepPlan =
-  | { kind: 'run'; host: string; commands: Command[]; undo: Command[]; changes: boolean; condition: string | undefined; noop: string | undefined }
+  | { kind: 'run'; host: string; commands: Command[]; undo: Command[]; changes: boolean; condition: string | undefined; noop: string | undefined; irreversible: string | undefined }
   | { kind: 'skip'; host: string; reason: string }
   | { kind: 'error'; host: string; message: string };
 
@@ -16,12 +17,16 @@ export interface PlanStepInput {
   step: Step;
   stepIndex: number;
   host: Host;
+  /** The etcd members (the playbook's host group). */
+  cluster: Host[];
   inventory: Inventory;
   scope: Scope;
   runId: string;
   baseDir: string;
   /** Registered names whose values only a real run knows (dry run). */
   deferred?: ReadonlySet<string> | undefined;
+  /** The step's own registered result, once it ran (for undos that name what it created). */
+  self?: Record<string, unknown> | undefined;
 }
 
 /** sudo -n when the SSH user is not root and the host or step asks for it. */
@@ -50,12 +55,14 @@ export function planStepOnHost(input: PlanStepInput): HostStepPlan {
     const undo = step.undo === undefined ? undefined : renderString(step.undo, scope, renderOpts('shell'));
     const planned = action.plan(args as never, {
       host,
+      cluster: input.cluster,
       inventory: input.inventory,
       step,
       stepIndex: input.stepIndex,
       runId: input.runId,
       baseDir: input.baseDir,
       undo,
+      self: input.self,
     });
     if (!planned.ok) return { kind: 'error', host: host.name, message: planned.message };
     const p = planned.plan;
@@ -67,6 +74,7 @@ export function planStepOnHost(input: PlanStepInput): HostStepPlan {
       changes: p.changes,
       condition,
       noop: p.noop,
+      irreversible: p.irreversible,
     };
   } catch (e) {
     if (e instanceof ExpressionError) return { kind: 'error', host: host.name, message: e.message };
@@ -91,6 +99,15 @@ export function describeCommand(c: Command): string {
           return `confirm: operator must type '${c.op.expect}' (on this machine)`;
         case 'message':
           return `message: ${c.op.text}`;
+        case 's3-prune':
+          return `s3 prune s3://${c.op.bucket}/${c.op.prefix}: keep newest ${c.op.keepLast}${c.op.maxAgeDays === undefined ? '' : `, delete older than ${c.op.maxAgeDays}d`}, never the only verified backup (on this machine)`;
       }
+      return 'local';
+    case 'edit':
+      return `edit ${c.path}: ${describeEdits(c.edits)} (everything else kept byte-for-byte)`;
+    case 's3-put':
+      return `stream ${c.src} → s3://${c.bucket}/${c.key} (multipart, sha256 on the fly, read back and verified; provenance ${c.key}.json)`;
+    case 's3-get':
+      return `s3://${c.bucket}/${c.key} → verify sha256${c.sha256 ? ` = ${c.sha256}` : ' (from its metadata)'} → sftp put ${c.dest} → sha256sum on the host`;
   }
 }

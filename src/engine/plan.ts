@@ -4,7 +4,7 @@ import type { Playbook } from '../model/playbook.js';
 import { filterItems, type ItemFilter } from './filter-items.js';
 import { type HostStepPlan, planStepOnHost } from './plan-step.js';
 import { buildScope, type RunInfo } from './scope.js';
-import { selectHosts } from './select-hosts.js';
+import { expandNames, selectHosts } from './select-hosts.js';
 
 export type PlanEntry =
   | { kind: 'rollback_point'; name: string; index: number }
@@ -44,6 +44,7 @@ export function makePlan(input: PlanInput): { ok: true; plan: Plan } | { ok: fal
   const { playbook, inventory } = input;
   const filtered = filterItems(playbook, input);
   if (!filtered.ok) return filtered;
+  const cluster = expandNames([playbook.hosts], inventory);
   const deferred = new Set<string>();
   for (const i of playbook.items) if (i.kind === 'step' && i.register) deferred.add(i.register);
   const entries: PlanEntry[] = [];
@@ -60,7 +61,7 @@ export function makePlan(input: PlanInput): { ok: true; plan: Plan } | { ok: fal
     const sel = selectHosts(item, playbook, inventory, input.limit);
     const hosts = sel.hosts.map((host) => {
       const scope = buildScope({ playbook, inventory, host, run: input.run, extraVars: input.extraVars, registered: {} });
-      const p = planStepOnHost({ step: item, stepIndex: index, host, inventory, scope, runId: input.run.id, baseDir: dirname(playbook.file), deferred });
+      const p = planStepOnHost({ step: item, stepIndex: index, host, cluster, inventory, scope, runId: input.run.id, baseDir: dirname(playbook.file), deferred });
       if (p.kind === 'error') errors.push({ step: item.name, host: host.name, message: p.message });
       return p;
     });

@@ -3,6 +3,7 @@ import type { EmitFn } from '../model/events.js';
 import type { Host } from '../model/inventory.js';
 import type { Transport } from '../transport/transport.js';
 import { runCommand } from './run-command.js';
+import type { StoreFactory } from './run-special.js';
 
 /** A completed, host-changing step since the last rollback point, and how to undo it there. */
 export interface UndoEntry {
@@ -21,6 +22,7 @@ export interface RollbackInput {
   transport: Transport;
   emit: EmitFn;
   signal: AbortSignal;
+  stores: StoreFactory;
 }
 
 export interface RollbackOutcome {
@@ -64,6 +66,7 @@ export async function rollback(input: RollbackInput): Promise<RollbackOutcome> {
             scope: {},
             confirm: async () => false,
             signal: input.signal,
+            stores: input.stores,
           });
           if (!o.ok) {
             failure = `${o.error ?? 'failed'}${o.stderr ? `: ${o.stderr.trim().split('\n').slice(-3).join(' | ')}` : ''}`;

@@ -5,6 +5,7 @@ import type { Host } from '../model/inventory.js';
 import { evaluateBool, type Scope } from '../template/expression.js';
 import type { ExecOutcome, Transport } from '../transport/transport.js';
 import { describeCommand } from './plan-step.js';
+import { applyParse, runEdit, runS3Get, runS3Prune, runS3Put, type StoreFactory } from './run-special.js';
 
 export interface CommandContext {
   transport: Transport;
@@ -18,6 +19,7 @@ export interface CommandContext {
   /** Asks the operator; resolves true when they typed what was expected. */
   confirm: (prompt: string, expect: string) => Promise<boolean>;
   signal: AbortSignal;
+  stores: StoreFactory;
 }
 
 const TAIL = 4096;
@@ -114,18 +116,23 @@ async function execute(cmd: Command, ctx: CommandContext): Promise<CommandOutcom
         onStdout: (text: string) => ctx.emit({ type: 'command.output', step: ctx.step, host: ctx.host.name, phase: ctx.phase, stream: 'stdout', text }),
         onStderr: (text: string) => ctx.emit({ type: 'command.output', step: ctx.step, host: ctx.host.name, phase: ctx.phase, stream: 'stderr', text }),
       };
-      if (!cmd.poll) return fromExec(await ctx.transport.exec(ctx.host, cmd.cmd, opts), okCodes, 1, started);
+      const withFacts = (r: CommandOutcome): CommandOutcome => {
+        if (!cmd.parse || !r.ok) return r;
+        const p = applyParse(cmd.parse, r.stdout);
+        return p.ok ? { ...r, facts: p.facts } : { ...r, ok: false, facts: p.facts, error: p.reason };
+      };
+      if (!cmd.poll) return withFacts(fromExec(await ctx.transport.exec(ctx.host, cmd.cmd, opts), okCodes, 1, started));
       const deadline = started + cmd.poll.timeoutMs;
       let attempts = 0;
       for (;;) {
         attempts++;
         const o = await ctx.transport.exec(ctx.host, cmd.cmd, { timeoutMs: ctx.timeoutMs });
-        const r = fromExec(o, okCodes, attempts, started);
+        const r = withFacts(fromExec(o, okCodes, attempts, started));
         if (o.kind !== 'exited') return r;
         const done = cmd.poll.until === 'succeeds' ? r.ok : !r.ok && !o.timedOut;
         if (done) return { ...r, ok: true, error: undefined };
         if (Date.now() + cmd.poll.intervalMs > deadline || ctx.signal.aborted)
-          return { ...r, ok: false, error: `gave up after ${attempts} tries in ${Math.round((Date.now() - started) / 1000)}s: the command never ${cmd.poll.until === 'succeeds' ? 'succeeded' : 'failed'} (last: ${explainExit(r.exitCode, r.signal)})` };
+          return { ...r, ok: false, error: `gave up after ${attempts} tries in ${Math.round((Date.now() - started) / 1000)}s: ${cmd.poll.until === 'succeeds' ? 'never succeeded' : 'never failed'} (last: ${r.error ?? explainExit(r.exitCode, r.signal)})` };
         await sleep(cmd.poll.intervalMs, ctx.signal);
       }
     }
@@ -138,6 +145,13 @@ async function execute(cmd: Command, ctx: CommandContext): Promise<CommandOutcom
       const o = await ctx.transport.fetch(ctx.host, cmd.src, cmd.dest);
       if (o.kind === 'done') return simple(true);
       return { ...simple(false, `${o.kind === 'unreachable' ? 'unreachable' : 'fetch failed'}: ${o.message}`), exitCode: null };
+    }
+    case 'edit':
+    case 's3-put':
+    case 's3-get': {
+      const sc = { transport: ctx.transport, host: ctx.host, stores: ctx.stores };
+      const o = cmd.kind === 'edit' ? await runEdit(cmd, sc) : cmd.kind === 's3-put' ? await runS3Put(cmd, sc) : await runS3Get(cmd, sc);
+      return { ...o, durationMs: Date.now() - started, attempts: 1 };
     }
     case 'local': {
       const op = cmd.op;
@@ -160,6 +174,12 @@ async function execute(cmd: Command, ctx: CommandContext): Promise<CommandOutcom
           const yes = await ctx.confirm(op.prompt, op.expect);
           return yes ? simple(true) : simple(false, `not confirmed: the operator did not type '${op.expect}'`);
         }
+        case 's3-prune':
+          try {
+            return { ...(await runS3Prune(op, ctx.stores)), durationMs: Date.now() - started, attempts: 1 };
+          } catch (e) {
+            return simple(false, `retention failed: ${(e as Error).message}`);
+          }
       }
     }
   }

@@ -4,13 +4,16 @@ import type { Host, Inventory } from '../model/inventory.js';
 import type { Step } from '../model/playbook.js';
 import { evaluateBool, type Scope } from '../template/expression.js';
 import type { Transport } from '../transport/transport.js';
+import { findAction } from '../actions/registry.js';
 import { planStepOnHost } from './plan-step.js';
 import { runCommand } from './run-command.js';
+import type { StoreFactory } from './run-special.js';
 
 export interface StepRunContext {
   step: Step;
   stepIndex: number;
   host: Host;
+  cluster: Host[];
   inventory: Inventory;
   scope: Scope;
   runId: string;
@@ -19,6 +22,7 @@ export interface StepRunContext {
   emit: EmitFn;
   confirm: (prompt: string, expect: string) => Promise<boolean>;
   signal: AbortSignal;
+  stores: StoreFactory;
 }
 
 /** What a step leaves behind on a host: its result, what to register, and how to undo it. */
@@ -50,6 +54,7 @@ function registerValue(o: CommandOutcome | undefined, status: StepResult['status
     changed: status === 'changed',
     skipped: status === 'skipped',
     ...(json === undefined ? {} : { json }),
+    ...(o?.facts === undefined ? {} : { json: o.facts }),
   };
 }
 
@@ -65,7 +70,7 @@ const sleep = (ms: number, signal: AbortSignal) =>
 /** Run one step on one host: when, plan, commands in order, retries/until, register. */
 export async function runStepOnHost(ctx: StepRunContext): Promise<StepRun> {
   const { step, host } = ctx;
-  const planned = planStepOnHost({ step, stepIndex: ctx.stepIndex, host, inventory: ctx.inventory, scope: ctx.scope, runId: ctx.runId, baseDir: ctx.baseDir });
+  const planned = planStepOnHost({ step, stepIndex: ctx.stepIndex, host, cluster: ctx.cluster, inventory: ctx.inventory, scope: ctx.scope, runId: ctx.runId, baseDir: ctx.baseDir });
   if (planned.kind === 'skip') {
     const result: StepResult = { status: 'skipped', host: host.name, reason: planned.reason };
     return { result, registered: step.register ? registerValue(undefined, 'skipped') : undefined, undo: [] };
@@ -92,8 +97,9 @@ export async function runStepOnHost(ctx: StepRunContext): Promise<StepRun> {
         scope: ctx.scope,
         confirm: ctx.confirm,
         signal: ctx.signal,
+        stores: ctx.stores,
       });
-      if (cmd.kind === 'exec' || outcome === undefined) outcome = o;
+      if (cmd.kind !== 'local' || outcome === undefined || o.facts !== undefined) outcome = o;
       if (!o.ok) {
         outcome = o;
         failure = o.error ?? 'failed';
@@ -117,7 +123,13 @@ export async function runStepOnHost(ctx: StepRunContext): Promise<StepRun> {
     }
     ctx.emit({ type: 'host.result', step: step.name, index: ctx.stepIndex, attempt, result });
     const completed = result.status === 'changed' || result.status === 'ok';
-    last = { result, registered, undo: completed && planned.changes ? planned.undo : [] };
+    let undo = completed && planned.changes ? planned.undo : [];
+    if (completed && planned.changes && findAction(step.action)?.undoNeedsResult) {
+      // the undo names what the step created (a new member id): plan it again, now that it is known
+      const again = planStepOnHost({ step, stepIndex: ctx.stepIndex, host, cluster: ctx.cluster, inventory: ctx.inventory, scope: ctx.scope, runId: ctx.runId, baseDir: ctx.baseDir, self: registerValue(outcome, result.status) });
+      undo = again.kind === 'run' ? again.undo : [];
+    }
+    last = { result, registered, undo };
     if (completed || unreachable || attempt === attempts || ctx.signal.aborted) break;
     await sleep(step.delaySeconds * 1000, ctx.signal);
   }

@@ -9,7 +9,8 @@ import { filterItems, type ItemFilter } from './filter-items.js';
 import { rollback, type UndoEntry } from './rollback.js';
 import { runStepOnHost, type StepRun } from './run-step.js';
 import { buildScope, type RunInfo } from './scope.js';
-import { selectHosts } from './select-hosts.js';
+import { expandNames, selectHosts } from './select-hosts.js';
+import type { StoreFactory } from './run-special.js';
 
 export interface RunInput extends ItemFilter {
   playbook: Playbook;
@@ -23,6 +24,7 @@ export interface RunInput extends ItemFilter {
   emit: EmitFn;
   confirm: (prompt: string, expect: string) => Promise<boolean>;
   signal: AbortSignal;
+  stores: StoreFactory;
 }
 
 export interface RunOutcome {
@@ -76,6 +78,7 @@ export async function runPlaybook(input: RunInput): Promise<RunOutcome> {
   let stack: UndoEntry[] = [];
   let lastPoint = '(start of the playbook)';
   const baseDir = dirname(playbook.file);
+  const cluster = expandNames([playbook.hosts], inventory);
 
   for (const { item, index, skip } of filtered.items) {
     if (skip) {
@@ -101,7 +104,7 @@ export async function runPlaybook(input: RunInput): Promise<RunOutcome> {
         return { result, registered: undefined, undo: [] };
       }
       const scope = buildScope({ playbook, inventory, host, run: input.run, extraVars: input.extraVars, registered: registered.get(host.name) ?? {} });
-      return runStepOnHost({ step, stepIndex: index, host, inventory, scope, runId: input.run.id, baseDir, transport: input.transport, emit, confirm: input.confirm, signal: input.signal });
+      return runStepOnHost({ step, stepIndex: index, host, cluster, inventory, scope, runId: input.run.id, baseDir, transport: input.transport, emit, confirm: input.confirm, signal: input.signal, stores: input.stores });
     };
     for (const batch of chunk(targets, step.serial)) {
       const runs = await mapLimit(batch, input.forks, runOne);
@@ -129,7 +132,7 @@ export async function runPlaybook(input: RunInput): Promise<RunOutcome> {
       emit({ type: 'rollback.skipped', to: lastPoint, pending: [...stack].reverse().map((e) => ({ step: e.step, host: e.host.name })) });
       return { status: 'failed', exitCode: 1, failedStep: step.name, message: `${reason}; --no-rollback: hosts left as they are for hands-on repair` };
     }
-    const rb = await rollback({ entries: stack, to: lastPoint, reason, unreachable, transport: input.transport, emit, signal: input.signal });
+    const rb = await rollback({ entries: stack, to: lastPoint, reason, unreachable, transport: input.transport, emit, signal: input.signal, stores: input.stores });
     if (rb.ok) return { status: 'rolled_back', exitCode: 1, failedStep: step.name, message: `${reason}; rolled back to '${lastPoint}'` };
     const left = rb.remaining.map((r) => `${r.host}: ${r.steps.join(', ')} (${r.why})`).join('; ');
     return { status: 'needs_attention', exitCode: 3, failedStep: step.name, message: `${reason}; rollback to '${lastPoint}' INCOMPLETE, not undone: ${left}` };

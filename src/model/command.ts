@@ -1,5 +1,15 @@
 /** Commands as data: what an action plans and the engine runs. Types only. */
 
+import type { ClusterExpectation } from '../facts/etcd-json.js';
+import type { FlagEdit, ManifestStyle } from '../facts/manifest-edit.js';
+
+/** How the engine turns a command's stdout into facts, and what the facts must show. */
+export type Parse =
+  | { parser: 'etcd-cluster'; endpoints: string[]; expect?: ClusterExpectation | undefined }
+  | { parser: 'snapshot-status' }
+  | { parser: 'key-count'; expect?: { equals?: number | undefined; min?: number | undefined } | undefined }
+  | { parser: 'member-add' };
+
 /** Repeat a command until it succeeds (exit 0) or, with `until: 'fails'`, until it fails. */
 export interface Poll {
   until: 'succeeds' | 'fails';
@@ -15,7 +25,14 @@ export type Command =
       poll?: Poll | undefined;
       /** Exit codes that count as success (default [0]). */
       okCodes?: number[] | undefined;
+      parse?: Parse | undefined;
     }
+  /** Read a manifest or unit file, change flags in it (everything else kept byte-for-byte), write it back atomically. */
+  | { kind: 'edit'; path: string; style: ManifestStyle; edits: FlagEdit[] }
+  /** Stream a file from the host straight into the object store (multipart), sha256 on the fly. */
+  | { kind: 's3-put'; src: string; endpoint: string; region: string; bucket: string; key: string; meta: Record<string, string> }
+  /** Fetch an object, verify its sha256, copy it to the host and verify it there again. */
+  | { kind: 's3-get'; endpoint: string; region: string; bucket: string; key: string; dest: string; sha256: string | undefined }
   | { kind: 'upload'; dest: string; mode: number; content: string; /** shown instead of content */ summary: string }
   | { kind: 'fetch'; src: string; dest: string }
   /** Runs on the jump host, not on the target: assert, confirm, messages. */
@@ -24,7 +41,8 @@ export type Command =
 export type LocalOp =
   | { op: 'assert'; that: string[]; message: string | undefined }
   | { op: 'confirm'; prompt: string; expect: string }
-  | { op: 'message'; text: string };
+  | { op: 'message'; text: string }
+  | { op: 's3-prune'; endpoint: string; region: string; bucket: string; prefix: string; keepLast: number; maxAgeDays: number | undefined };
 
 export interface ActionPlan {
   commands: Command[];
@@ -34,6 +52,8 @@ export interface ActionPlan {
   changes: boolean;
   /** When the action decided there is nothing to do, why. */
   noop?: string | undefined;
+  /** A change that cannot be undone, and why (shown in the plan). */
+  irreversible?: string | undefined;
 }
 
 /** Outcome of running one command. */
@@ -48,6 +68,8 @@ export interface CommandOutcome {
   /** Set when the transport failed (connection lost, timeout) rather than the command. */
   error?: string | undefined;
   timedOut?: boolean | undefined;
+  /** What a parser read from stdout. */
+  facts?: unknown;
 }
 
 /** Result of one step on one host. */

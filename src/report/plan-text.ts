@@ -33,6 +33,7 @@ export function formatPlan(plan: Plan, c: ChalkInstance): string {
               out.push(`  ${h.host}:${h.condition ? c.dim(` only if ${h.condition}`) : ''}`);
               for (const cmd of h.commands) out.push(`    $ ${describeCommand(cmd)}`);
               for (const u of h.undo) out.push(c.dim(`    undo $ ${describeCommand(u)}`));
+              if (h.irreversible) out.push(c.yellow(`    no undo: ${h.irreversible}`));
               break;
           }
         }

@@ -1,6 +1,7 @@
 import { mkdirSync, readFileSync, statSync } from 'node:fs';
 import { connect as netConnect } from 'node:net';
 import { posix } from 'node:path';
+import type { Readable } from 'node:stream';
 import { Client, type ClientChannel, type ConnectConfig, type SFTPWrapper } from 'ssh2';
 import type { Host } from '../model/inventory.js';
 import { hostKeyAlgorithms, lookupKnownHosts, verifyHostKey } from './known-hosts.js';
@@ -203,6 +204,54 @@ export class SshTransport implements Transport {
     } catch (e) {
       return { kind: 'failed', message: `writing ${dest} on ${host.name}: ${(e as Error).message}` };
     }
+  }
+
+  async uploadFile(host: Host, localPath: string, dest: string, mode: number): Promise<TransferOutcome> {
+    const o = await this.open(host);
+    if (!o.ok) return { kind: 'unreachable', message: o.message };
+    const started = Date.now();
+    const tmp = posix.join(posix.dirname(dest), `.${posix.basename(dest)}.runbook-${process.pid}`);
+    try {
+      const sftp = await this.sftp(o.conn);
+      await new Promise<void>((res, rej) => sftp.fastPut(localPath, tmp, { mode }, (e) => (e ? rej(e) : res())));
+      await new Promise<void>((res, rej) => sftp.ext_openssh_rename(tmp, dest, (e) => (e ? rej(e) : res())));
+      return { kind: 'done', bytes: statSync(localPath).size, durationMs: Date.now() - started };
+    } catch (e) {
+      return { kind: 'failed', message: `copying to ${dest} on ${host.name}: ${(e as Error).message}` };
+    }
+  }
+
+  async stream(host: Host, command: string) {
+    const o = await this.open(host);
+    if (!o.ok) return { kind: 'unreachable' as const, message: o.message };
+    const { conn } = o;
+    return new Promise<{ kind: 'ok'; stdout: Readable; done: Promise<ExecOutcome> } | { kind: 'unreachable'; message: string }>((resolve) => {
+      conn.client.exec(command, (err, ch: ClientChannel) => {
+        if (err) {
+          resolve({ kind: 'unreachable', message: `could not open a channel on ${host.name}: ${err.message}` });
+          return;
+        }
+        const started = Date.now();
+        let stderr = '';
+        let code: number | null = null;
+        let signal: string | null = null;
+        let exited = false;
+        ch.stderr.on('data', (d: Buffer) => {
+          stderr = (stderr + d.toString('utf8')).slice(-65536);
+        });
+        ch.on('exit', (c: number | null, sig?: string) => {
+          exited = true;
+          code = c ?? null;
+          signal = sig ?? null;
+        });
+        const done = new Promise<ExecOutcome>((res) =>
+          ch.on('close', () =>
+            res(exited ? { kind: 'exited', code, signal, stdout: '', stderr, durationMs: Date.now() - started, timedOut: false } : { kind: 'lost', message: `connection to ${host.name} dropped mid-stream`, stdout: '', stderr }),
+          ),
+        );
+        resolve({ kind: 'ok', stdout: ch, done });
+      });
+    });
   }
 
   async fetch(host: Host, src: string, localDest: string): Promise<TransferOutcome> {

@@ -1,5 +1,6 @@
 /** How the engine reaches a host. ssh.ts is the only implementation that talks to the network. */
 
+import type { Readable } from 'node:stream';
 import type { Host } from '../model/inventory.js';
 
 export type ExecOutcome =
@@ -19,6 +20,10 @@ export interface Transport {
   exec(host: Host, command: string, opts?: ExecOptions): Promise<ExecOutcome>;
   upload(host: Host, dest: string, content: Buffer, mode: number): Promise<TransferOutcome>;
   fetch(host: Host, src: string, localDest: string): Promise<TransferOutcome>;
+  /** Copy a local file to the host (atomic rename into place). */
+  uploadFile(host: Host, localPath: string, dest: string, mode: number): Promise<TransferOutcome>;
+  /** Run a command and hand its stdout over as a stream (for large files: nothing is buffered). */
+  stream(host: Host, command: string): Promise<{ kind: 'ok'; stdout: Readable; done: Promise<ExecOutcome> } | { kind: 'unreachable'; message: string }>;
   /** Open the connection now (checks reachability and host key) without running anything. */
   connect(host: Host): Promise<{ ok: true } | { ok: false; message: string; hostKey: boolean }>;
   close(): Promise<void>;

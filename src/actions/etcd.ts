@@ -1,0 +1,250 @@
+import type { Command } from '../model/command.js';
+import type { Host } from '../model/inventory.js';
+import { MEMBERS_MARK, STATUS_MARK } from '../facts/etcd-json.js';
+import { shellQuote as q } from '../util/shell-quote.js';
+import { type Action, type ActionContext, backupDir, checkPath, ok, refuse } from './action.js';
+import { etcdctl, initialCluster, usesEtcdutl } from './etcdctl.js';
+import { moveCommand } from './file.js';
+
+function clusterHosts(ctx: ActionContext, exclude: string[] = []): Host[] {
+  return ctx.cluster.filter((h) => !h.down && !exclude.includes(h.name) && !exclude.includes(h.etcd.name));
+}
+
+function endpointsOf(hosts: Host[]): string[] {
+  return hosts.map((h) => h.etcd.clientUrl);
+}
+
+/** One command printing member list and endpoint status as JSON, tolerant of members that are down. */
+export function statusCommand(h: Host, endpoints: string[]): string {
+  const ctl = etcdctl(h, endpoints);
+  return `echo ${q(MEMBERS_MARK)}; ${ctl} member list -w json || true; echo; echo ${q(STATUS_MARK)}; ${ctl} endpoint status -w json 2>/dev/null || true; echo`;
+}
+
+interface StatusArgs {
+  scope?: 'cluster' | 'self';
+  exclude?: string[];
+}
+
+export const etcdStatus: Action<StatusArgs> = {
+  name: 'etcd.status',
+  changes: 'never',
+  shellArgs: [],
+  plan(args, ctx) {
+    const eps = args.scope === 'self' ? [ctx.host.etcd.clientUrl] : endpointsOf(clusterHosts(ctx, args.exclude));
+    return ok({ commands: [{ kind: 'exec', cmd: statusCommand(ctx.host, eps), parse: { parser: 'etcd-cluster', endpoints: eps } }], undo: [], changes: false });
+  },
+};
+
+interface WaitHealthyArgs extends StatusArgs {
+  members?: number;
+  converged?: boolean;
+  quorum_of?: number;
+  timeout?: number;
+  interval?: number;
+}
+
+export const etcdWaitHealthy: Action<WaitHealthyArgs> = {
+  name: 'etcd.wait_healthy',
+  changes: 'never',
+  shellArgs: [],
+  plan(args, ctx) {
+    const eps = args.scope === 'self' ? [ctx.host.etcd.clientUrl] : endpointsOf(clusterHosts(ctx, args.exclude));
+    const members = args.members === undefined ? undefined : Number(args.members);
+    return ok({
+      commands: [
+        {
+          kind: 'exec',
+          cmd: statusCommand(ctx.host, eps),
+          parse: { parser: 'etcd-cluster', endpoints: eps, expect: { members, endpoints: args.quorum_of === undefined ? eps : undefined, converged: args.converged ?? true, quorumOf: args.quorum_of === undefined ? undefined : Number(args.quorum_of) } },
+          poll: { until: 'succeeds', timeoutMs: (args.timeout ?? 120) * 1000, intervalMs: (args.interval ?? 1) * 1000 },
+        },
+      ],
+      undo: [],
+      changes: false,
+    });
+  },
+};
+
+export const etcdKeyCount: Action<{ prefix?: string; equals?: number | string; min?: number | string; scope?: 'cluster' | 'self' }> = {
+  name: 'etcd.key_count',
+  changes: 'never',
+  shellArgs: [],
+  plan(args, ctx) {
+    const eps = args.scope === 'self' ? [ctx.host.etcd.clientUrl] : endpointsOf(clusterHosts(ctx));
+    const num = (v: unknown) => (v === undefined || v === '' ? undefined : Number(v));
+    const equals = num(args.equals);
+    const min = num(args.min);
+    if ((equals !== undefined && !Number.isFinite(equals)) || (min !== undefined && !Number.isFinite(min))) return refuse('equals/min must be numbers');
+    return ok({
+      commands: [{ kind: 'exec', cmd: `${etcdctl(ctx.host, eps)} get ${q(args.prefix ?? '')} --prefix --keys-only --limit=1 -w json`, parse: { parser: 'key-count', expect: { equals, min } } }],
+      undo: [],
+      changes: false,
+    });
+  },
+};
+
+export const etcdSnapshotSave: Action<{ path: string }> = {
+  name: 'etcd.snapshot_save',
+  changes: 'always',
+  shellArgs: [],
+  plan(args, ctx) {
+    const bad = checkPath(args.path, 'path');
+    if (bad) return refuse(bad);
+    const p = args.path;
+    const dir = p.slice(0, p.lastIndexOf('/')) || '/';
+    const ctl = etcdctl(ctx.host, [ctx.host.etcd.clientUrl]);
+    return ok({
+      commands: [
+        {
+          kind: 'exec',
+          cmd: `if [ -e ${q(p)} ]; then echo ${q(`refusing: ${p} already exists`)} >&2; exit 17; fi; mkdir -p ${q(dir)} && ${ctl} snapshot save ${q(`${p}.part`)} >&2 && mv -- ${q(`${p}.part`)} ${q(p)} && ${ctl} snapshot status ${q(p)} -w json`,
+          parse: { parser: 'snapshot-status' },
+        },
+      ],
+      undo: [{ kind: 'exec', cmd: `rm -f -- ${q(p)} ${q(`${p}.part`)}` }],
+      changes: true,
+    });
+  },
+};
+
+export const etcdSnapshotStatus: Action<{ path: string; version?: string }> = {
+  name: 'etcd.snapshot_status',
+  changes: 'never',
+  shellArgs: [],
+  plan(args, ctx) {
+    const bad = checkPath(args.path, 'path');
+    if (bad) return refuse(bad);
+    const tool = usesEtcdutl(String(args.version ?? '3.4')) ? 'etcdutl' : `ETCDCTL_API=3 ${q(ctx.host.etcd.etcdctl)}`;
+    return ok({ commands: [{ kind: 'exec', cmd: `${tool} snapshot status ${q(args.path)} -w json`, parse: { parser: 'snapshot-status' } }], undo: [], changes: false });
+  },
+};
+
+interface RestoreArgs {
+  snapshot: string;
+  token: string;
+  data_dir?: string;
+  version?: string;
+  skip_hash_check?: boolean;
+  bump_revision?: number | string;
+  mark_compacted?: boolean;
+  initial_cluster?: string;
+}
+
+/** Build the restore command for one member; version-aware (etcdctl on 3.4, etcdutl from 3.5). Pure. */
+export function restoreCommand(h: Host, a: RestoreArgs & { initialCluster: string; dataDir: string }): string {
+  const version = String(a.version ?? '3.4');
+  const etcdutl = usesEtcdutl(version);
+  const parts = [
+    etcdutl ? 'etcdutl' : `ETCDCTL_API=3 ${q(h.etcd.etcdctl)}`,
+    'snapshot restore',
+    q(a.snapshot),
+    `--name=${q(h.etcd.name)}`,
+    `--initial-cluster=${q(a.initialCluster)}`,
+    `--initial-cluster-token=${q(a.token)}`,
+    `--initial-advertise-peer-urls=${q(h.etcd.peerUrl)}`,
+    `--data-dir=${q(a.dataDir)}`,
+  ];
+  if (a.skip_hash_check) parts.push('--skip-hash-check');
+  if (etcdutl && a.bump_revision !== undefined && Number(a.bump_revision) > 0) parts.push(`--bump-revision=${Number(a.bump_revision)}`);
+  if (etcdutl && a.mark_compacted) parts.push('--mark-compacted');
+  return parts.join(' ');
+}
+
+export const etcdSnapshotRestore: Action<RestoreArgs> = {
+  name: 'etcd.snapshot_restore',
+  changes: 'always',
+  shellArgs: [],
+  plan(args, ctx) {
+    const dataDir = args.data_dir ?? ctx.host.etcd.dataDir;
+    const bad = checkPath(args.snapshot, 'snapshot') ?? checkPath(dataDir, 'data_dir');
+    if (bad) return refuse(bad);
+    if (!args.token) return refuse('a new --initial-cluster-token is required (token)');
+    const ic = args.initial_cluster ?? initialCluster(ctx.cluster);
+    const [maj, min] = String(args.version ?? '3.4').split('.').map(Number);
+    if (args.mark_compacted && !usesEtcdutl(String(args.version ?? '3.4'))) return refuse(`--mark-compacted needs etcdutl (etcd ≥3.5), this is ${maj}.${min}`);
+    const aside = `${backupDir(ctx)}/restored-${dataDir.split('/').pop() ?? 'data'}`;
+    return ok({
+      commands: [
+        {
+          kind: 'exec',
+          // 3.4 refuses an existing data dir even when it is empty; say so before it does
+          cmd: `if [ -e ${q(dataDir)} ]; then echo ${q(`refusing to restore: ${dataDir} exists (move it aside first)`)} >&2; exit 17; fi; ${restoreCommand(ctx.host, { ...args, initialCluster: ic, dataDir })}`,
+        },
+      ],
+      // never delete: the restored dir is moved into the run's stash
+      undo: [{ kind: 'exec', cmd: `if [ -e ${q(dataDir)} ]; then mkdir -p ${q(backupDir(ctx))} && mv -T -- ${q(dataDir)} ${q(aside)}; fi` }],
+      changes: true,
+    });
+  },
+};
+
+export const etcdMemberRemove: Action<{ id: string; name: string }> = {
+  name: 'etcd.member_remove',
+  changes: 'always',
+  shellArgs: [],
+  plan(args, ctx) {
+    if (!/^[0-9a-f]{1,16}$/.test(String(args.id)) && !String(args.id).startsWith('<')) return refuse(`member id '${args.id}' is not a hex id: take it from etcd.status (members_by_name)`);
+    const eps = endpointsOf(clusterHosts(ctx, [args.name]));
+    return ok({
+      commands: [{ kind: 'exec', cmd: `${etcdctl(ctx.host, eps)} member remove ${q(String(args.id))}` }],
+      undo: [],
+      changes: true,
+      irreversible: `a removed member cannot come back with its old identity; the way forward is to add ${args.name} again (later steps)`,
+    });
+  },
+};
+
+export const etcdMemberAdd: Action<{ name: string; peer_url: string }> = {
+  name: 'etcd.member_add',
+  changes: 'always',
+  shellArgs: [],
+  undoNeedsResult: true,
+  plan(args, ctx) {
+    const eps = endpointsOf(clusterHosts(ctx, [args.name]));
+    const json = ctx.self?.['json'] as { id?: string } | undefined;
+    const id = json?.id ?? '<id of the added member: known at run time>';
+    return ok({
+      commands: [{ kind: 'exec', cmd: `${etcdctl(ctx.host, eps)} member add ${q(args.name)} --peer-urls=${q(args.peer_url)} -w json`, parse: { parser: 'member-add' } }],
+      undo: [{ kind: 'exec', cmd: `${etcdctl(ctx.host, eps)} member remove ${q(id)}` }],
+      changes: true,
+    });
+  },
+};
+
+interface FlagsArgs {
+  set?: Record<string, string | boolean>;
+  remove?: string[];
+  file?: string;
+}
+
+export const etcdSetFlags: Action<FlagsArgs> = {
+  name: 'etcd.set_flags',
+  changes: 'always',
+  shellArgs: [],
+  plan(args, ctx) {
+    const e = ctx.host.etcd;
+    const file = args.file ?? (e.style === 'systemd' ? e.manifest : stashedPath(ctx.host, e.manifest));
+    const bad = checkPath(file, 'file');
+    if (bad) return refuse(bad);
+    const edits = [
+      ...Object.entries(args.set ?? {}).map(([flag, v]) => ({ flag, value: v === true ? (true as const) : String(v) })),
+      ...(args.remove ?? []).map((flag) => ({ flag, value: null })),
+    ];
+    if (edits.length === 0) return refuse('nothing to set or remove');
+    const bk = backupDir(ctx);
+    const dir = file.slice(0, file.lastIndexOf('/'));
+    const tmp = `${dir}/.${file.split('/').pop()}.runbook-undo`;
+    const cmds: Command[] = [
+      { kind: 'exec', cmd: `mkdir -p ${q(bk)} && cp -a -- ${q(file)} ${q(`${bk}/previous`)}` },
+      { kind: 'edit', path: file, style: e.style, edits },
+    ];
+    return ok({ commands: cmds, undo: [{ kind: 'exec', cmd: `cp -a -- ${q(`${bk}/previous`)} ${q(tmp)} && mv -f -- ${q(tmp)} ${q(file)}` }], changes: true });
+  },
+};
+
+/** Where a stopped static pod's manifest waits: outside the manifests dir, so kubelet does not run it. */
+export function stashedPath(h: Host, manifest: string): string {
+  return `${h.etcd.stashDir}/stopped/${manifest.split('/').pop() ?? 'manifest'}`;
+}
+
+export { moveCommand };

@@ -1,0 +1,170 @@
+import { createHash } from 'node:crypto';
+import { createReadStream, createWriteStream, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import type { Command, CommandOutcome, LocalOp, Parse } from '../model/command.js';
+import type { Host } from '../model/inventory.js';
+import { checkCluster, parseClusterFacts, parseEtcdJson, parseKeyCount, parseSnapshotStatus, hexId } from '../facts/etcd-json.js';
+import { editFlags } from '../facts/manifest-edit.js';
+import type { BackupStore, StoreLocation } from '../storage/store.js';
+import type { Transport } from '../transport/transport.js';
+import { shellQuote as q } from '../util/shell-quote.js';
+
+export type StoreFactory = (loc: StoreLocation) => BackupStore;
+
+export interface SpecialContext {
+  transport: Transport;
+  host: Host;
+  stores: StoreFactory;
+}
+
+type Outcome = Omit<CommandOutcome, 'durationMs' | 'attempts'>;
+
+const fail = (error: string, stdout = '', stderr = ''): Outcome => ({ ok: false, exitCode: 1, signal: null, stdout, stderr, error });
+const done = (stdout: string, facts?: unknown): Outcome => ({ ok: true, exitCode: 0, signal: null, stdout, stderr: '', facts });
+
+/** Turn stdout into facts and check what they must show. Pure. */
+export function applyParse(p: Parse, stdout: string): { ok: true; facts: unknown } | { ok: false; facts: unknown; reason: string } {
+  try {
+    switch (p.parser) {
+      case 'etcd-cluster': {
+        const facts = parseClusterFacts(stdout, p.endpoints);
+        if (!p.expect) return { ok: true, facts };
+        const c = checkCluster(facts, p.expect);
+        return c.ok ? { ok: true, facts } : { ok: false, facts, reason: c.reason };
+      }
+      case 'snapshot-status':
+        return { ok: true, facts: parseSnapshotStatus(stdout) };
+      case 'key-count': {
+        const count = parseKeyCount(stdout);
+        const e = p.expect;
+        if (e?.equals !== undefined && count !== e.equals) return { ok: false, facts: { count }, reason: `${count} keys, want exactly ${e.equals}` };
+        if (e?.min !== undefined && count < e.min) return { ok: false, facts: { count }, reason: `${count} keys, want at least ${e.min}` };
+        return { ok: true, facts: { count } };
+      }
+      case 'member-add': {
+        const o = parseEtcdJson(stdout) as { member?: { ID?: unknown } };
+        const id = hexId(o.member?.ID);
+        if (!id) return { ok: false, facts: {}, reason: 'member add printed no member id' };
+        return { ok: true, facts: { id } };
+      }
+    }
+  } catch (e) {
+    return { ok: false, facts: undefined, reason: `cannot parse the output: ${(e as Error).message}` };
+  }
+}
+
+export async function runEdit(c: Extract<Command, { kind: 'edit' }>, ctx: SpecialContext): Promise<Outcome> {
+  const read = await ctx.transport.exec(ctx.host, `cat -- ${q(c.path)}`);
+  if (read.kind !== 'exited') return fail(read.kind === 'unreachable' ? `unreachable: ${read.message}` : `connection lost: ${read.message}`);
+  if (read.code !== 0) return fail(`cannot read ${c.path}: ${read.stderr.trim()}`);
+  const r = editFlags(read.stdout, c.style, c.edits);
+  if (!r.ok) return fail(`${c.path}: ${r.message}`);
+  if (!r.changed) return done(`${c.path}: already as wanted`);
+  const mode = await ctx.transport.exec(ctx.host, `stat -c %a -- ${q(c.path)}`);
+  const m = mode.kind === 'exited' && mode.code === 0 ? Number.parseInt(mode.stdout.trim(), 8) : 0o600;
+  const up = await ctx.transport.upload(ctx.host, c.path, Buffer.from(r.text, 'utf8'), m);
+  if (up.kind !== 'done') return fail(`${up.kind === 'unreachable' ? 'unreachable' : 'write failed'}: ${up.message}`);
+  return done(`${c.path}: edited`);
+}
+
+export async function runS3Put(c: Extract<Command, { kind: 's3-put' }>, ctx: SpecialContext): Promise<Outcome> {
+  const store = ctx.stores({ endpoint: c.endpoint, region: c.region, bucket: c.bucket });
+  const s = await ctx.transport.stream(ctx.host, `cat -- ${q(c.src)}`);
+  if (s.kind !== 'ok') return fail(`unreachable: ${s.message}`);
+  let put: { sha256: string; size: number };
+  try {
+    put = await store.put(c.key, s.stdout, c.meta);
+  } catch (e) {
+    s.stdout.destroy();
+    return fail(`upload to s3://${c.bucket}/${c.key} failed: ${(e as Error).message}`);
+  }
+  const end = await s.done;
+  if (end.kind !== 'exited' || end.code !== 0) {
+    await store.delete(c.key).catch(() => undefined);
+    return fail(`reading ${c.src} on the host failed (${end.kind === 'exited' ? `exit ${end.code}: ${end.stderr.trim()}` : end.message}); the partial object was deleted`);
+  }
+  const back = await store.hash(c.key);
+  if (back.sha256 !== put.sha256 || back.size !== put.size) {
+    return fail(`verification failed: s3://${c.bucket}/${c.key} reads back as sha256 ${back.sha256} (${back.size} bytes), sent ${put.sha256} (${put.size} bytes)`);
+  }
+  const provenance = { ...c.meta, key: c.key, sha256: put.sha256, size: put.size, verified: true, uploadedAt: new Date().toISOString() };
+  await store.putSmall(`${c.key}.json`, `${JSON.stringify(provenance, null, 2)}\n`, 'application/json');
+  return done(JSON.stringify(provenance), provenance);
+}
+
+async function expectedSha(store: BackupStore, key: string, given: string | undefined): Promise<string | undefined> {
+  if (given) return given;
+  const meta = await store.head(key);
+  if (meta?.['sha256']) return meta['sha256'];
+  try {
+    const side = await store.get(`${key}.json`);
+    let text = '';
+    for await (const ch of side.body as AsyncIterable<Buffer>) text += ch.toString('utf8');
+    return (JSON.parse(text) as { sha256?: string }).sha256;
+  } catch {
+    return undefined;
+  }
+}
+
+export async function runS3Get(c: Extract<Command, { kind: 's3-get' }>, ctx: SpecialContext): Promise<Outcome> {
+  const store = ctx.stores({ endpoint: c.endpoint, region: c.region, bucket: c.bucket });
+  const want = await expectedSha(store, c.key, c.sha256);
+  if (!want) return fail(`s3://${c.bucket}/${c.key} has no recorded sha256 (no metadata, no provenance): refusing to restore an unverifiable snapshot`);
+  const dir = mkdtempSync(join(tmpdir(), 'runbook-get-'));
+  const local = join(dir, 'object');
+  try {
+    const h = createHash('sha256');
+    let obj: Awaited<ReturnType<BackupStore['get']>>;
+    try {
+      obj = await store.get(c.key);
+    } catch (e) {
+      return fail(`cannot read s3://${c.bucket}/${c.key}: ${(e as Error).message}`);
+    }
+    obj.body.on('data', (d: Buffer) => h.update(d));
+    await pipeline(obj.body, createWriteStream(local, { mode: 0o600 }));
+    const got = h.digest('hex');
+    if (got !== want) return fail(`sha256 mismatch for s3://${c.bucket}/${c.key}: got ${got}, recorded ${want}. The object is corrupt or was replaced: refusing to use it; nothing was copied to ${ctx.host.name}`);
+    const up = await ctx.transport.uploadFile(ctx.host, local, c.dest, 0o600);
+    if (up.kind !== 'done') return fail(`${up.kind === 'unreachable' ? 'unreachable' : 'copy failed'}: ${up.message}`);
+    const check = await ctx.transport.exec(ctx.host, `sha256sum -- ${q(c.dest)}`);
+    const onHost = check.kind === 'exited' ? check.stdout.split(/\s+/)[0] : undefined;
+    if (onHost !== want) return fail(`after copying, ${c.dest} on ${ctx.host.name} has sha256 ${onHost ?? '(unreadable)'}, want ${want}`);
+    return done(JSON.stringify({ key: c.key, sha256: want, dest: c.dest }), { key: c.key, sha256: want, dest: c.dest });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Retention: keep the newest N (and anything younger than D days); never delete the only verified backup. */
+export async function runS3Prune(op: Extract<LocalOp, { op: 's3-prune' }>, stores: StoreFactory, now = Date.now()): Promise<Outcome> {
+  const store = stores({ endpoint: op.endpoint, region: op.region, bucket: op.bucket });
+  const all = await store.list(op.prefix);
+  const keys = new Set(all.map((o) => o.key));
+  const backups = all.filter((o) => keys.has(`${o.key}.json`) && !o.key.endsWith('.json') && !o.key.endsWith('.sha256')).sort((a, b) => b.lastModified.getTime() - a.lastModified.getTime());
+  const verified: string[] = [];
+  for (const b of backups) {
+    try {
+      const side = await store.get(`${b.key}.json`);
+      let text = '';
+      for await (const ch of side.body as AsyncIterable<Buffer>) text += ch.toString('utf8');
+      if ((JSON.parse(text) as { verified?: boolean }).verified) verified.push(b.key);
+    } catch {
+      // unreadable provenance: not verified
+    }
+  }
+  const doomed = backups.filter((b, i) => {
+    if (i < op.keepLast) return false;
+    if (op.maxAgeDays !== undefined && now - b.lastModified.getTime() < op.maxAgeDays * 86_400_000) return false;
+    return true;
+  });
+  const keptVerified = verified.filter((k) => !doomed.some((d) => d.key === k));
+  if (keptVerified.length === 0 && verified.length > 0) {
+    const newest = verified[0] as string;
+    doomed.splice(doomed.findIndex((d) => d.key === newest), 1);
+  }
+  for (const d of doomed) for (const k of [d.key, `${d.key}.json`, `${d.key}.sha256`]) if (keys.has(k)) await store.delete(k);
+  const report = { kept: backups.filter((b) => !doomed.includes(b)).map((b) => b.key), deleted: doomed.map((d) => d.key) };
+  return done(JSON.stringify(report), report);
+}

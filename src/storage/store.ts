@@ -1,0 +1,31 @@
+import type { Readable } from 'node:stream';
+
+export interface StoredObject {
+  key: string;
+  size: number;
+  lastModified: Date;
+}
+
+export interface PutResult {
+  sha256: string;
+  size: number;
+}
+
+/** Where backups live. s3.ts is the only implementation that talks to the network. */
+export interface BackupStore {
+  /** Stream into the store; the sha256 is computed while streaming and stored in the object's metadata. */
+  put(key: string, body: Readable, meta: Record<string, string>): Promise<PutResult>;
+  /** Read the object back and hash it. */
+  hash(key: string): Promise<{ sha256: string; size: number; meta: Record<string, string> }>;
+  get(key: string): Promise<{ body: Readable; meta: Record<string, string> }>;
+  putSmall(key: string, body: string, contentType: string): Promise<void>;
+  list(prefix: string): Promise<StoredObject[]>;
+  head(key: string): Promise<Record<string, string> | undefined>;
+  delete(key: string): Promise<void>;
+}
+
+export interface StoreLocation {
+  endpoint: string;
+  region: string;
+  bucket: string;
+}
