@@ -9,6 +9,7 @@ import { loadInventory } from './load/load-inventory.js';
 import { loadPlaybook } from './load/load-playbook.js';
 import { formatProblem, type Problem } from './load/problem.js';
 import { SCHEMAS_DIR } from './load/schema-check.js';
+import { gitInfo } from './util/git-info.js';
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(join(SCHEMAS_DIR, '..', 'package.json'), 'utf8')) as { version: string };
@@ -76,7 +77,8 @@ export async function main(argv: string[], io: Io): Promise<number> {
       if (typeof prep === 'number') return prep;
       if (args.command === 'plan' || args.dryRun) {
         const started = new Date().toISOString();
-        return printPlan(prep, args, io, { id: args.runId ?? newRunId(), dir: '(dry run)', user: process.env['USER'] ?? 'unknown', started });
+        const commit = gitInfo([prep.playbook.file]).commit ?? 'unknown';
+        return printPlan(prep, args, io, { id: args.runId ?? newRunId(), dir: '(dry run)', user: process.env['USER'] ?? 'unknown', started, commit });
       }
       return executeRun(prep, args, io);
     }

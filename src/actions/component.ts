@@ -1,7 +1,7 @@
 import type { Command } from '../model/command.js';
 import type { Host } from '../model/inventory.js';
 import { shellQuote as q } from '../util/shell-quote.js';
-import { type Action, ok, type PlanResult } from './action.js';
+import { type Action, backupDir, ok, type PlanResult } from './action.js';
 import { urlHostPort } from './etcdctl.js';
 import { stashedPath } from './etcd.js';
 import { moveCommand } from './file.js';
@@ -27,24 +27,48 @@ function waitPort(t: Target, state: 'open' | 'closed', timeoutS: number): Comman
   return { kind: 'exec', cmd: portProbe(t.address, t.port), poll: { until: state === 'open' ? 'succeeds' : 'fails', timeoutMs: timeoutS * 1000, intervalMs: 500 } };
 }
 
-/** Stop: static pod → manifest moved out of the manifests dir; systemd → systemctl stop. Then wait until its port is closed. */
-function stopCommands(h: Host, c: Component, timeoutS: number): Command[] {
+/**
+ * Stop: static pod → manifest moved out of the manifests dir; systemd → systemctl stop. Then wait until its
+ * port is closed. Already stopped is fine, and recorded (marker) so the undo does not start what was not running.
+ */
+function stopCommands(h: Host, c: Component, timeoutS: number, bk: string): Command[] {
+  const t = target(h, c);
+  const marker = q(`${bk}/${c}-was-stopped`);
+  if (h.etcd.style === 'systemd')
+    return [{ kind: 'exec', cmd: `mkdir -p ${q(bk)} && if systemctl is-active --quiet ${q(t.unit)}; then systemctl stop ${q(t.unit)}; else : > ${marker}; fi` }, waitPort(t, 'closed', timeoutS)];
+  const stash = stashedPath(h, t.manifest);
+  return [
+    {
+      kind: 'exec',
+      cmd: `mkdir -p ${q(bk)} ${q(stash.slice(0, stash.lastIndexOf('/')))} && if [ ! -e ${q(t.manifest)} ] && [ -e ${q(stash)} ]; then : > ${marker}; else ${moveCommand(t.manifest, stash)}; fi`,
+    },
+    waitPort(t, 'closed', timeoutS),
+  ];
+}
+
+/** Undo of a stop: start again, unless it had been stopped already before the step. */
+function undoStop(h: Host, c: Component, timeoutS: number, bk: string): Command[] {
+  const t = target(h, c);
+  const marker = q(`${bk}/${c}-was-stopped`);
+  const start = h.etcd.style === 'systemd' ? `systemctl daemon-reload && systemctl start ${q(t.unit)}` : moveCommand(stashedPath(h, t.manifest), t.manifest);
+  return [
+    { kind: 'exec', cmd: `if [ -e ${marker} ]; then exit 0; fi; ${start}` },
+    { kind: 'exec', cmd: `if [ -e ${marker} ]; then exit 0; fi; ${portProbe(t.address, t.port)}`, poll: { until: 'succeeds', timeoutMs: timeoutS * 1000, intervalMs: 500 } },
+  ];
+}
+
+function startCommand(h: Host, c: Component): Command {
+  const t = target(h, c);
+  if (h.etcd.style === 'systemd') return { kind: 'exec', cmd: `systemctl daemon-reload && systemctl start ${q(t.unit)}` };
+  return { kind: 'exec', cmd: moveCommand(stashedPath(h, t.manifest), t.manifest) };
+}
+
+/** The plain stop used to undo a start. */
+function plainStop(h: Host, c: Component, timeoutS: number): Command[] {
   const t = target(h, c);
   if (h.etcd.style === 'systemd') return [{ kind: 'exec', cmd: `systemctl stop ${q(t.unit)}` }, waitPort(t, 'closed', timeoutS)];
   const stash = stashedPath(h, t.manifest);
-  return [{ kind: 'exec', cmd: `mkdir -p ${q(stash.slice(0, stash.lastIndexOf('/')))} && ${moveCommand(t.manifest, stash)}` }, waitPort(t, 'closed', timeoutS)];
-}
-
-function startCommands(h: Host, c: Component, timeoutS: number): Command[] {
-  const t = target(h, c);
-  if (h.etcd.style === 'systemd') return [{ kind: 'exec', cmd: `systemctl daemon-reload && systemctl start ${q(t.unit)}` }, waitPort(t, 'open', timeoutS)];
-  return [{ kind: 'exec', cmd: moveCommand(stashedPath(h, t.manifest), t.manifest) }, waitPort(t, 'open', timeoutS)];
-}
-
-function startNoWait(h: Host, c: Component): Command[] {
-  const t = target(h, c);
-  if (h.etcd.style === 'systemd') return [{ kind: 'exec', cmd: `systemctl daemon-reload && systemctl start ${q(t.unit)}` }];
-  return [{ kind: 'exec', cmd: moveCommand(stashedPath(h, t.manifest), t.manifest) }];
+  return [{ kind: 'exec', cmd: moveCommand(t.manifest, stash) }, waitPort(t, 'closed', timeoutS)];
 }
 
 function make(c: Component, op: 'stop' | 'start'): Action<{ timeout?: number; wait?: boolean }> {
@@ -55,14 +79,18 @@ function make(c: Component, op: 'stop' | 'start'): Action<{ timeout?: number; wa
     plan(args, ctx): PlanResult {
       const timeout = Number(args.timeout ?? 60);
       const h = ctx.host;
-      if (op === 'stop') return ok({ commands: stopCommands(h, c, timeout), undo: startCommands(h, c, timeout), changes: true });
-      // etcd started alone cannot open its port's peers until a quorum is up: wait: false lets a
-      // playbook start every member first and then wait for the cluster as a whole.
-      const commands = args.wait === false ? startNoWait(h, c) : startCommands(h, c, timeout);
-      return ok({ commands, undo: stopCommands(h, c, timeout), changes: true });
+      const bk = backupDir(ctx);
+      if (op === 'stop') return ok({ commands: stopCommands(h, c, timeout, bk), undo: undoStop(h, c, timeout, bk), changes: true });
+      // etcd alone cannot serve until a quorum is up: wait: false lets a playbook start every
+      // member first and then wait for the cluster as a whole.
+      const t = target(h, c);
+      const commands = args.wait === false ? [startCommand(h, c)] : [startCommand(h, c), waitPort(t, 'open', timeout)];
+      return ok({ commands, undo: plainStop(h, c, timeout), changes: true });
     },
   };
 }
+
+export { plainStop, startCommand, target, waitPort };
 
 export const etcdStop = make('etcd', 'stop');
 export const etcdStart = make('etcd', 'start');

@@ -3,7 +3,8 @@ import type { Host } from '../model/inventory.js';
 import { MEMBERS_MARK, STATUS_MARK } from '../facts/etcd-json.js';
 import { shellQuote as q } from '../util/shell-quote.js';
 import { type Action, type ActionContext, backupDir, checkPath, ok, refuse } from './action.js';
-import { etcdctl, initialCluster, usesEtcdutl } from './etcdctl.js';
+import { etcdctl, initialCluster, urlHostPort, usesEtcdutl } from './etcdctl.js';
+import { portProbe } from './wait.js';
 import { moveCommand } from './file.js';
 
 function clusterHosts(ctx: ActionContext, exclude: string[] = []): Host[] {
@@ -204,7 +205,7 @@ export const etcdMemberAdd: Action<{ name: string; peer_url: string }> = {
     const json = ctx.self?.['json'] as { id?: string } | undefined;
     const id = json?.id ?? '<id of the added member: known at run time>';
     return ok({
-      commands: [{ kind: 'exec', cmd: `${etcdctl(ctx.host, eps)} member add ${q(args.name)} --peer-urls=${q(args.peer_url)} -w json`, parse: { parser: 'member-add' } }],
+      commands: [{ kind: 'exec', cmd: `${etcdctl(ctx.host, eps)} member add ${q(args.name)} --peer-urls=${q(args.peer_url)} -w json`, parse: { parser: 'member-add', name: args.name, peerUrl: args.peer_url } }],
       undo: [{ kind: 'exec', cmd: `${etcdctl(ctx.host, eps)} member remove ${q(id)}` }],
       changes: true,
     });
@@ -246,5 +247,101 @@ export const etcdSetFlags: Action<FlagsArgs> = {
 export function stashedPath(h: Host, manifest: string): string {
   return `${h.etcd.stashDir}/stopped/${manifest.split('/').pop() ?? 'manifest'}`;
 }
+
+/** `member add`, retried while etcd 3.4 answers "unhealthy cluster" (for ~5 s after members connect). */
+export function memberAddCommand(h: Host, endpoints: string[], name: string, peerUrl: string): string {
+  const add = `${etcdctl(h, endpoints)} member add ${q(name)} --peer-urls=${q(peerUrl)} -w json`;
+  return `for i in $(seq 1 30); do if out=$(${add} 2>&1); then printf '%s\n' "$out"; exit 0; fi; case "$out" in *unhealthy*|*'not started'*|*timeout*|*'timed out'*) sleep 1;; *) printf '%s\n' "$out" >&2; exit 1;; esac; done; printf '%s\n' "$out" >&2; exit 1`;
+}
+
+/**
+ * Rejoin this host's member to a running cluster, all from the member itself: its data dir moved aside
+ * (kept), `member add` on the others, --initial-cluster-state=existing and the exact --initial-cluster
+ * that member add printed, start, wait for its port. Every part has its undo, also when it fails half-way.
+ */
+export const etcdRejoin: Action<{ timeout?: number }> = {
+  name: 'etcd.rejoin',
+  changes: 'always',
+  shellArgs: [],
+  undoNeedsResult: true,
+  plan(args, ctx) {
+    const h = ctx.host;
+    const e = h.etcd;
+    const bk = backupDir(ctx);
+    const eps = endpointsOf(clusterHosts(ctx, [h.name]));
+    const { address, port } = urlHostPort(e.clientUrl);
+    const timeoutMs = Number(args.timeout ?? 120) * 1000;
+    const aside = `${e.dataDir}.before-${ctx.runId}`;
+    const moved = q(`${bk}/data-moved`);
+    const id = (ctx.self?.['json'] as { id?: string } | undefined)?.id ?? '<id of the added member: known at run time>';
+    const file = e.style === 'systemd' ? e.manifest : stashedPath(h, e.manifest);
+    const tmp = `${file.slice(0, file.lastIndexOf('/'))}/.${file.split('/').pop()}.runbook-undo`;
+    const stop: Command[] =
+      e.style === 'systemd'
+        ? [{ kind: 'exec', cmd: `systemctl stop ${q(e.unit)}` }]
+        : [{ kind: 'exec', cmd: moveCommand(e.manifest, stashedPath(h, e.manifest)) }];
+    const waitClosed: Command = { kind: 'exec', cmd: portProbe(address, port), poll: { until: 'fails', timeoutMs: 60_000, intervalMs: 500 } };
+    const commands: Command[] = [
+      { kind: 'exec', cmd: `if ${portProbe(address, port)}; then echo ${q(`etcd still answers on ${address}:${port}: stop it before rejoining`)} >&2; exit 1; fi; mkdir -p ${q(bk)} && cp -a -- ${q(file)} ${q(`${bk}/previous`)}` },
+      { kind: 'exec', cmd: `if [ -e ${q(e.dataDir)} ]; then ${moveCommand(e.dataDir, aside)} && : > ${moved}; fi` },
+      { kind: 'exec', cmd: memberAddCommand(h, eps, e.name, e.peerUrl), parse: { parser: 'member-add', name: e.name, peerUrl: e.peerUrl } },
+      {
+        kind: 'edit',
+        path: file,
+        style: e.style,
+        edits: [
+          { flag: '--initial-cluster-state', value: 'existing' },
+          { flag: '--initial-cluster', value: { fact: 'initial_cluster' } },
+        ],
+      },
+      e.style === 'systemd' ? { kind: 'exec', cmd: `systemctl daemon-reload && systemctl start ${q(e.unit)}` } : { kind: 'exec', cmd: moveCommand(stashedPath(h, e.manifest), e.manifest) },
+      { kind: 'exec', cmd: portProbe(address, port), poll: { until: 'succeeds', timeoutMs, intervalMs: 500 } },
+    ];
+    const partialUndo: Command[][] = [
+      [],
+      [{ kind: 'exec', cmd: `if [ -e ${moved} ]; then if [ -e ${q(e.dataDir)} ]; then mv -T -- ${q(e.dataDir)} ${q(`${bk}/rejoin-data`)}; fi; mv -T -- ${q(aside)} ${q(e.dataDir)}; fi` }],
+      [{ kind: 'exec', cmd: `${etcdctl(h, eps)} member remove ${q(id)}` }],
+      [{ kind: 'exec', cmd: `cp -a -- ${q(`${bk}/previous`)} ${q(tmp)} && mv -f -- ${q(tmp)} ${q(file)}` }],
+      [...stop, waitClosed],
+      [],
+    ];
+    return ok({ commands, undo: [...partialUndo].reverse().flat(), partialUndo, changes: true });
+  },
+};
+
+/**
+ * Rehearse a restore without touching the member: restore into a scratch dir, boot a throwaway etcd on
+ * spare ports of this host, count its keys and read its revision, then stop it and remove the scratch dir.
+ */
+export const etcdRehearseRestore: Action<{ snapshot: string; client_port?: number | string; peer_port?: number | string; version?: string }> = {
+  name: 'etcd.rehearse_restore',
+  changes: 'never',
+  shellArgs: [],
+  plan(args, ctx) {
+    const bad = checkPath(args.snapshot, 'snapshot');
+    if (bad) return refuse(bad);
+    const h = ctx.host;
+    const cport = Number(args.client_port ?? 12379);
+    const pport = Number(args.peer_port ?? 12380);
+    const dir = `${backupDir(ctx)}/rehearsal`;
+    const peer = `http://${h.address}:${pport}`;
+    const client = `http://${h.address}:${cport}`;
+    const restore = restoreCommand(h, { snapshot: args.snapshot, token: `rehearsal-${ctx.runId}`, version: args.version, initialCluster: `rehearsal=${peer}`, dataDir: dir }).replace(
+      `--name=${q(h.etcd.name)}`,
+      '--name=rehearsal',
+    ).replace(`--initial-advertise-peer-urls=${q(h.etcd.peerUrl)}`, `--initial-advertise-peer-urls=${q(peer)}`);
+    const etcd = `etcd --name=rehearsal --data-dir=${q(dir)} --listen-client-urls=${q(client)} --advertise-client-urls=${q(client)} --listen-peer-urls=${q(peer)} --initial-advertise-peer-urls=${q(peer)} --initial-cluster=${q(`rehearsal=${peer}`)}`;
+    const get = `ETCDCTL_API=3 ${q(h.etcd.etcdctl)} --endpoints=${q(client)} --dial-timeout=1s --command-timeout=3s get '' --prefix --keys-only --limit=1 -w json`;
+    const cmd = [
+      `rm -rf -- ${q(dir)} && mkdir -p ${q(dir.slice(0, dir.lastIndexOf('/')))}`,
+      `${restore} >&2 || exit 1`,
+      `${etcd} > ${q(`${dir}.log`)} 2>&1 & pid=$!`,
+      `trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf -- ${q(dir)} ${q(`${dir}.log`)}' EXIT`,
+      `for i in $(seq 1 100); do if ${get} 2>/dev/null; then exit 0; fi; sleep 0.2; done`,
+      `echo 'the throwaway etcd did not answer; its log:' >&2; tail -n 20 ${q(`${dir}.log`)} >&2; exit 1`,
+    ].join('; ');
+    return ok({ commands: [{ kind: 'exec', cmd, parse: { parser: 'key-count' } }], undo: [], changes: false });
+  },
+};
 
 export { moveCommand };

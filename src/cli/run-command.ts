@@ -92,7 +92,8 @@ export async function executeRun(prep: Prepared, args: CliArgs, io: Io): Promise
     return 2;
   }
   const journal = new Journal(join(runsDir, runId));
-  const run: RunInfo = { id: runId, dir: journal.dir, user: userInfo().username, started: new Date(started).toISOString() };
+  const git = gitInfo([playbook.file, inventory.file]);
+  const run: RunInfo = { id: runId, dir: journal.dir, user: userInfo().username, started: new Date(started).toISOString(), commit: git.commit ?? 'unknown' };
   const redact = makeRedactor(secretValues(playbook, args.extraVars, io.env));
   const style = makeStyle(io.stdout, io.env);
   const write = (s: string) => io.stdout.write(s);
@@ -116,7 +117,7 @@ export async function executeRun(prep: Prepared, args: CliArgs, io: Io): Promise
     machine: hostname(),
     pid: process.pid,
     argv: io.argv,
-    git: gitInfo([playbook.file, inventory.file]),
+    git,
     dryRun: false,
     hosts: [...targets.keys()],
     startedAt: run.started,

@@ -9,7 +9,7 @@ import { describeEdits } from '../facts/manifest-edit.js';
 
 /** What one step will do on one host. */
 export type HostStepPlan =
-  | { kind: 'run'; host: string; commands: Command[]; undo: Command[]; changes: boolean; condition: string | undefined; noop: string | undefined; irreversible: string | undefined }
+  | { kind: 'run'; host: string; commands: Command[]; undo: Command[]; partialUndo: Command[][] | undefined; changes: boolean; condition: string | undefined; noop: string | undefined; irreversible: string | undefined }
   | { kind: 'skip'; host: string; reason: string }
   | { kind: 'error'; host: string; message: string };
 
@@ -71,6 +71,7 @@ export function planStepOnHost(input: PlanStepInput): HostStepPlan {
       host: host.name,
       commands: p.commands.map((c) => withBecome(c, host, step)),
       undo: p.undo.map((c) => withBecome(c, host, step)),
+      partialUndo: p.partialUndo?.map((u) => u.map((c) => withBecome(c, host, step))),
       changes: p.changes,
       condition,
       noop: p.noop,

@@ -4,6 +4,7 @@ import type { Playbook } from '../model/playbook.js';
 import { filterItems, type ItemFilter } from './filter-items.js';
 import { type HostStepPlan, planStepOnHost } from './plan-step.js';
 import { buildScope, type RunInfo } from './scope.js';
+import { renderValue } from '../template/render.js';
 import { expandNames, selectHosts } from './select-hosts.js';
 
 export type PlanEntry =
@@ -45,6 +46,9 @@ export function makePlan(input: PlanInput): { ok: true; plan: Plan } | { ok: fal
   const filtered = filterItems(playbook, input);
   if (!filtered.ok) return filtered;
   const cluster = expandNames([playbook.hosts], inventory);
+  const first = inventory.hosts[0];
+  const hostTemplate = (t: string) =>
+    first ? renderValue(t, buildScope({ playbook, inventory, host: first, run: input.run, extraVars: input.extraVars, registered: {}, cluster }), { mode: 'text' }) : t;
   const deferred = new Set<string>();
   for (const i of playbook.items) if (i.kind === 'step' && i.register) deferred.add(i.register);
   const entries: PlanEntry[] = [];
@@ -58,9 +62,9 @@ export function makePlan(input: PlanInput): { ok: true; plan: Plan } | { ok: fal
       entries.push({ kind: 'rollback_point', name: item.name, index });
       continue;
     }
-    const sel = selectHosts(item, playbook, inventory, input.limit);
+    const sel = selectHosts(item, playbook, inventory, input.limit, hostTemplate);
     const hosts = sel.hosts.map((host) => {
-      const scope = buildScope({ playbook, inventory, host, run: input.run, extraVars: input.extraVars, registered: {} });
+      const scope = buildScope({ playbook, inventory, host, run: input.run, extraVars: input.extraVars, registered: {}, cluster });
       const p = planStepOnHost({ step: item, stepIndex: index, host, cluster, inventory, scope, runId: input.run.id, baseDir: dirname(playbook.file), deferred });
       if (p.kind === 'error') errors.push({ step: item.name, host: host.name, message: p.message });
       return p;

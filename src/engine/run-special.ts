@@ -37,17 +37,22 @@ export function applyParse(p: Parse, stdout: string): { ok: true; facts: unknown
       case 'snapshot-status':
         return { ok: true, facts: parseSnapshotStatus(stdout) };
       case 'key-count': {
-        const count = parseKeyCount(stdout);
+        const facts = parseKeyCount(stdout);
+        const { count } = facts;
         const e = p.expect;
-        if (e?.equals !== undefined && count !== e.equals) return { ok: false, facts: { count }, reason: `${count} keys, want exactly ${e.equals}` };
-        if (e?.min !== undefined && count < e.min) return { ok: false, facts: { count }, reason: `${count} keys, want at least ${e.min}` };
-        return { ok: true, facts: { count } };
+        if (e?.equals !== undefined && count !== e.equals) return { ok: false, facts, reason: `${count} keys, want exactly ${e.equals}` };
+        if (e?.min !== undefined && count < e.min) return { ok: false, facts, reason: `${count} keys, want at least ${e.min}` };
+        return { ok: true, facts };
       }
       case 'member-add': {
-        const o = parseEtcdJson(stdout) as { member?: { ID?: unknown } };
+        const o = parseEtcdJson(stdout) as { member?: { ID?: unknown }; members?: { ID?: unknown; name?: string; peerURLs?: string[] }[] };
         const id = hexId(o.member?.ID);
         if (!id) return { ok: false, facts: {}, reason: 'member add printed no member id' };
-        return { ok: true, facts: { id } };
+        // --initial-cluster for a member joining an existing cluster must list exactly the current members
+        const initial_cluster = (o.members ?? [])
+          .map((m) => (hexId(m.ID) === id ? `${p.name}=${p.peerUrl}` : `${m.name ?? ''}=${m.peerURLs?.[0] ?? ''}`))
+          .join(',');
+        return { ok: true, facts: { id, initial_cluster } };
       }
     }
   } catch (e) {

@@ -58,6 +58,20 @@ function registerValue(o: CommandOutcome | undefined, status: StepResult['status
   };
 }
 
+/** Fill in flag values an edit takes from earlier commands of the same step. */
+function resolveFacts(cmd: Command, facts: Record<string, unknown>): Command {
+  if (cmd.kind !== 'edit') return cmd;
+  return {
+    ...cmd,
+    edits: cmd.edits.map((e) => {
+      const v = e.value;
+      if (v === null || typeof v !== 'object') return e;
+      const got = facts[v.fact];
+      return typeof got === 'string' ? { ...e, value: got } : e;
+    }),
+  };
+}
+
 const sleep = (ms: number, signal: AbortSignal) =>
   new Promise<void>((res) => {
     const t = setTimeout(res, ms);
@@ -85,7 +99,10 @@ export async function runStepOnHost(ctx: StepRunContext): Promise<StepRun> {
     let outcome: CommandOutcome | undefined;
     let failure: string | undefined;
     let unreachable = false;
-    for (const [i, cmd] of planned.commands.entries()) {
+    let completedCommands = 0;
+    const facts: Record<string, unknown> = {};
+    for (const [i, planCmd] of planned.commands.entries()) {
+      const cmd = resolveFacts(planCmd, facts);
       const o = await runCommand(cmd, {
         transport: ctx.transport,
         emit: ctx.emit,
@@ -100,13 +117,16 @@ export async function runStepOnHost(ctx: StepRunContext): Promise<StepRun> {
         stores: ctx.stores,
       });
       if (cmd.kind !== 'local' || outcome === undefined || o.facts !== undefined) outcome = o;
+      if (o.ok && o.facts && typeof o.facts === 'object') Object.assign(facts, o.facts);
       if (!o.ok) {
         outcome = o;
         failure = o.error ?? 'failed';
         unreachable = (o.error ?? '').startsWith('unreachable');
         break;
       }
+      completedCommands++;
     }
+    if (outcome && Object.keys(facts).length > 0) outcome = { ...outcome, facts: { ...(outcome.facts as object), ...facts } };
     let result: StepResult;
     if (unreachable) result = { status: 'unreachable', host: host.name, message: failure ?? 'unreachable' };
     else if (failure !== undefined) result = { status: 'failed', host: host.name, outcome, message: failure };
@@ -123,14 +143,20 @@ export async function runStepOnHost(ctx: StepRunContext): Promise<StepRun> {
     }
     ctx.emit({ type: 'host.result', step: step.name, index: ctx.stepIndex, attempt, result });
     const completed = result.status === 'changed' || result.status === 'ok';
-    let undo = completed && planned.changes ? planned.undo : [];
-    if (completed && planned.changes && findAction(step.action)?.undoNeedsResult) {
+    let plan = planned;
+    if (planned.changes && findAction(step.action)?.undoNeedsResult) {
       // the undo names what the step created (a new member id): plan it again, now that it is known
       const again = planStepOnHost({ step, stepIndex: ctx.stepIndex, host, cluster: ctx.cluster, inventory: ctx.inventory, scope: ctx.scope, runId: ctx.runId, baseDir: ctx.baseDir, self: registerValue(outcome, result.status) });
-      undo = again.kind === 'run' ? again.undo : [];
+      if (again.kind === 'run') plan = again;
+    }
+    let undo = completed && plan.changes ? plan.undo : [];
+    if (!completed && plan.partialUndo && completedCommands > 0) {
+      // failed part-way: undo what the completed commands did, newest first
+      undo = plan.partialUndo.slice(0, completedCommands).reverse().flat();
     }
     last = { result, registered, undo };
-    if (completed || unreachable || attempt === attempts || ctx.signal.aborted) break;
+    // a part-way failure that changed the host is not retried: it is unwound instead
+    if (completed || unreachable || undo.length > 0 || attempt === attempts || ctx.signal.aborted) break;
     await sleep(step.delaySeconds * 1000, ctx.signal);
   }
   return last as StepRun;

@@ -9,6 +9,7 @@ import { filterItems, type ItemFilter } from './filter-items.js';
 import { rollback, type UndoEntry } from './rollback.js';
 import { runStepOnHost, type StepRun } from './run-step.js';
 import { buildScope, type RunInfo } from './scope.js';
+import { renderValue } from '../template/render.js';
 import { expandNames, selectHosts } from './select-hosts.js';
 import type { StoreFactory } from './run-special.js';
 
@@ -92,7 +93,10 @@ export async function runPlaybook(input: RunInput): Promise<RunOutcome> {
       continue;
     }
     const step: Step = item;
-    const sel = selectHosts(step, playbook, inventory, input.limit);
+    const first = inventory.hosts[0];
+    const hostTemplate = (t: string) =>
+      first ? renderValue(t, buildScope({ playbook, inventory, host: first, run: input.run, extraVars: input.extraVars, registered: registered.get(first.name) ?? {}, cluster }), { mode: 'text' }) : t;
+    const sel = selectHosts(step, playbook, inventory, input.limit, hostTemplate);
     const runOnJumpHost = findAction(step.action)?.runOnce === true;
     const targets = runOnJumpHost ? sel.hosts.slice(0, 1) : sel.hosts;
     emit({ type: 'step.start', step: step.name, index, hosts: targets.map((h) => h.name), down: sel.down.map((h) => h.name) });
@@ -103,7 +107,7 @@ export async function runPlaybook(input: RunInput): Promise<RunOutcome> {
         emit({ type: 'host.result', step: step.name, index, attempt: 1, result });
         return { result, registered: undefined, undo: [] };
       }
-      const scope = buildScope({ playbook, inventory, host, run: input.run, extraVars: input.extraVars, registered: registered.get(host.name) ?? {} });
+      const scope = buildScope({ playbook, inventory, host, run: input.run, extraVars: input.extraVars, registered: registered.get(host.name) ?? {}, cluster });
       return runStepOnHost({ step, stepIndex: index, host, cluster, inventory, scope, runId: input.run.id, baseDir, transport: input.transport, emit, confirm: input.confirm, signal: input.signal, stores: input.stores });
     };
     for (const batch of chunk(targets, step.serial)) {

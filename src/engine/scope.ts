@@ -8,6 +8,8 @@ export interface RunInfo {
   dir: string;
   user: string;
   started: string;
+  /** Git commit of the playbook, or 'unknown'. */
+  commit: string;
 }
 
 /** The template view of a host: snake_case, as playbooks write it. */
@@ -49,6 +51,8 @@ export interface ScopeInput {
   extraVars: Record<string, unknown>;
   /** Results registered on this host so far. */
   registered: Record<string, unknown>;
+  /** The etcd members: the playbook's host group. */
+  cluster: Host[];
 }
 
 /**
@@ -70,6 +74,12 @@ export function buildScope(input: ScopeInput): Scope {
     hosts,
     groups: inventory.groups,
     playbook: { name: playbook.name, file: playbook.file },
+    members: {
+      names: input.cluster.map((h) => h.name),
+      initial_cluster: input.cluster.map((h) => `${h.etcd.name}=${h.etcd.peerUrl}`).join(','),
+      client_urls: input.cluster.map((h) => h.etcd.clientUrl).join(','),
+      count: input.cluster.length,
+    },
     ...input.registered,
   };
   const rendered: Record<string, unknown> = {};

@@ -19,7 +19,18 @@ export interface Selection {
   down: Host[];
 }
 
-export function selectHosts(step: Step, pb: Playbook, inv: Inventory, limit: Set<string> | undefined): Selection {
+/** Renders a templated host name (`hosts: "{{ vars.member }}"`) to a name or a list of names. */
+export type HostTemplate = (template: string) => unknown;
+
+function renderNames(names: string[], render: HostTemplate | undefined): string[] {
+  return names.flatMap((n) => {
+    if (!n.includes('{{') || !render) return [n];
+    const v = render(n);
+    return Array.isArray(v) ? v.map(String) : [String(v)];
+  });
+}
+
+export function selectHosts(step: Step, pb: Playbook, inv: Inventory, limit: Set<string> | undefined, render?: HostTemplate): Selection {
   let hosts: Host[];
   switch (step.hosts.kind) {
     case 'all':
@@ -29,7 +40,7 @@ export function selectHosts(step: Step, pb: Playbook, inv: Inventory, limit: Set
       hosts = expandNames([step.hosts.of ?? pb.hosts], inv);
       break;
     case 'names':
-      hosts = expandNames(step.hosts.names, inv);
+      hosts = expandNames(renderNames(step.hosts.names, render), inv);
       break;
   }
   if (limit) hosts = hosts.filter((h) => limit.has(h.name));

@@ -183,7 +183,7 @@ export function parseSnapshotStatus(text: string): SnapshotStatus {
 }
 
 /** `get "" --prefix --limit=1 -w json` → the number of keys; etcd leaves `count` out when it is 0. */
-export function parseKeyCount(text: string): number {
+export function parseKeyCount(text: string): { count: number; revision: number } {
   const o = obj(parseEtcdJson(text));
-  return Number(o['count'] ?? 0);
+  return { count: Number(o['count'] ?? 0), revision: Number(obj(o['header'])['revision'] ?? 0) };
 }

@@ -5,8 +5,11 @@
 
 export interface FlagEdit {
   flag: string;
-  /** New value; `null` removes the flag; `true` sets a bare flag (--force-new-cluster). */
-  value: string | true | null;
+  /**
+   * New value; `null` removes the flag; `true` sets a bare flag (--force-new-cluster); `{ fact }` takes
+   * the value from an earlier command of the same step (e.g. the initial cluster member add printed).
+   */
+  value: string | true | null | { fact: string };
 }
 
 export type ManifestStyle = 'static-pod' | 'systemd';
@@ -15,7 +18,9 @@ export type EditResult = { ok: true; text: string; changed: boolean } | { ok: fa
 
 const esc = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
-function editStaticPod(text: string, e: FlagEdit): EditResult {
+type Concrete = { flag: string; value: string | true | null };
+
+function editStaticPod(text: string, e: Concrete): EditResult {
   const lines = text.split('\n');
   const flagLine = new RegExp(`^(\\s*)-\\s+(['"]?)${esc(e.flag)}(=[^'"]*)?\\2\\s*$`);
   const idx = lines.findIndex((l) => flagLine.test(l));
@@ -41,7 +46,7 @@ function editStaticPod(text: string, e: FlagEdit): EditResult {
   return { ok: true, text: lines.join('\n'), changed: true };
 }
 
-function editSystemd(text: string, e: FlagEdit): EditResult {
+function editSystemd(text: string, e: Concrete): EditResult {
   const lines = text.split('\n');
   const start = lines.findIndex((l) => /^ExecStart=/.test(l));
   if (start < 0) return { ok: false, message: 'no ExecStart= line in the unit file' };
@@ -75,7 +80,9 @@ export function editFlags(text: string, style: ManifestStyle, edits: FlagEdit[])
   let changed = false;
   for (const e of edits) {
     if (!/^--[a-z0-9][a-z0-9-]*$/.test(e.flag)) return { ok: false, message: `'${e.flag}' is not a flag (expected --name)` };
-    const r = style === 'static-pod' ? editStaticPod(cur, e) : editSystemd(cur, e);
+    const v = e.value;
+    if (v !== null && typeof v === 'object') return { ok: false, message: `${e.flag}: value from '${v.fact}' was never resolved` };
+    const r = style === 'static-pod' ? editStaticPod(cur, { flag: e.flag, value: v }) : editSystemd(cur, { flag: e.flag, value: v });
     if (!r.ok) return r;
     cur = r.text;
     changed ||= r.changed;
@@ -91,5 +98,7 @@ export function readFlag(text: string, flag: string): string | true | undefined 
 }
 
 export function describeEdits(edits: FlagEdit[]): string {
-  return edits.map((e) => (e.value === null ? `remove ${e.flag}` : e.value === true ? `add ${e.flag}` : `set ${e.flag}=${e.value}`)).join(', ');
+  return edits
+    .map((e) => (e.value === null ? `remove ${e.flag}` : e.value === true ? `add ${e.flag}` : typeof e.value === 'object' ? `set ${e.flag}=<${e.value.fact} from this step>` : `set ${e.flag}=${e.value}`))
+    .join(', ');
 }

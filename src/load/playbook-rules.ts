@@ -77,6 +77,7 @@ export function templateProblems(src: YamlSource, ctx: RuleContext): Problem[] {
     if (typeof raw['when'] === 'string') sites.push({ path: ['steps', i, 'when'], kind: 'expr', text: raw['when'] });
     for (const s of sites) checkSite(s, new Set());
     const reg = typeof raw['register'] === 'string' ? raw['register'] : undefined;
+    if (typeof raw['hosts'] === 'string' && raw['hosts'].includes('{{')) sites.push({ path: ['steps', i, 'hosts'], kind: 'template', text: raw['hosts'] });
     if (typeof raw['until'] === 'string') checkSite({ path: ['steps', i, 'until'], kind: 'expr', text: raw['until'] }, new Set(reg ? [reg] : []));
     if (reg) registered.add(reg);
   });
@@ -196,7 +197,7 @@ function stepRules(step: Step, i: number, at: (i: number, key: string | undefine
   if (step.until && !step.register) at(i, 'until', `'until' reads the step's registered result: add 'register: NAME'`);
   if (step.runOnce && step.serial) at(i, 'serial', `'serial' has no meaning with 'run_once': drop one`);
   if (step.hosts.kind === 'names' && ctx.inventory) {
-    for (const n of step.hosts.names) if (!hostOrGroupExists(n, ctx.inventory)) at(i, 'hosts', unknownTarget(n, ctx.inventory));
+    for (const n of step.hosts.names) if (!n.includes('{{') && !hostOrGroupExists(n, ctx.inventory)) at(i, 'hosts', unknownTarget(n, ctx.inventory));
   }
   // Literal paths are checked here; templated ones when they are rendered.
   for (const key of ['src', 'dest', 'path'] as const) {

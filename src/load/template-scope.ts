@@ -1,6 +1,6 @@
 /** Names a template may read; shared by validation and rendering so the two cannot drift. */
 
-export const ROOT_NAMES = ['host', 'vars', 'run', 'cluster', 'hosts', 'groups', 'playbook'] as const;
+export const ROOT_NAMES = ['host', 'vars', 'run', 'cluster', 'hosts', 'groups', 'playbook', 'members'] as const;
 
 export const HOST_FIELDS = ['name', 'address', 'port', 'user', 'groups', 'vars', 'etcd'] as const;
 
@@ -23,4 +23,4 @@ export const ETCD_FIELDS = [
   'etcdctl',
 ] as const;
 
-export const RUN_FIELDS = ['id', 'dir', 'user', 'started'] as const;
+export const RUN_FIELDS = ['id', 'dir', 'user', 'started', 'commit'] as const;

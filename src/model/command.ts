@@ -8,7 +8,7 @@ export type Parse =
   | { parser: 'etcd-cluster'; endpoints: string[]; expect?: ClusterExpectation | undefined }
   | { parser: 'snapshot-status' }
   | { parser: 'key-count'; expect?: { equals?: number | undefined; min?: number | undefined } | undefined }
-  | { parser: 'member-add' };
+  | { parser: 'member-add'; name: string; peerUrl: string };
 
 /** Repeat a command until it succeeds (exit 0) or, with `until: 'fails'`, until it fails. */
 export interface Poll {
@@ -52,6 +52,11 @@ export interface ActionPlan {
   changes: boolean;
   /** When the action decided there is nothing to do, why. */
   noop?: string | undefined;
+  /**
+   * Undo for each command, aligned with `commands`: when the step fails part-way, the engine undoes
+   * what the completed commands did (newest first). Without it, a failed step is not undone.
+   */
+  partialUndo?: Command[][] | undefined;
   /** A change that cannot be undone, and why (shown in the plan). */
   irreversible?: string | undefined;
 }

@@ -385,6 +385,7 @@ export const FILTERS = new Set([
   'trim',
   'lines',
   'from_json',
+  'without',
 ]);
 
 function applyFilter(n: Extract<Node, { t: 'filter' }>, scope: Scope): Val {
@@ -434,6 +435,11 @@ function applyFilter(n: Extract<Node, { t: 'filter' }>, scope: Scope): Val {
       return Object.keys(v as object);
     case 'values':
       return Object.values(v as object);
+    case 'without': {
+      const drop = arg(0);
+      const dropped = Array.isArray(drop) ? drop : [drop];
+      return (v as unknown[]).filter((x) => !dropped.some((d) => deepEqual(d, x)));
+    }
     case 'map': {
       const key = String(arg(0));
       return (v as unknown[]).map((x) => (x && typeof x === 'object' ? (x as Record<string, unknown>)[key] : undefined));

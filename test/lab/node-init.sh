@@ -3,7 +3,7 @@
 #
 # Started by lab.ts as:
 #   unshare --mount --uts --pid --fork --mount-proc --propagation private \
-#     bash node-init.sh HOSTNAME ADDRESS PORT NODE_STATE_DIR AUTHORIZED_KEYS_FILE [HOSTS_FILE]
+#     bash node-init.sh HOSTNAME ADDRESS PORT NODE_STATE_DIR AUTHORIZED_KEYS_FILE [HOSTS_FILE [ETCD_MODE]]
 #
 # It builds the node's private view of the machine inside its own mount
 # namespace (nothing here is visible on the host):
@@ -11,14 +11,19 @@
 #                         (survive a stop/start of the node, like a disk)
 #   /root /tmp /var/log /run  fresh tmpfs (reset on every start, like a reboot)
 #   /run/lab              bind mount of NODE_STATE_DIR (host key, sshd config, logs)
-# then runs a real OpenSSH sshd on ADDRESS:PORT only and stays alive until
+# With ETCD_MODE static-pod or systemd (see lab.ts), the first boot also copies
+# NODE_STATE_DIR/seed (PKI, manifests, unit files) into /, and every boot
+# installs the lab's stand-ins (systemctl, journalctl, kubelet, kube-apiserver)
+# from NODE_STATE_DIR/bin into the node-private /etc/lab-bin and runs
+# `systemctl boot` (start every enabled unit: kubelet, or etcd + kube-apiserver).
+# It then runs a real OpenSSH sshd on ADDRESS:PORT only and stays alive until
 # SIGTERM/SIGINT, or until its stdin (a socket/pipe from the lab process)
 # reaches EOF, i.e. the process that started the lab is gone. When PID 1 exits,
 # the kernel kills every other process of the node.
 set -euo pipefail
 
 if [ "$#" -lt 5 ]; then
-  echo "usage: node-init.sh HOSTNAME ADDRESS PORT NODE_STATE_DIR AUTHORIZED_KEYS_FILE [HOSTS_FILE]" >&2
+  echo "usage: node-init.sh HOSTNAME ADDRESS PORT NODE_STATE_DIR AUTHORIZED_KEYS_FILE [HOSTS_FILE [ETCD_MODE]]" >&2
   exit 2
 fi
 NODE_HOSTNAME=$1
@@ -27,6 +32,9 @@ PORT=$3
 STATE=$4
 AUTH_KEYS_FILE=$5
 HOSTS_FILE=${6:-}
+ETCD_MODE=${7:-none}
+case $ETCD_MODE in none | static-pod | systemd) ;; *) echo "node-init.sh: bad ETCD_MODE $ETCD_MODE" >&2; exit 2 ;; esac
+LAB_BIN=/etc/lab-bin
 
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 export LANG=C HOME=/root
@@ -95,7 +103,24 @@ if [ ! -e "$N/initialized" ]; then
   rm -rf /etc/kubernetes /var/lib/etcd
   mkdir -p /etc/kubernetes/manifests /etc/kubernetes/pki/etcd
   install -d -m 700 /var/lib/etcd
+  if [ "$ETCD_MODE" != none ]; then
+    # no systemd here: hide the host's unit files and enable links (e.g. Debian's etcd.service)
+    rm -rf /etc/systemd/system
+    mkdir -p /etc/systemd/system/multi-user.target.wants
+    # --no-overwrite-dir: keep the mode/owner of /etc and the other existing dirs
+    [ -d "$N/seed" ] && tar -C "$N/seed" -cf - . | tar -C / -xf - --no-overwrite-dir
+  fi
   touch "$N/initialized"
+fi
+
+if [ "$ETCD_MODE" != none ]; then
+  # The lab's stand-ins, refreshed on every boot, in a node-private dir (/usr is the host's).
+  install -d -m 755 "$LAB_BIN"
+  for f in kubelet.mjs mini-yaml.mjs fake-apiserver.mjs; do install -m 755 "$N/bin/$f" "$LAB_BIN/$f"; done
+  install -m 755 "$N/bin/lab-systemctl.sh" "$LAB_BIN/systemctl"
+  install -m 755 "$N/bin/lab-journalctl.sh" "$LAB_BIN/journalctl"
+  ln -sfn kubelet.mjs "$LAB_BIN/kubelet"
+  ln -sfn fake-apiserver.mjs "$LAB_BIN/kube-apiserver"
 fi
 
 mkdir -p /run/sshd /run/lock
@@ -131,6 +156,8 @@ PrintMotd no
 PrintLastLog no
 X11Forwarding no
 PermitUserEnvironment no
+# node-private stand-ins (systemctl, journalctl, ...) come first; /usr is shared with the host
+SetEnv PATH=$LAB_BIN:$PATH
 Subsystem sftp internal-sftp
 MaxStartups 100:30:200
 MaxSessions 100
@@ -163,6 +190,11 @@ if [ -p /dev/stdin ] || [ -S /dev/stdin ]; then
   exec 3<&-
 fi
 exec </dev/null
+
+if [ "$ETCD_MODE" != none ]; then
+  # like systemd at boot: start every enabled unit (kubelet, or etcd + kube-apiserver)
+  ( "$LAB_BIN/systemctl" boot >>/var/log/lab-boot.log 2>&1 ) &
+fi
 
 log "up: sshd pid $SSHD_PID on $ADDRESS:$PORT"
 
