@@ -39,7 +39,7 @@ function prepare(args: CliArgs, io: Io, needInventory: boolean): Prepared | numb
   if (problems.length || !pb.ok) return report(io, problems);
   if (!inv) return { playbook: pb.value, inventory: undefined as never, limit: undefined };
   if (!inv.ok) return 2;
-  const missing = missingParams(pb.value, inv.value, args.extraVars);
+  const missing = needInventory ? missingParams(pb.value, inv.value, args.extraVars) : [];
   if (missing.length) return report(io, missing.map((message) => ({ file, line: undefined, col: undefined, message })));
   const limit = resolveLimit(args.limit, inv.value);
   if (!limit.ok) {

@@ -8,15 +8,26 @@
 // engine does (ssh with the lab key and a strict known_hosts file) and can look
 // at or change a node's state behind its back with lab.exec (nsenter, no ssh).
 //
+// With `etcd: 'static-pod' | 'systemd'` every node also gets a lab CA + kubeadm-named
+// certificates and runs a real 3.4 etcd member plus a kube-apiserver stand-in, either as
+// static pods under a kubelet stand-in or as units of a systemctl stand-in (etcd-assets.ts,
+// kubelet.mjs, fake-apiserver.mjs, lab-systemctl.sh). startLab waits until the cluster is
+// healthy.
+//
 // Needs root and the tools installed by test/lab/setup.sh. Only Node built-ins.
 
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import * as http from 'node:http';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { type ClusterSpec, type EtcdMode, generatePki, type LabPki, nodePki, writeSeed } from './etcd-assets.js';
+
+export type { EtcdMode, LabPki } from './etcd-assets.js';
 
 export interface LabNode {
   name: string;
@@ -63,6 +74,69 @@ export interface Lab {
   regenerateHostKey(node: LabNode | number): Promise<void>;
   /** Tear everything down (idempotent). Removes the state dir unless KEEP_LAB=1. */
   stop(): Promise<void>;
+
+  // ---- etcd (LabOptions.etcd 'static-pod' | 'systemd'; present but unused with 'none')
+
+  etcdMode: EtcdMode;
+  /** `https://<node address>:2379` for every node, in node order. */
+  etcdEndpoints: string[];
+  /** Certificate paths on the nodes (kubeadm layout) and their host-side copies (`pki.host`). */
+  pki: LabPki;
+  /** --initial-cluster-token of the lab cluster (`lab-<hex>`). */
+  clusterToken: string;
+  /**
+   * Runs `ETCDCTL_API=3 etcdctl --endpoints=... --cacert --cert --key <args>` inside the node
+   * (healthcheck-client cert). --endpoints is always explicit: the node's own endpoint by
+   * default, every lab endpoint with `endpoints: 'all'`, or the given list.
+   */
+  etcdctl(node: LabNode | number, args: string[], opts?: EtcdctlOptions): Promise<ExecResult>;
+  /**
+   * Resolves when the etcd cluster is healthy: every checked endpoint answers `endpoint health`
+   * and `endpoint status`, all report the same cluster ID and the same leader, `member list`
+   * has the expected number of started members, and (default) every checked node's
+   * kube-apiserver /readyz is 200. Rejects after timeoutMs with the last error and log tails.
+   */
+  waitHealthy(opts?: WaitHealthyOptions): Promise<EtcdHealth>;
+  /** `http://<address>:6443` of the node's kube-apiserver stand-in (plain HTTP). */
+  apiserverUrl(node: LabNode | number): string;
+}
+
+export interface EtcdctlOptions {
+  /** Default: the node's own endpoint. */
+  endpoints?: 'node' | 'all' | string[];
+  timeoutMs?: number;
+  input?: string;
+}
+
+export interface WaitHealthyOptions {
+  /** Default 30 000 ms. */
+  timeoutMs?: number;
+  /** Nodes whose etcd endpoint (and apiserver) must be healthy. Default: every running node. */
+  nodes?: Array<LabNode | number>;
+  /** Started members expected in `member list`. Default: the number of checked nodes. */
+  members?: number;
+  /** Also require kube-apiserver /readyz = 200 on the checked nodes. Default true. */
+  apiserver?: boolean;
+}
+
+export interface EtcdMemberInfo {
+  /** Member ID in hex, as etcdctl prints it in tables. */
+  id: string;
+  name: string;
+  peerURLs: string[];
+  clientURLs: string[];
+}
+
+export interface EtcdHealth {
+  /** Cluster ID in hex. */
+  clusterId: string;
+  /** Leader member ID in hex. */
+  leader: string;
+  /** Name of the leader member. */
+  leaderName: string;
+  members: EtcdMemberInfo[];
+  /** Raw `endpoint status -w json` entries (64-bit IDs as decimal strings, see parseEtcdJson). */
+  status: unknown[];
 }
 
 export interface LabOptions {
@@ -75,12 +149,32 @@ export interface LabOptions {
   stateDir?: string;
   /** Default "master-". */
   namePrefix?: string;
+  /**
+   * Run etcd on the nodes. 'none' (default): no etcd, empty manifest dir. 'static-pod':
+   * /etc/kubernetes/manifests/{etcd,kube-apiserver}.yaml run by a kubelet stand-in.
+   * 'systemd': /etc/systemd/system/{etcd,kube-apiserver}.service run by a systemctl stand-in.
+   */
+  etcd?: EtcdMode;
+  /**
+   * --etcd-servers of each kube-apiserver: 'local' = the node's own member (kubeadm's stacked
+   * etcd), 'all' = every member (typical binary install). Default: 'local' for static-pod,
+   * 'all' for systemd.
+   */
+  apiserverEtcdServers?: 'local' | 'all';
+  /** With etcd: wait until the cluster and every apiserver are healthy. Default true. */
+  waitHealthy?: boolean;
 }
 
 const LAB_DIR = path.dirname(fileURLToPath(import.meta.url));
 const START_TIMEOUT_MS = 15_000;
 const SYSTEM_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 const CHILD_ENV: NodeJS.ProcessEnv = { PATH: SYSTEM_PATH, LANG: 'C', HOME: '/root', USER: 'root', LOGNAME: 'root', SHELL: '/bin/bash' };
+/** Node-private stand-ins (systemctl, journalctl, kubelet, kube-apiserver) live in /etc/lab-bin. */
+const NODE_ENV: NodeJS.ProcessEnv = { ...CHILD_ENV, PATH: `/etc/lab-bin:${SYSTEM_PATH}` };
+/** Ports every node uses on its own address when it runs etcd. */
+const ETCD_PORTS = [2379, 2380, 2381, 6443];
+/** Files copied into <node state dir>/bin and installed by node-init.sh into /etc/lab-bin. */
+const NODE_BIN_FILES = ['kubelet.mjs', 'mini-yaml.mjs', 'fake-apiserver.mjs', 'lab-systemctl.sh', 'lab-journalctl.sh'];
 
 interface NodeRuntime {
   node: LabNode;
@@ -286,19 +380,54 @@ function parseAddressBase(base: string): string {
   return `127.${Number(m[1])}.${Number(m[2])}`;
 }
 
-async function blockFree(base: string, count: number, port: number): Promise<boolean> {
-  const free = await Promise.all(Array.from({ length: count }, (_, i) => portFree(`${base}.${i + 1}`, port)));
+async function blockFree(base: string, count: number, ports: number[]): Promise<boolean> {
+  const checks = Array.from({ length: count }, (_, i) => ports.map((p) => portFree(`${base}.${i + 1}`, p))).flat();
+  const free = await Promise.all(checks);
   return free.every(Boolean);
 }
 
-async function pickAddressBase(count: number, port: number): Promise<string> {
+async function pickAddressBase(count: number, ports: number[]): Promise<string> {
   for (let attempt = 0; attempt < 20; attempt++) {
     const b = 20 + Math.floor(Math.random() * 231); // 20..250
     const c = 1 + Math.floor(Math.random() * 250); // 1..250
     const base = `127.${b}.${c}`;
-    if (await blockFree(base, count, port)) return base;
+    if (await blockFree(base, count, ports)) return base;
   }
-  throw new Error(`lab: found no free 127.x.y block for port ${port} (is something listening on 0.0.0.0:${port}? set RUNBOOK_LAB_PORT)`);
+  throw new Error(`lab: found no free 127.x.y block for ports ${ports.join(',')} (is something listening on 0.0.0.0? set RUNBOOK_LAB_PORT)`);
+}
+
+/** Single-quotes a word for bash. */
+export function shellQuote(s: string): string {
+  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+/**
+ * JSON.parse for etcdctl -w json output: 64-bit member / cluster IDs and other integers of
+ * 16+ digits become decimal strings instead of losing precision as JS numbers.
+ */
+export function parseEtcdJson<T = unknown>(text: string): T {
+  return JSON.parse(text.replace(/([:[,]\s*)(-?\d{16,})(?=\s*[,}\]])/g, '$1"$2"')) as T;
+}
+
+/** A decimal uint64 (string or number) as lower-case hex, as etcdctl prints IDs in tables. */
+export function etcdIdHex(id: unknown): string {
+  try {
+    return BigInt(String(id)).toString(16);
+  } catch {
+    return String(id);
+  }
+}
+
+function httpStatus(url: string, timeoutMs: number): Promise<number> {
+  return new Promise((resolve) => {
+    const req = http.get(url, { timeout: timeoutMs, agent: false }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+      res.on('error', () => resolve(0));
+    });
+    req.on('timeout', () => req.destroy());
+    req.on('error', () => resolve(0));
+  });
 }
 
 /** Host-side mounts at or below dir (there should be none: node mounts live in private namespaces). */
@@ -333,16 +462,23 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
   const port = opts.port ?? (envPort ? Number(envPort) : 2222);
   if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`lab: bad port ${String(port)}`);
   const prefix = opts.namePrefix ?? 'master-';
+  const etcdMode: EtcdMode = opts.etcd ?? 'none';
+  if (!['none', 'static-pod', 'systemd'].includes(etcdMode)) throw new Error(`lab: bad etcd mode ${String(etcdMode)}`);
+  const ports = etcdMode === 'none' ? [port] : [port, ...ETCD_PORTS.filter((p) => p !== port)];
+  if (etcdMode !== 'none') {
+    const missingEtcd = ['etcd', 'etcdctl', 'openssl', 'tar'].filter((t) => !onPath(t));
+    if (missingEtcd.length > 0) throw new Error(`lab: missing ${missingEtcd.join(', ')}; run test/lab/setup.sh as root`);
+  }
 
   const explicitBase = opts.addressBase ?? process.env['RUNBOOK_LAB_NET'];
   let addressBase: string;
   if (explicitBase !== undefined && explicitBase !== '') {
     addressBase = parseAddressBase(explicitBase);
-    if (!(await blockFree(addressBase, count, port))) {
-      throw new Error(`lab: ${addressBase}.1-${count} port ${port} is in use (another lab running?); choose another RUNBOOK_LAB_NET`);
+    if (!(await blockFree(addressBase, count, ports))) {
+      throw new Error(`lab: ${addressBase}.1-${count} port ${ports.join(' or ')} is in use (another lab running?); choose another RUNBOOK_LAB_NET`);
     }
   } else {
-    addressBase = await pickAddressBase(count, port);
+    addressBase = await pickAddressBase(count, ports);
   }
 
   const explicitDir = opts.stateDir ?? (process.env['RUNBOOK_LAB_DIR'] || undefined);
@@ -365,7 +501,17 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
     return { name, hostname: name, address: `${addressBase}.${i + 1}`, port, pid: 0, stateDir: path.join(stateDir, name) };
   });
   const runtimes: NodeRuntime[] = nodes.map((node, index) => ({ node, index, unsharePid: 0, running: false, exited: Promise.resolve() }));
-  const created = [identityFile, `${identityFile}.pub`, knownHostsFile, hostsFile, ...nodes.map((n) => n.stateDir)];
+  const pkiDir = path.join(stateDir, 'pki');
+  const created = [identityFile, `${identityFile}.pub`, knownHostsFile, hostsFile, pkiDir, ...nodes.map((n) => n.stateDir)];
+  const pki = nodePki(pkiDir);
+  const clusterToken = `lab-${randomBytes(6).toString('hex')}`;
+  const etcdEndpoints = nodes.map((n) => `https://${n.address}:2379`);
+  const clusterSpec: ClusterSpec = {
+    members: nodes,
+    token: clusterToken,
+    pki,
+    apiserverEtcdServers: opts.apiserverEtcdServers ?? (etcdMode === 'systemd' ? 'all' : 'local'),
+  };
   const keepLab = process.env['KEEP_LAB'] === '1';
   let stopped = false;
 
@@ -452,13 +598,19 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
   const bootNode = async (rt: NodeRuntime): Promise<void> => {
     const { node } = rt;
     const deadline = Date.now() + START_TIMEOUT_MS;
+    if (etcdMode !== 'none') {
+      // node-init.sh installs these into the node's /etc/lab-bin on every boot
+      const binDir = path.join(node.stateDir, 'bin');
+      mkdirSync(binDir, { recursive: true });
+      await Promise.all(NODE_BIN_FILES.map((f) => copyFile(path.join(path.dirname(nodeInit), f), path.join(binDir, f))));
+    }
     const logFd = openSync(path.join(node.stateDir, 'node.log'), 'a');
     const child = ((): ChildProcess => {
       try {
         return spawn(
           'unshare',
           ['--mount', '--uts', '--pid', '--fork', '--mount-proc', '--propagation', 'private', '--kill-child',
-            'bash', nodeInit, node.hostname, node.address, String(node.port), node.stateDir, `${identityFile}.pub`, hostsFile],
+            'bash', nodeInit, node.hostname, node.address, String(node.port), node.stateDir, `${identityFile}.pub`, hostsFile, etcdMode],
           // stdin: a socket only this process holds; node-init stops the node on EOF (we died).
           { detached: true, stdio: ['pipe', logFd, logFd], env: CHILD_ENV },
         );
