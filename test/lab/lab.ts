@@ -680,11 +680,140 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
     if (errors.length > 0) throw new Error(`lab: stop had errors:\n${errors.join('\n')}`);
   };
 
+  // ---- etcd helpers
+
+  const needEtcd = (what: string): void => {
+    if (etcdMode === 'none') throw new Error(`lab: ${what} needs startLab({ etcd: 'static-pod' | 'systemd' })`);
+  };
+
+  const etcdctlCommand = (endpoints: string[], args: string[]): string =>
+    'ETCDCTL_API=3 ' +
+    ['etcdctl', `--endpoints=${endpoints.join(',')}`, `--cacert=${pki.caCert}`, `--cert=${pki.healthcheckClientCert}`, `--key=${pki.healthcheckClientKey}`, ...args]
+      .map(shellQuote)
+      .join(' ');
+
+  const apiserverUrl = (ref: LabNode | number): string => `http://${resolveNode(ref).node.address}:6443`;
+
+  /** One round of health checks; returns the health or a string saying what is wrong. */
+  const checkEtcdOnce = async (runner: NodeRuntime, endpoints: string[], expectMembers: number): Promise<EtcdHealth | string> => {
+    const quick = ['--dial-timeout=1s', '--command-timeout=2s'];
+    const cmd = [
+      `${etcdctlCommand(endpoints, [...quick, 'endpoint', 'health', '-w', 'json'])}; echo "@@rc=$?"`,
+      `${etcdctlCommand(endpoints, [...quick, 'endpoint', 'status', '-w', 'json'])}; echo "@@rc=$?"`,
+      `${etcdctlCommand(endpoints, [...quick, 'member', 'list', '-w', 'json'])}; echo "@@rc=$?"`,
+    ].join('; ');
+    let r: ExecResult;
+    try {
+      r = await lab.exec(runner.index, cmd, { timeoutMs: 15_000 });
+    } catch (e) {
+      return e instanceof Error ? e.message : String(e);
+    }
+    const parts = r.stdout.split(/^@@rc=(\d+)\n?/m); // [out, rc, out, rc, out, rc, '']
+    const errLines = r.stderr.split('\n').filter((l) => l !== '' && !l.startsWith('{"level"')).slice(-3).join(' | ');
+    if (parts.length < 7) return `etcdctl output not understood: ${r.stdout.slice(0, 300)} ${errLines}`;
+    const [healthOut = '', healthRc, statusOut = '', statusRc, membersOut = '', membersRc] = parts;
+    if (healthRc !== '0') return `endpoint health failed: ${healthOut.trim()} ${errLines}`;
+    if (statusRc !== '0') return `endpoint status failed: ${statusOut.trim()} ${errLines}`;
+    if (membersRc !== '0') return `member list failed: ${membersOut.trim()} ${errLines}`;
+    try {
+      type Status = { Endpoint: string; Status: { header: { cluster_id: string }; leader: string } };
+      type Members = { members?: Array<{ ID: string; name?: string; peerURLs?: string[]; clientURLs?: string[] }> };
+      const status = parseEtcdJson<Status[]>(statusOut);
+      const list = parseEtcdJson<Members>(membersOut);
+      if (status.length !== endpoints.length) return `endpoint status answered for ${status.length}/${endpoints.length} endpoints`;
+      const clusterIds = new Set(status.map((s) => String(s.Status.header.cluster_id)));
+      if (clusterIds.size !== 1) return `endpoints disagree on the cluster ID: ${[...clusterIds].map(etcdIdHex).join(', ')}`;
+      const leaders = new Set(status.map((s) => String(s.Status.leader)));
+      const [leader = '0'] = [...leaders];
+      if (leaders.size !== 1 || leader === '0') return `no single leader: ${[...leaders].map(etcdIdHex).join(', ')}`;
+      const members: EtcdMemberInfo[] = (list.members ?? []).map((m) => ({
+        id: etcdIdHex(m.ID),
+        name: m.name ?? '',
+        peerURLs: m.peerURLs ?? [],
+        clientURLs: m.clientURLs ?? [],
+      }));
+      const started = members.filter((m) => m.name !== '' && m.clientURLs.length > 0);
+      if (started.length !== expectMembers || members.length !== expectMembers) {
+        return `member list has ${members.length} members (${started.length} started), expected ${expectMembers}: ${members.map((m) => m.name || m.id).join(', ')}`;
+      }
+      const leaderHex = etcdIdHex(leader);
+      const leaderName = members.find((m) => m.id === leaderHex)?.name ?? '';
+      if (leaderName === '') return `leader ${leaderHex} is not in the member list`;
+      return { clusterId: etcdIdHex([...clusterIds][0]), leader: leaderHex, leaderName, members, status };
+    } catch (e) {
+      return `cannot parse etcdctl output: ${e instanceof Error ? e.message : String(e)}`;
+    }
+  };
+
+  const etcdDiagnostics = async (rts: NodeRuntime[]): Promise<string> => {
+    const logs = etcdMode === 'systemd' ? '/var/log/etcd.log /var/log/kube-apiserver.log' : '/var/log/pods/etcd.log /var/log/pods/kube-apiserver.log /var/log/kubelet.log';
+    const out: string[] = [];
+    for (const rt of rts) {
+      if (!rt.running || !isAlive(rt.node.pid)) {
+        out.push(`--- ${rt.node.name}: not running`);
+        continue;
+      }
+      const r = await lab
+        .exec(rt.index, `for f in /var/log/lab-boot.log ${logs}; do echo "--- ${rt.node.name} $f"; tail -n 8 "$f" 2>&1 | cut -c1-400; done`, { timeoutMs: 5_000 })
+        .catch((e: unknown) => ({ stdout: String(e), stderr: '', code: 1 }));
+      out.push(r.stdout.trimEnd());
+    }
+    return out.join('\n');
+  };
+
+  const waitHealthy = async (wopts: WaitHealthyOptions = {}): Promise<EtcdHealth> => {
+    needEtcd('waitHealthy');
+    const timeoutMs = wopts.timeoutMs ?? 30_000;
+    const deadline = Date.now() + timeoutMs;
+    const selected = wopts.nodes ? wopts.nodes.map(resolveNode) : runtimes.filter((rt) => rt.running);
+    if (selected.length === 0) throw new Error('lab: waitHealthy: no running node to check');
+    const endpoints = selected.map((rt) => `https://${rt.node.address}:2379`);
+    const expectMembers = wopts.members ?? selected.length;
+    const checkApi = wopts.apiserver ?? true;
+    let last = 'not checked yet';
+    for (;;) {
+      const runner = selected.find((rt) => rt.running && isAlive(rt.node.pid));
+      if (!runner) throw new Error('lab: waitHealthy: none of the checked nodes is running');
+      const health = await checkEtcdOnce(runner, endpoints, expectMembers);
+      if (typeof health === 'string') {
+        last = health;
+      } else if (checkApi) {
+        const codes = await Promise.all(selected.map((rt) => httpStatus(`${apiserverUrl(rt.index)}/readyz`, 1_500)));
+        const bad = selected.filter((_, i) => codes[i] !== 200).map((rt, i) => `${rt.node.name}=${codes[i] || 'no answer'}`);
+        if (bad.length === 0) return health;
+        last = `etcd healthy (leader ${health.leaderName}) but kube-apiserver /readyz not 200 on ${bad.join(', ')}`;
+      } else {
+        return health;
+      }
+      if (Date.now() > deadline) {
+        throw new Error(`lab: etcd cluster not healthy after ${timeoutMs} ms: ${last}
+${await etcdDiagnostics(selected)}`);
+      }
+      await sleep(150);
+    }
+  };
+
   const lab: Lab = {
     nodes,
     stateDir,
     identityFile,
     knownHostsFile,
+    etcdMode,
+    etcdEndpoints,
+    pki,
+    clusterToken,
+    waitHealthy,
+    apiserverUrl,
+
+    async etcdctl(ref, args, eopts = {}) {
+      needEtcd('etcdctl');
+      const rt = resolveNode(ref);
+      const e = eopts.endpoints ?? 'node';
+      const endpoints = e === 'node' ? [`https://${rt.node.address}:2379`] : e === 'all' ? etcdEndpoints : e;
+      const execOpts: ExecOptions = { timeoutMs: eopts.timeoutMs ?? 30_000 };
+      if (eopts.input !== undefined) execOpts.input = eopts.input;
+      return lab.exec(rt.index, etcdctlCommand(endpoints, args), execOpts);
+    },
 
     async exec(ref, command, execOpts = {}) {
       const rt = resolveNode(ref);
@@ -693,6 +822,7 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
       const r = await run('nsenter', ['-t', String(rt.node.pid), '-m', '-u', '-p', '--', '/bin/bash', '-c', command], {
         timeoutMs,
         input: execOpts.input,
+        env: NODE_ENV,
       });
       if (r.timedOut) {
         throw new Error(`lab: exec on ${rt.node.name} timed out after ${timeoutMs} ms: ${command}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
@@ -753,9 +883,16 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
     if (clientPub === undefined || (statSync(identityFile).mode & 0o077) !== 0) throw new Error('lab: bad client key');
     await writeFile(knownHostsFile, nodes.map((n, i) => `${knownHostsLine(n.address, n.port, hostPubs[i] ?? '')}\n`).join(''));
     await writeFile(hostsFile, nodes.map((n) => `${n.address}\t${n.hostname}\n`).join(''));
+    if (etcdMode !== 'none') {
+      // CA + certs once per lab, then a seed tree per node that node-init.sh copies into / on first boot
+      await rm(pkiDir, { recursive: true, force: true });
+      await generatePki(pkiDir, nodes);
+      await Promise.all(nodes.map((n) => writeSeed(path.join(n.stateDir, 'seed'), etcdMode, clusterSpec, n)));
+    }
     const started = await Promise.allSettled(runtimes.map(bootNode));
     const failed = started.flatMap((r) => (r.status === 'rejected' ? [r.reason instanceof Error ? r.reason.message : String(r.reason)] : []));
     if (failed.length > 0) throw new Error(failed.join('\n'));
+    if (etcdMode !== 'none' && opts.waitHealthy !== false) await waitHealthy();
   } catch (e) {
     await stop().catch(() => undefined);
     throw e;

@@ -1,0 +1,3 @@
+import { drSuite } from '../support/dr-suite.js';
+
+drSuite('systemd', { full: false });

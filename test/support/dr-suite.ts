@@ -1,0 +1,136 @@
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Lab, startLab } from '../lab/lab.js';
+import { startS3 } from '../lab/s3.js';
+import { clusterView, expectedKeys, readKeys, writeCensus } from './census.js';
+import { runCli } from './cli.js';
+import { writeLabInventory } from './lab-inventory.js';
+import { s3Helpers } from './s3-client.js';
+
+type S3 = Awaited<ReturnType<typeof startS3>>;
+
+/** Start time (clock ticks since boot) of a node's etcd process: unchanged means never restarted. */
+async function etcdStartTime(lab: Lab, node: number, style: 'static-pod' | 'systemd'): Promise<string> {
+  const pidFile = style === 'static-pod' ? '/run/pods/etcd.pid' : '/run/lab-systemd/etcd.service.pid';
+  const r = await lab.exec(node, `cut -d' ' -f22 /proc/$(cat ${pidFile})/stat`);
+  return r.stdout.trim();
+}
+
+export function drSuite(style: 'static-pod' | 'systemd', opts: { full: boolean }): void {
+  let lab: Lab;
+  let s3: S3;
+  let inv: string;
+  let env: Record<string, string>;
+  let s3c: ReturnType<typeof s3Helpers>;
+  const N = 1000;
+
+  const run = (args: string[]) => runCli(args, { env });
+  const s3vars = () => ['-e', `s3_endpoint=${s3.endpoint}`, '-e', `s3_bucket=${s3.bucket}`];
+
+  async function healthy(): Promise<void> {
+    const v = await clusterView(lab);
+    expect(v).toEqual({ members: 3, started: 3, leaders: [expect.any(String)], clusterIds: [expect.any(String)] });
+  }
+
+  async function apiserversReady(): Promise<void> {
+    for (const [i, n] of lab.nodes.entries()) {
+      const r = await lab.exec(i, `curl -fsS --max-time 3 http://${n.address}:6443/readyz`);
+      expect(r.code, `apiserver on ${n.name}: ${r.stderr}`).toBe(0);
+    }
+  }
+
+  let backupKey = '';
+
+  beforeAll(async () => {
+    [lab, s3] = await Promise.all([startLab({ nodes: 3, etcd: style }), startS3()]);
+    inv = writeLabInventory(lab, join(lab.stateDir, 'inventory.yml'), {
+      cluster: `lab-${style}`,
+      hostExtra: (i) => `    etcd:\n      style: ${style}\n      apiserver_url: http://${lab.nodes[i]!.address}:6443`,
+    });
+    env = { RUNBOOK_RUNS_DIR: join(lab.stateDir, 'runs'), AWS_ACCESS_KEY_ID: s3.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.secretAccessKey, AWS_REGION: s3.region };
+    s3c = s3Helpers(s3);
+    await writeCensus(lab, N);
+  }, 120_000);
+
+  afterAll(async () => {
+    await Promise.allSettled([lab?.stop(), s3?.stop()]);
+  });
+
+  describe(`disaster recovery playbooks, ${style}`, () => {
+    it('backup.yml streams a verified snapshot and /etc/kubernetes to S3', async () => {
+      const runId = `backup-${Date.now()}`;
+      const r = await run(['run', 'playbooks/backup.yml', '-i', inv, '--run-id', runId, ...s3vars()]);
+      expect(r.code, r.stdout + r.stderr).toBe(0);
+      backupKey = `etcd/lab-${style}/${runId}/snapshot.db`;
+      const prov = JSON.parse(await s3c.getText(`${backupKey}.json`)) as Record<string, string | number | boolean>;
+      expect(prov).toMatchObject({ cluster: `lab-${style}`, member: 'master-1', verified: true, kind: 'etcd-snapshot' });
+      expect(String(prov['sha256'])).toMatch(/^[0-9a-f]{64}$/);
+      expect(Number(prov['revision'])).toBeGreaterThan(0);
+      expect(await s3c.sha256(backupKey)).toBe(prov['sha256']);
+      expect(await s3c.exists(`etcd/lab-${style}/${runId}/etc-kubernetes.tar.gz`)).toBe(true);
+      // nothing was left on the member's disk
+      expect((await lab.exec(0, `test -e /var/lib/etcd-runbook/backups/${runId}`)).code).not.toBe(0);
+    }, 120_000);
+
+    it('full-restore.yml brings back exactly the backed-up keys after a wipe', async () => {
+      expect(backupKey).not.toBe('');
+      const del = await lab.etcdctl(0, ['del', '/census/', '--prefix']);
+      expect(del.code).toBe(0);
+      await lab.etcdctl(0, ['put', '/after-backup', 'must-vanish']);
+      expect(await readKeys(lab, 0)).toEqual([]);
+      const r = await run(['run', 'playbooks/full-restore.yml', '-i', inv, '--yes', '-e', `snapshot_key=${backupKey}`, ...s3vars()]);
+      expect(r.code, r.stdout + r.stderr).toBe(0);
+      for (const i of [0, 1, 2]) expect(await readKeys(lab, i, '/census/', 's')).toEqual(expectedKeys(N));
+      expect(await readKeys(lab, 0, '/after-backup')).toEqual([]);
+      await healthy();
+      await apiserversReady();
+      // the old data dirs were kept
+      for (const i of [0, 1, 2]) expect((await lab.exec(i, 'ls -d /var/lib/etcd.before-*')).code).toBe(0);
+    }, 240_000);
+
+    if (!opts.full) return;
+
+    it('a full-restore that fails after the destructive point unwinds to the old cluster and its keys', async () => {
+      await lab.etcdctl(0, ['put', '/pre-run', 'kept']);
+      const before = await readKeys(lab, 0, '/');
+      const runId = `failing-restore-${Date.now()}`;
+      // block the third member's "move data dir aside": it fails after apiservers and etcd were stopped
+      await lab.exec(2, `mkdir -p /var/lib/etcd.before-${runId}`);
+      const r = await run(['run', 'playbooks/full-restore.yml', '-i', inv, '--yes', '--run-id', runId, '-e', `snapshot_key=${backupKey}`, ...s3vars()]);
+      expect(r.code, r.stdout + r.stderr).toBe(1);
+      expect(r.stdout).toMatch(/rolled back to 'rehearsed'/);
+      expect(r.stdout).toMatch(/undone stop etcd everywhere on master-1/);
+      await lab.exec(2, `rmdir /var/lib/etcd.before-${runId}`);
+      await healthy();
+      expect(await readKeys(lab, 0, '/')).toEqual(before);
+      await apiserversReady();
+    }, 240_000);
+
+    it('reinitialize-member.yml rebuilds a wiped member; the others are never restarted', async () => {
+      const others = [0, 2];
+      const startTimes = await Promise.all(others.map((i) => etcdStartTime(lab, i, style)));
+      // wipe member 2's data dir under a running kubelet: it comes back empty and cannot rejoin by itself
+      await lab.exec(1, 'mv /etc/kubernetes/manifests/etcd.yaml /root/etcd.yaml && for i in $(seq 1 50); do [ -e /run/pods/etcd.pid ] || break; sleep 0.1; done; rm -rf /var/lib/etcd/member && mv /root/etcd.yaml /etc/kubernetes/manifests/etcd.yaml');
+      const r = await run(['run', 'playbooks/reinitialize-member.yml', '-i', inv, '-e', 'member=master-2']);
+      expect(r.code, r.stdout + r.stderr).toBe(0);
+      expect(await readKeys(lab, 1, '/census/', 's')).toEqual(expectedKeys(N));
+      await healthy();
+      expect(await Promise.all(others.map((i) => etcdStartTime(lab, i, style)))).toEqual(startTimes);
+    }, 240_000);
+
+    it('force-new-cluster.yml with two members stopped: 3 healthy members again, all keys, no --force-new-cluster left', async () => {
+      for (const i of [1, 2]) {
+        const stop = await lab.exec(i, 'mkdir -p /var/lib/etcd-runbook/stopped && mv /etc/kubernetes/manifests/etcd.yaml /var/lib/etcd-runbook/stopped/etcd.yaml');
+        expect(stop.code).toBe(0);
+      }
+      const r = await run(['run', 'playbooks/force-new-cluster.yml', '-i', inv, '-e', 'survivor=master-1']);
+      expect(r.code, r.stdout + r.stderr).toBe(0);
+      await healthy();
+      for (const i of [0, 1, 2]) {
+        expect(await readKeys(lab, i, '/census/', 's')).toEqual(expectedKeys(N));
+        const m = await lab.exec(i, 'cat /etc/kubernetes/manifests/etcd.yaml');
+        expect(m.stdout).not.toMatch(/force-new-cluster/);
+      }
+    }, 300_000);
+  });
+}

@@ -1,0 +1,110 @@
+import { describe, expect, it } from 'vitest';
+import { restoreCommand } from '../../src/actions/etcd.js';
+import { findAction } from '../../src/actions/registry.js';
+import { checkCluster, parseClusterFacts, parseKeyCount, parseMembers, MEMBERS_MARK, STATUS_MARK } from '../../src/facts/etcd-json.js';
+import { etcdDefaults } from '../../src/load/load-inventory.js';
+import type { Host } from '../../src/model/inventory.js';
+import type { Step } from '../../src/model/playbook.js';
+
+const host = (n: number, style: 'static-pod' | 'systemd' = 'static-pod'): Host => ({
+  name: `m${n}`,
+  address: `10.0.0.${n}`,
+  port: 22,
+  user: 'root',
+  identityFile: undefined,
+  become: false,
+  down: false,
+  groups: ['all'],
+  vars: {},
+  etcd: etcdDefaults(`m${n}`, `10.0.0.${n}`, style),
+});
+
+describe('restore command by etcd version', () => {
+  const h = host(1);
+  const base = { snapshot: '/s/snap.db', token: 'tok-2', initialCluster: 'm1=https://10.0.0.1:2380', dataDir: '/var/lib/etcd' };
+  it.each([
+    ['3.4', {}, "ETCDCTL_API=3 etcdctl snapshot restore /s/snap.db --name=m1 --initial-cluster=m1=https://10.0.0.1:2380 --initial-cluster-token=tok-2 --initial-advertise-peer-urls=https://10.0.0.1:2380 --data-dir=/var/lib/etcd"],
+    ['3.4', { bump_revision: 1000, mark_compacted: true }, "ETCDCTL_API=3 etcdctl snapshot restore /s/snap.db --name=m1 --initial-cluster=m1=https://10.0.0.1:2380 --initial-cluster-token=tok-2 --initial-advertise-peer-urls=https://10.0.0.1:2380 --data-dir=/var/lib/etcd"],
+    ['3.5', { bump_revision: 1000000000, mark_compacted: true }, 'etcdutl snapshot restore /s/snap.db --name=m1 --initial-cluster=m1=https://10.0.0.1:2380 --initial-cluster-token=tok-2 --initial-advertise-peer-urls=https://10.0.0.1:2380 --data-dir=/var/lib/etcd --bump-revision=1000000000 --mark-compacted'],
+    ['3.6.1', { skip_hash_check: true }, 'etcdutl snapshot restore /s/snap.db --name=m1 --initial-cluster=m1=https://10.0.0.1:2380 --initial-cluster-token=tok-2 --initial-advertise-peer-urls=https://10.0.0.1:2380 --data-dir=/var/lib/etcd --skip-hash-check'],
+  ])('etcd %s %j', (version, extra, want) => {
+    expect(restoreCommand(h, { ...base, version, ...extra })).toBe(want);
+  });
+});
+
+const step = (action: string): Step => ({
+  kind: 'step', name: 'x', action, args: {}, hosts: { kind: 'all' }, serial: undefined, runOnce: false, when: undefined, register: undefined,
+  retries: 0, delaySeconds: 1, until: undefined, timeoutSeconds: undefined, tags: [], undo: undefined, noUndo: undefined, changes: undefined,
+  become: undefined, ignoreErrors: false, pos: { file: 'f', line: 1, col: 1 },
+});
+
+function plan(action: string, args: Record<string, unknown>, h = host(2)) {
+  const a = findAction(action);
+  if (!a) throw new Error(action);
+  const cluster = [host(1), host(2), host(3)];
+  const inventory = { file: 'i', cluster: 'c', knownHosts: 'k', hosts: cluster, groups: { all: ['m1', 'm2', 'm3'] }, vars: {} };
+  return a.plan(args, { host: h, cluster, inventory, step: step(action), stepIndex: 0, runId: 'R', baseDir: '/', undo: undefined });
+}
+
+describe('etcd actions plan commands as data', () => {
+  it('stop on a static pod moves the manifest out of the manifests dir, waits for the port, and undoes by moving it back', () => {
+    const p = plan('etcd.stop', {});
+    if (!p.ok) throw new Error(p.message);
+    expect(p.plan.commands[0]).toMatchObject({ kind: 'exec', cmd: expect.stringContaining('mv -T -- /etc/kubernetes/manifests/etcd.yaml /var/lib/etcd-runbook/stopped/etcd.yaml') });
+    expect(p.plan.commands[1]).toMatchObject({ poll: { until: 'fails' }, cmd: expect.stringContaining('/dev/tcp/10.0.0.2/2379') });
+    expect(p.plan.undo[0]).toMatchObject({ cmd: expect.stringContaining('mv -T -- /var/lib/etcd-runbook/stopped/etcd.yaml /etc/kubernetes/manifests/etcd.yaml') });
+  });
+  it('stop on systemd uses systemctl', () => {
+    const p = plan('etcd.stop', {}, host(2, 'systemd'));
+    if (!p.ok) throw new Error(p.message);
+    expect(p.plan.commands[0]).toMatchObject({ cmd: expect.stringContaining('systemctl stop etcd.service') });
+    expect(p.plan.undo[0]).toMatchObject({ cmd: expect.stringContaining('systemctl start etcd.service') });
+  });
+  it('restore refuses an existing data dir and undoes by moving the restored dir aside, never deleting', () => {
+    const p = plan('etcd.snapshot_restore', { snapshot: '/s/snap.db', token: 'new' });
+    if (!p.ok) throw new Error(p.message);
+    expect(p.plan.commands[0]).toMatchObject({ cmd: expect.stringMatching(/^if \[ -e \/var\/lib\/etcd \]; then .*exit 17; fi; ETCDCTL_API=3 etcdctl snapshot restore/) });
+    expect(p.plan.commands[0]).toMatchObject({ cmd: expect.stringContaining('--initial-cluster=m1=https://10.0.0.1:2380,m2=https://10.0.0.2:2380,m3=https://10.0.0.3:2380') });
+    expect(JSON.stringify(p.plan.undo)).not.toMatch(/rm -rf/);
+  });
+  it.each([
+    ['etcd.snapshot_restore', { snapshot: 'relative.db', token: 't' }, /must be an absolute path/],
+    ['etcd.snapshot_restore', { snapshot: '/a/../b', token: 't' }, /must not contain '\.\.'/],
+    ['etcd.snapshot_restore', { snapshot: '/s.db', token: 't', mark_compacted: true, version: '3.4' }, /needs etcdutl/],
+    ['etcd.member_remove', { id: 'zz; rm -rf /', name: 'm2' }, /not a hex id/],
+    ['s3.download', { key: '../x', dest: '/x', bucket: 'b' }, /relative object key/],
+  ])('%s %j is refused', (action, args, msg) => {
+    const p = plan(action, args);
+    expect(p.ok).toBe(false);
+    if (!p.ok) expect(p.message).toMatch(msg);
+  });
+  it('rejoin has an undo for every part, also when it fails half-way', () => {
+    const p = plan('etcd.rejoin', {});
+    if (!p.ok) throw new Error(p.message);
+    expect(p.plan.partialUndo).toHaveLength(p.plan.commands.length);
+    expect(p.plan.commands[2]).toMatchObject({ parse: { parser: 'member-add', name: 'm2' } });
+    expect(p.plan.commands[3]).toMatchObject({ kind: 'edit', edits: [{ flag: '--initial-cluster-state', value: 'existing' }, { flag: '--initial-cluster', value: { fact: 'initial_cluster' } }] });
+  });
+});
+
+describe('etcd JSON facts', () => {
+  // ids above 2^53: JSON.parse alone would corrupt them
+  const members = `{"header":{"cluster_id":17237436991929493444,"member_id":9372538179322589801,"raft_term":2},"members":[{"ID":9372538179322589801,"name":"m1","peerURLs":["https://10.0.0.1:2380"],"clientURLs":["https://10.0.0.1:2379"]},{"ID":10501334649042878790,"peerURLs":["https://10.0.0.2:2380"]}]}`;
+  const status = `[{"Endpoint":"https://10.0.0.1:2379","Status":{"header":{"cluster_id":17237436991929493444,"member_id":9372538179322589801,"revision":1005,"raft_term":2},"version":"3.4.23","dbSize":123,"leader":9372538179322589801,"raftIndex":1200,"raftTerm":2}}]`;
+  it('keeps 64-bit ids exact, as hex', () => {
+    const m = parseMembers(members);
+    expect(m.map((x) => x.id)).toEqual(['8211f1d0f64f3269', '91bc3c398fb3c146']);
+    expect(m.map((x) => x.started)).toEqual([true, false]);
+  });
+  it('reads leader, cluster id, revisions; unstarted members fail the health check', () => {
+    const f = parseClusterFacts(`${MEMBERS_MARK}\n${members}\n${STATUS_MARK}\n${status}\n`, ['https://10.0.0.1:2379', 'https://10.0.0.2:2379']);
+    expect(f).toMatchObject({ leader: '8211f1d0f64f3269', leaderName: 'm1', clusterIds: ['ef37ad9dc622a7c4'], revisions: [1005], unreachable: ['https://10.0.0.2:2379'], version: '3.4.23' });
+    expect(checkCluster(f, { members: 2 })).toEqual({ ok: false, reason: 'members not started yet: 91bc3c398fb3c146' });
+    expect(checkCluster(f, { quorumOf: 3 })).toEqual({ ok: false, reason: 'only 1 of 3 members answer, quorum needs 2' });
+    expect(checkCluster(parseClusterFacts('', []), {})).toEqual({ ok: false, reason: 'no endpoint answered' });
+  });
+  it.each([
+    ['{"header":{"revision":7},"kvs":[],"count":1000}', { count: 1000, revision: 7 }],
+    ['{"header":{"revision":3}}', { count: 0, revision: 3 }],
+  ])('key count of %s', (text, want) => expect(parseKeyCount(text)).toEqual(want));
+});
