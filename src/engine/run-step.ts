@@ -87,10 +87,12 @@ export async function runStepOnHost(ctx: StepRunContext): Promise<StepRun> {
   const planned = planStepOnHost({ step, stepIndex: ctx.stepIndex, host, cluster: ctx.cluster, inventory: ctx.inventory, scope: ctx.scope, runId: ctx.runId, baseDir: ctx.baseDir });
   if (planned.kind === 'skip') {
     const result: StepResult = { status: 'skipped', host: host.name, reason: planned.reason };
+    ctx.emit({ type: 'host.result', step: step.name, index: ctx.stepIndex, attempt: 1, result });
     return { result, registered: step.register ? registerValue(undefined, 'skipped') : undefined, undo: [] };
   }
   if (planned.kind === 'error') {
     const result: StepResult = { status: 'failed', host: host.name, outcome: undefined, message: planned.message };
+    ctx.emit({ type: 'host.result', step: step.name, index: ctx.stepIndex, attempt: 1, result });
     return { result, registered: undefined, undo: [] };
   }
   const attempts = step.retries + 1;

@@ -132,5 +132,15 @@ export function drSuite(style: 'static-pod' | 'systemd', opts: { full: boolean }
         expect(m.stdout).not.toMatch(/force-new-cluster/);
       }
     }, 300_000);
+
+    it('force-new-cluster.yml mode=rebuild-db rebuilds the survivor from its own member/snap/db (crash-loop recovery)', async () => {
+      const r = await run(['run', 'playbooks/force-new-cluster.yml', '-i', inv, '-e', 'survivor=master-3', '-e', 'mode=rebuild-db']);
+      expect(r.code, r.stdout + r.stderr).toBe(0);
+      expect(r.stdout).toMatch(/rebuild the data dir from member\/snap\/db on master-3/);
+      await healthy();
+      for (const i of [0, 1, 2]) expect(await readKeys(lab, i, '/census/', 's')).toEqual(expectedKeys(N));
+      // the survivor's previous data dir was kept, not deleted
+      expect((await lab.exec(2, 'ls -d /var/lib/etcd.before-*')).stdout).toMatch(/etcd\.before-/);
+    }, 300_000);
   });
 }
