@@ -10,6 +10,7 @@ import { loadPlaybook } from './load/load-playbook.js';
 import { formatProblem, type Problem } from './load/problem.js';
 import { SCHEMAS_DIR } from './load/schema-check.js';
 import { gitInfo } from './util/git-info.js';
+import { unlock } from './cli/unlock-command.js';
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(join(SCHEMAS_DIR, '..', 'package.json'), 'utf8')) as { version: string };
@@ -102,6 +103,8 @@ export async function main(argv: string[], io: Io): Promise<number> {
       else for (const r of runs) io.stdout.write(`${r.id}  ${r.status.padEnd(15)} ${r.cluster.padEnd(12)} ${r.user.padEnd(10)} ${r.playbook}\n`);
       return 0;
     }
+    case 'unlock':
+      return unlock(args, io);
     default:
       io.stderr.write(`runbook: unknown command '${args.command}'\n\n${USAGE}`);
       return 2;

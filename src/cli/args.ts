@@ -20,6 +20,7 @@ export interface CliArgs {
   verbose: boolean;
   help: boolean;
   version: boolean;
+  force: boolean;
 }
 
 export type ParsedArgs = { ok: true; args: CliArgs } | { ok: false; message: string };
@@ -49,6 +50,7 @@ export function parseCli(argv: string[]): ParsedArgs {
         verbose: { type: 'boolean', short: 'v' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean' },
+        force: { type: 'boolean' },
       },
     });
   } catch (e) {
@@ -94,6 +96,7 @@ export function parseCli(argv: string[]): ParsedArgs {
       verbose: v['verbose'] === true,
       help: v['help'] === true,
       version: v['version'] === true,
+      force: v['force'] === true,
     },
   };
 }
@@ -106,6 +109,7 @@ Usage:
   runbook run      PLAYBOOK -i INVENTORY [options]        execute (with --dry-run: same as plan)
   runbook runs                                            list recorded runs
   runbook runs show RUN_ID                                show one run's journal
+  runbook unlock -i INVENTORY [--force]                   show the cluster lock; --force removes it (asks, journaled)
 
 Options:
   -i, --inventory FILE        inventory (hosts, groups, etcd settings)

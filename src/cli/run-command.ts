@@ -10,7 +10,8 @@ import { makePlan } from '../engine/plan.js';
 import { makeRedactor } from '../engine/redact.js';
 import { runPlaybook } from '../engine/run.js';
 import type { RunInfo } from '../engine/scope.js';
-import { selectHosts } from '../engine/select-hosts.js';
+import { expandNames, selectHosts } from '../engine/select-hosts.js';
+import { acquireLock, type LockOwner, releaseLock } from '../engine/lock.js';
 import { SshTransport } from '../transport/ssh.js';
 import { s3StoreFor } from '../storage/s3.js';
 import { listrReporter } from '../report/listr.js';
@@ -81,6 +82,32 @@ export function printPlan(prep: Prepared, args: CliArgs, io: Io, run: RunInfo): 
   return 0;
 }
 
+type Outcome = { status: 'ok' | 'rolled_back' | 'failed' | 'needs_attention'; exitCode: number; failedStep: string | undefined; message: string };
+type Host = Inventory['hosts'][number];
+
+/**
+ * Before any step: every targeted host reachable with a verified host key, then the cluster lock on
+ * every master. A refusal changes nothing anywhere.
+ */
+async function preflight(p: { targets: Host[]; cluster: Host[]; transport: SshTransport; emit: (e: RunEvent) => void; owner: LockOwner }): Promise<{ ok: true; held: Host[] } | { ok: false; outcome: Outcome }> {
+  const checks = await Promise.all(p.targets.map(async (h) => ({ h, r: await p.transport.connect(h) })));
+  const refused = checks.filter((c) => !c.r.ok);
+  if (refused.length) {
+    const hostKey = refused.some((c) => !c.r.ok && c.r.hostKey);
+    for (const c of refused) if (!c.r.ok) p.emit({ type: 'log', level: 'error', message: `${c.h.name}: ${c.r.message}` });
+    const why = hostKey ? 'failed host-key verification' : 'unreachable (mark a dead host down: true in the inventory, or leave it out with --limit)';
+    return { ok: false, outcome: { status: 'failed', exitCode: hostKey ? 2 : 1, failedStep: undefined, message: `refused before any step: ${refused.map((c) => c.h.name).join(', ')} ${why}; nothing was changed` } };
+  }
+  const lockHosts = [...new Map([...p.cluster.filter((h) => !h.down), ...p.targets].map((h) => [h.name, h])).values()];
+  const lock = await acquireLock(lockHosts, p.owner, p.transport, p.owner.machine);
+  if (!lock.ok) {
+    p.emit({ type: 'log', level: 'error', message: lock.message });
+    return { ok: false, outcome: { status: 'failed', exitCode: 1, failedStep: undefined, message: `refused before any step: ${lock.stale ? 'stale cluster lock' : 'the cluster is locked by another run'}; nothing was changed` } };
+  }
+  p.emit({ type: 'log', level: 'info', message: `cluster lock taken on ${lock.held.map((h) => h.name).join(', ')}` });
+  return { ok: true, held: lock.held };
+}
+
 /** A real run: preflight connections, journal, reporters, engine, summary, exit code. */
 export async function executeRun(prep: Prepared, args: CliArgs, io: Io): Promise<number> {
   const { playbook, inventory } = prep;
@@ -133,44 +160,38 @@ export async function executeRun(prep: Prepared, args: CliArgs, io: Io): Promise
   const onSignal = () => abort.abort();
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
-  let outcome: { status: 'ok' | 'rolled_back' | 'failed' | 'needs_attention'; exitCode: number; failedStep: string | undefined; message: string };
+  let outcome: Outcome;
   try {
-    // Every host is checked (reachable, known host key) before anything runs anywhere.
-    const checks = await Promise.all([...targets.values()].map(async (h) => ({ h, r: await transport.connect(h) })));
-    const refused = checks.filter((c) => !c.r.ok);
-    if (refused.length) {
-      const hostKey = refused.some((c) => !c.r.ok && c.r.hostKey);
-      for (const c of refused) if (!c.r.ok) emit({ type: 'log', level: 'error', message: `${c.h.name}: ${c.r.message}` });
-      outcome = {
-        status: 'failed',
-        exitCode: hostKey ? 2 : 1,
-        failedStep: undefined,
-        message: `refused before any step: ${refused.map((c) => c.h.name).join(', ')} ${hostKey ? 'failed host-key verification' : 'unreachable (mark a dead host down: true in the inventory, or leave it out with --limit)'}; nothing was changed`,
-      };
-    } else {
-      outcome = await runPlaybook({
-        playbook,
-        inventory,
-        extraVars: args.extraVars,
-        limit: prep.limit,
-        run,
-        forks: args.forks,
-        noRollback: args.noRollback,
-        transport,
-        emit,
-        tags: args.tags,
-        startAt: args.startAt,
-        signal: abort.signal,
-        stores: s3StoreFor,
-        confirm: async (prompt, expect) => {
-          if (args.yes) {
-            emit({ type: 'log', level: 'info', message: `approval gate passed with --yes (${expect})` });
-            return true;
-          }
-          await listr?.done();
-          return askToType(prompt, expect, io.stdin, io.stdout);
-        },
-      });
+    const gate = await preflight({ targets: [...targets.values()], cluster: expandNames([playbook.hosts], inventory), transport, emit, owner: { runId, user: run.user, machine: meta.machine, pid: process.pid, playbook: meta.playbookFile, since: run.started } });
+    if (!gate.ok) outcome = gate.outcome;
+    else {
+      try {
+        outcome = await runPlaybook({
+          playbook,
+          inventory,
+          extraVars: args.extraVars,
+          limit: prep.limit,
+          run,
+          forks: args.forks,
+          noRollback: args.noRollback,
+          transport,
+          emit,
+          tags: args.tags,
+          startAt: args.startAt,
+          signal: abort.signal,
+          stores: s3StoreFor,
+          confirm: async (prompt, expect) => {
+            if (args.yes) {
+              emit({ type: 'log', level: 'info', message: `approval gate passed with --yes (${expect})` });
+              return true;
+            }
+            await listr?.done();
+            return askToType(prompt, expect, io.stdin, io.stdout);
+          },
+        });
+      } finally {
+        await releaseLock(gate.held, runId, transport);
+      }
     }
   } finally {
     process.removeListener('SIGINT', onSignal);

@@ -119,6 +119,38 @@ describe('engine on a real SSH lab', () => {
     expect(r.stdout).toMatch(/\(attempt 3\)/);
   });
 
+  it('a second run against a locked cluster is refused with who holds it; a dead run leaves a stale lock that unlock --force frees', async () => {
+    const { spawn } = await import('node:child_process');
+    const { CLI } = await import('../support/paths.js');
+    const first = runCli(['run', fixture('slow.yml'), '-i', inv, '-e', 'seconds=4'], { env: env() });
+    await new Promise((r) => setTimeout(r, 1500));
+    const second = await runCli(['run', 'playbooks/demo-files.yml', '-i', inv], { env: env() });
+    expect(second.code).toBe(1);
+    expect(second.stdout).toMatch(/the cluster is locked: master-1 is held by run \S+ of .*slow\.yml by root@/);
+    expect((await first).code).toBe(0);
+    // released at the end: the next run gets it
+    const third = await runCli(['run', fixture('slow.yml'), '-i', inv, '-e', 'seconds=0'], { env: env() });
+    expect(third.code, third.stdout).toBe(0);
+    // a run killed mid-way leaves its lock: reported as stale, never stolen
+    const victim = spawn('node', [CLI, 'run', fixture('slow.yml'), '-i', inv, '-e', 'seconds=30'], { env: { ...process.env, ...env() }, stdio: 'ignore' });
+    for (let i = 0; i < 50 && (await lab.exec(0, 'test -d /var/lib/etcd-runbook/lock')).code !== 0; i++) await new Promise((r) => setTimeout(r, 100));
+    await new Promise((r) => setTimeout(r, 300));
+    victim.kill('SIGKILL');
+    await new Promise((r) => victim.on('close', r));
+    const refused = await runCli(['run', fixture('slow.yml'), '-i', inv, '-e', 'seconds=0'], { env: env() });
+    expect(refused.code).toBe(1);
+    expect(refused.stdout).toMatch(/is STALE/);
+    const noConfirm = await runCli(['unlock', '-i', inv, '--force'], { env: env(), input: 'wrong-name\n' });
+    expect(noConfirm.code).toBe(1);
+    const unlocked = await runCli(['unlock', '-i', inv, '--force'], { env: env(), input: 'lab\n' });
+    expect(unlocked.code, unlocked.stdout + unlocked.stderr).toBe(0);
+    expect(unlocked.stdout).toMatch(/removed lock held by/);
+    const after = await runCli(['run', fixture('slow.yml'), '-i', inv, '-e', 'seconds=0'], { env: env() });
+    expect(after.code).toBe(0);
+    const runs = await runCli(['runs'], { env: env() });
+    expect(runs.stdout).toMatch(/unlock --force|\(unlock\)/);
+  }, 60_000);
+
   it('an unreachable host is refused up front and reported as unreachable', async () => {
     const extra = await startLab({ nodes: 2 });
     try {

@@ -9,7 +9,10 @@
 //   250 ms.
 // - A pod runs spec.containers[0].command + args as one process (no shell), in
 //   its own session, with env from containers[0].env, stdout+stderr appended
-//   to /var/log/pods/<id>.log. Its PID is in /run/pods/<id>.pid while it runs.
+//   to /var/log/pods/<id>.log. Its PID is in /run/pods/<id>.pid while the
+//   process runs (not during a restart back-off). /run/pods/<id>.status exists
+//   as long as the pod does: "state=running|waiting|stopping pid=N restarts=N
+//   [last="exit code 1"] file=...".
 // - <id> is metadata.name when the file is <name>.yaml / .yml / .json, and
 //   <name>_<file name> otherwise (e.g. "etcd_etcd.yaml.bak").
 // - hostPath volumes: DirectoryOrCreate / FileOrCreate paths are created; when
@@ -168,7 +171,7 @@ function scan(now) {
     } catch (e) {
       const prev = lastValid.get(file);
       const msg = e instanceof Error ? e.message : String(e);
-      if (prev && prev.hash) {
+      if (prev?.hash) {
         if (!prev.invalidSince) prev.invalidSince = now;
         if (now - prev.invalidSince < INVALID_GRACE_MS) {
           parsed.push({ base, file, hash: prev.hash, spec: prev.spec });
@@ -203,9 +206,27 @@ const pods = new Map();
 
 const pidFile = (id) => `${PID_DIR}/${id}.pid`;
 const stateFile = (id) => `${STATE_DIR}/${id}.json`;
+const statusFile = (id) => `${PID_DIR}/${id}.status`;
+
+/** /run/pods/<id>.status: one line "state=running|waiting|stopping pid=N restarts=N last=... file=..." while the pod exists. */
+function writeStatus(p) {
+  try {
+    mkdirSync(PID_DIR, { recursive: true });
+    const last = p.lastExit ? ` last=${JSON.stringify(p.lastExit)}` : '';
+    writeAtomic(statusFile(p.id), `state=${p.state} pid=${p.pid} restarts=${p.restarts}${last} file=${p.file}\n`);
+  } catch {
+    // best effort
+  }
+}
+
+function removePod(p) {
+  forget(p);
+  rmSync(statusFile(p.id), { force: true });
+  pods.delete(p.id);
+}
 
 function newPod(d) {
-  return { id: d.id, file: d.file, hash: d.hash, spec: d.spec, pid: 0, start: null, startedAt: 0, state: 'waiting', nextStartAt: 0, backoff: BACKOFF_MIN_MS, stopDeadline: 0, killed: false, next: null, lastExit: '' };
+  return { id: d.id, file: d.file, hash: d.hash, spec: d.spec, pid: 0, start: null, startedAt: 0, state: 'waiting', nextStartAt: 0, backoff: BACKOFF_MIN_MS, stopDeadline: 0, killed: false, next: null, lastExit: '', restarts: 0 };
 }
 
 const alive = (p) => p.pid > 0 && p.start !== null && procStart(p.pid) === p.start;
@@ -292,6 +313,7 @@ function startPod(p) {
   p.start = procStart(pid);
   writeAtomic(pidFile(p.id), `${pid}\n`);
   writeAtomic(stateFile(p.id), JSON.stringify({ id: p.id, file: p.file, hash: p.hash, pid, start: p.start }));
+  writeStatus(p);
   log(`started pod ${p.id} (${p.file}) pid ${pid}: ${p.spec.argv.join(' ')}`);
 }
 
@@ -303,7 +325,9 @@ function died(p, why) {
   log(`pod ${p.id} pid ${p.pid || '-'} ended (${why || p.lastExit || 'gone'}); restarting in ${delay} ms`);
   forget(p);
   p.state = 'waiting';
+  p.restarts++;
   p.nextStartAt = now + delay;
+  writeStatus(p);
 }
 
 function beginStop(p, next) {
@@ -311,6 +335,7 @@ function beginStop(p, next) {
   p.state = 'stopping';
   p.stopDeadline = Date.now() + STOP_GRACE_MS;
   p.next = next;
+  writeStatus(p);
   killGroup(p.pid, 'SIGTERM');
 }
 
@@ -327,8 +352,7 @@ function tick() {
         p.next = d ?? null;
         if (!alive(p)) {
           log(`pod ${p.id} stopped`);
-          forget(p);
-          pods.delete(p.id);
+          removePod(p);
           if (p.next) {
             const np = newPod(p.next);
             pods.set(np.id, np);
@@ -345,8 +369,7 @@ function tick() {
         if (p.state === 'running' && alive(p)) {
           beginStop(p, d ?? null);
         } else {
-          forget(p);
-          pods.delete(p.id);
+          removePod(p);
           if (d) {
             const np = newPod(d);
             pods.set(np.id, np);
@@ -390,6 +413,7 @@ function adopt() {
         p.state = 'running';
         p.startedAt = Date.now();
         pods.set(p.id, p);
+        writeStatus(p);
         log(`adopted running pod ${p.id} pid ${p.pid}`);
       } else {
         forget(p);

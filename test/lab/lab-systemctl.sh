@@ -30,7 +30,8 @@ UNIT_DIR=/etc/systemd/system
 WANTS=$UNIT_DIR/multi-user.target.wants
 RUN=/run/lab-systemd
 LOADED=$RUN/loaded
-DAEMON_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+# systemd's default PATH, plus /etc/lab-bin last for the lab's `node` link
+DAEMON_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/etc/lab-bin
 STOP_TIMEOUT_S=10
 
 QUIET=0

@@ -468,6 +468,9 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
   if (etcdMode !== 'none') {
     const missingEtcd = ['etcd', 'etcdctl', 'openssl', 'tar'].filter((t) => !onPath(t));
     if (missingEtcd.length > 0) throw new Error(`lab: missing ${missingEtcd.join(', ')}; run test/lab/setup.sh as root`);
+    // the stand-ins run with this node binary inside the nodes, where these dirs are private
+    const hidden = ['/root/', '/tmp/', '/run/', '/var/log/', '/etc/', '/var/lib/'].find((d) => process.execPath.startsWith(d));
+    if (hidden) throw new Error(`lab: node (${process.execPath}) is under ${hidden}, which the lab nodes do not see; install node under /usr or /opt`);
   }
 
   const explicitBase = opts.addressBase ?? process.env['RUNBOOK_LAB_NET'];
@@ -603,6 +606,7 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
       const binDir = path.join(node.stateDir, 'bin');
       mkdirSync(binDir, { recursive: true });
       await Promise.all(NODE_BIN_FILES.map((f) => copyFile(path.join(path.dirname(nodeInit), f), path.join(binDir, f))));
+      await writeFile(path.join(binDir, 'node-path'), `${process.execPath}\n`);
     }
     const logFd = openSync(path.join(node.stateDir, 'node.log'), 'a');
     const child = ((): ChildProcess => {

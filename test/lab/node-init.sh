@@ -121,6 +121,10 @@ if [ "$ETCD_MODE" != none ]; then
   install -m 755 "$N/bin/lab-journalctl.sh" "$LAB_BIN/journalctl"
   ln -sfn kubelet.mjs "$LAB_BIN/kubelet"
   ln -sfn fake-apiserver.mjs "$LAB_BIN/kube-apiserver"
+  # the stand-ins start with "#!/usr/bin/env node": make the lab's node binary findable
+  # (lab-systemctl.sh has /etc/lab-bin last on the daemons' PATH)
+  NODE_BIN=$(cat "$N/bin/node-path" 2>/dev/null || true)
+  if [ -n "$NODE_BIN" ] && [ -x "$NODE_BIN" ]; then ln -sfn "$NODE_BIN" "$LAB_BIN/node"; fi
 fi
 
 mkdir -p /run/sshd /run/lock

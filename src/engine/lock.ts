@@ -1,0 +1,92 @@
+import type { Host } from '../model/inventory.js';
+import type { Transport } from '../transport/transport.js';
+import { shellQuote as q } from '../util/shell-quote.js';
+
+export interface LockOwner {
+  runId: string;
+  user: string;
+  machine: string;
+  pid: number;
+  playbook: string;
+  since: string;
+}
+
+export type LockResult =
+  | { ok: true; held: Host[] }
+  | { ok: false; message: string; holder: LockOwner | undefined; stale: boolean };
+
+const lockDir = (h: Host) => `${h.etcd.stashDir}/lock`;
+
+/** A run that held the lock from this machine and whose process is gone left a stale lock. */
+export function isStale(owner: LockOwner, machine: string, alive: (pid: number) => boolean): boolean {
+  return owner.machine === machine && !alive(owner.pid);
+}
+
+export function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function describeOwner(o: LockOwner | undefined): string {
+  if (!o) return 'an unknown holder (no owner.json)';
+  return `run ${o.runId} of ${o.playbook} by ${o.user}@${o.machine} (pid ${o.pid}) since ${o.since}`;
+}
+
+/**
+ * Take the cluster lock on every master: `mkdir` is atomic on each host; the first host refusing
+ * means someone else holds it, and whatever this run took is given back. Nothing is ever stolen.
+ */
+export async function acquireLock(hosts: Host[], owner: LockOwner, transport: Transport, machine: string): Promise<LockResult> {
+  const held: Host[] = [];
+  for (const h of hosts) {
+    const dir = lockDir(h);
+    const json = JSON.stringify(owner);
+    const r = await transport.exec(h, `mkdir -p ${q(h.etcd.stashDir)} && mkdir ${q(dir)} 2>/dev/null && printf '%s\\n' ${q(json)} > ${q(`${dir}/owner.json`)}`);
+    if (r.kind === 'exited' && r.code === 0) {
+      held.push(h);
+      continue;
+    }
+    await releaseLock(held, owner.runId, transport);
+    if (r.kind !== 'exited') return { ok: false, message: `cannot take the cluster lock on ${h.name}: ${r.message}`, holder: undefined, stale: false };
+    const read = await transport.exec(h, `cat ${q(`${dir}/owner.json`)} 2>/dev/null`);
+    let holder: LockOwner | undefined;
+    try {
+      holder = read.kind === 'exited' && read.code === 0 ? (JSON.parse(read.stdout) as LockOwner) : undefined;
+    } catch {
+      holder = undefined;
+    }
+    const stale = holder !== undefined && isStale(holder, machine, pidAlive);
+    const message = stale
+      ? `the cluster lock on ${h.name} is STALE: held by ${describeOwner(holder)}, whose process is gone. Check that run's journal (runbook runs show ${holder?.runId}), then free it with: runbook unlock -i INVENTORY --force`
+      : `the cluster is locked: ${h.name} is held by ${describeOwner(holder)}. Wait for it to finish; if it is dead, see runbook runs and runbook unlock --force`;
+    return { ok: false, message, holder, stale };
+  }
+  return { ok: true, held };
+}
+
+/** Give the lock back where this run holds it (the owner file must name this run). */
+export async function releaseLock(hosts: Host[], runId: string, transport: Transport): Promise<void> {
+  await Promise.all(
+    hosts.map((h) => {
+      const dir = lockDir(h);
+      return transport.exec(h, `if grep -q ${q(`"runId":"${runId}"`)} ${q(`${dir}/owner.json`)} 2>/dev/null; then rm -f ${q(`${dir}/owner.json`)} && rmdir ${q(dir)}; fi`);
+    }),
+  );
+}
+
+/** runbook unlock --force: remove the lock whoever holds it; returns what was removed per host. */
+export async function forceUnlock(hosts: Host[], transport: Transport): Promise<{ host: string; removed: string | undefined; error: string | undefined }[]> {
+  return Promise.all(
+    hosts.map(async (h) => {
+      const dir = lockDir(h);
+      const r = await transport.exec(h, `if [ -d ${q(dir)} ]; then cat ${q(`${dir}/owner.json`)} 2>/dev/null || echo '(no owner.json)'; rm -rf -- ${q(dir)}; fi`);
+      if (r.kind !== 'exited') return { host: h.name, removed: undefined, error: r.message };
+      if (r.code !== 0) return { host: h.name, removed: undefined, error: r.stderr.trim() };
+      return { host: h.name, removed: r.stdout.trim() || undefined, error: undefined };
+    }),
+  );
+}
