@@ -46,6 +46,18 @@ export const s3Download: Action<Where & { key: string; dest: string; sha256?: st
   },
 };
 
+export const s3Verify: Action<Where & { key: string; sha256?: string }> = {
+  name: 's3.verify',
+  changes: 'never',
+  shellArgs: [],
+  runOnce: true,
+  plan(args) {
+    const bad = checkKey(args.key);
+    if (bad) return refuse(bad);
+    return ok({ commands: [{ kind: 'local', op: { op: 's3-verify', key: args.key, sha256: args.sha256 || undefined, ...loc(args) } }], undo: [], changes: false });
+  },
+};
+
 export const s3Prune: Action<Where & { prefix: string; keep_last: number | string; max_age_days?: number | string }> = {
   name: 's3.prune',
   changes: 'never',

@@ -100,6 +100,8 @@ export function describeCommand(c: Command): string {
           return `confirm: operator must type '${c.op.expect}' (on this machine)`;
         case 'message':
           return `message: ${c.op.text}`;
+        case 's3-verify':
+          return `read s3://${c.op.bucket}/${c.op.key} and check its sha256${c.op.sha256 ? ` = ${c.op.sha256}` : ' against the recorded one'} (on this machine)`;
         case 's3-prune':
           return `s3 prune s3://${c.op.bucket}/${c.op.prefix}: keep newest ${c.op.keepLast}${c.op.maxAgeDays === undefined ? '' : `, delete older than ${c.op.maxAgeDays}d`}, never the only verified backup (on this machine)`;
       }

@@ -5,7 +5,7 @@ import type { Host } from '../model/inventory.js';
 import { evaluateBool, type Scope } from '../template/expression.js';
 import type { ExecOutcome, Transport } from '../transport/transport.js';
 import { describeCommand } from './plan-step.js';
-import { applyParse, runEdit, runS3Get, runS3Prune, runS3Put, type StoreFactory } from './run-special.js';
+import { applyParse, runEdit, runS3Get, runS3Prune, runS3Put, runS3Verify, type StoreFactory } from './run-special.js';
 
 export interface CommandContext {
   transport: Transport;
@@ -174,6 +174,8 @@ async function execute(cmd: Command, ctx: CommandContext): Promise<CommandOutcom
           const yes = await ctx.confirm(op.prompt, op.expect);
           return yes ? simple(true) : simple(false, `not confirmed: the operator did not type '${op.expect}'`);
         }
+        case 's3-verify':
+          return { ...(await runS3Verify(op, ctx.stores)), durationMs: Date.now() - started, attempts: 1 };
         case 's3-prune':
           try {
             return { ...(await runS3Prune(op, ctx.stores)), durationMs: Date.now() - started, attempts: 1 };

@@ -113,6 +113,22 @@ async function expectedSha(store: BackupStore, key: string, given: string | unde
   }
 }
 
+/** Read the whole object on this machine and check its sha256 against the recorded one; touches no host. */
+export async function runS3Verify(op: Extract<LocalOp, { op: 's3-verify' }>, stores: StoreFactory): Promise<Outcome> {
+  const store = stores({ endpoint: op.endpoint, region: op.region, bucket: op.bucket });
+  const want = await expectedSha(store, op.key, op.sha256);
+  if (!want) return fail(`s3://${op.bucket}/${op.key} has no recorded sha256 (no metadata, no provenance): refusing an unverifiable snapshot`);
+  let got: { sha256: string; size: number };
+  try {
+    got = await store.hash(op.key);
+  } catch (e) {
+    return fail(`cannot read s3://${op.bucket}/${op.key}: ${(e as Error).message}`);
+  }
+  if (got.sha256 !== want) return fail(`sha256 mismatch for s3://${op.bucket}/${op.key}: it reads as ${got.sha256}, recorded ${want}. The object is corrupt or was replaced: refusing it before any host is touched`);
+  const facts = { key: op.key, sha256: want, size: got.size };
+  return done(JSON.stringify(facts), facts);
+}
+
 export async function runS3Get(c: Extract<Command, { kind: 's3-get' }>, ctx: SpecialContext): Promise<Outcome> {
   const store = ctx.stores({ endpoint: c.endpoint, region: c.region, bucket: c.bucket });
   const want = await expectedSha(store, c.key, c.sha256);

@@ -42,6 +42,7 @@ export type LocalOp =
   | { op: 'assert'; that: string[]; message: string | undefined }
   | { op: 'confirm'; prompt: string; expect: string }
   | { op: 'message'; text: string }
+  | { op: 's3-verify'; endpoint: string; region: string; bucket: string; key: string; sha256: string | undefined }
   | { op: 's3-prune'; endpoint: string; region: string; bucket: string; prefix: string; keepLast: number; maxAgeDays: number | undefined };
 
 export interface ActionPlan {

@@ -151,6 +151,27 @@ describe('engine on a real SSH lab', () => {
     expect(runs.stdout).toMatch(/unlock --force|\(unlock\)/);
   }, 60_000);
 
+  it('secrets never reach output, journal or errors; templated values reach the shell as literals', async () => {
+    const secret = 'sup3r-s3cret-t0ken-value';
+    const evil = '; touch /root/pwned-1; $(touch /root/pwned-2) `touch /root/pwned-3` \' "';
+    const args = [fixture('secrets.yml'), '-i', inv, '-e', `token=${secret}`, '-e', `evil=${evil}`];
+    const r = await runCli(['run', ...args, '-v', '--no-rollback'], { env: env() });
+    expect(r.code).toBe(1); // the last step fails on purpose, after echoing the secret to stderr
+    for (const i of [0, 1, 2]) {
+      expect((await lab.exec(i, 'ls /root/pwned-* 2>/dev/null | wc -l')).stdout.trim()).toBe('0');
+      expect((await lab.exec(i, 'cat /root/evil.txt')).stdout).toBe(evil);
+      expect((await lab.exec(i, 'cat /root/token.txt')).stdout).toBe(secret);
+    }
+    const plan = await runCli(['plan', ...args, '--output', 'json'], { env: env() });
+    const json = await runCli(['run', ...args, '--output', 'json'], { env: env() });
+    const { spawnSync } = await import('node:child_process');
+    const grep = spawnSync('grep', ['-rl', secret, runsDir], { encoding: 'utf8' });
+    expect(grep.stdout).toBe('');
+    expect(grep.status).toBe(1); // grep found nothing (and could read the dir)
+    for (const text of [r.stdout, r.stderr, plan.stdout, plan.stderr, json.stdout, json.stderr]) expect(text).not.toContain(secret);
+    expect(r.stdout).toContain('***');
+  }, 60_000);
+
   it('an unreachable host is refused up front and reported as unreachable', async () => {
     const extra = await startLab({ nodes: 2 });
     try {
