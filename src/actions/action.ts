@@ -29,6 +29,8 @@ export interface Action<A = Record<string, unknown>> {
   shellArgs: readonly string[];
   /** Runs on the jump host: executed once per step, never per host. */
   runOnce?: boolean;
+  /** Its commands are guarded so that running it twice is safe (resume after a crash). */
+  repeatable?: boolean;
   /** The undo names something the step creates (e.g. a new member id): re-planned after the step ran. */
   undoNeedsResult?: boolean;
   plan(args: A, ctx: ActionContext): PlanResult;

@@ -1,4 +1,5 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { hostname, userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -29,6 +30,10 @@ export interface Io {
   stdin: NodeJS.ReadStream;
   env: NodeJS.ProcessEnv;
   argv: string[];
+}
+
+export function fileSha256(file: string): string {
+  return createHash('sha256').update(readFileSync(file)).digest('hex');
 }
 
 export function newRunId(now = new Date()): string {
@@ -148,6 +153,11 @@ export async function executeRun(prep: Prepared, args: CliArgs, io: Io): Promise
     dryRun: false,
     hosts: [...targets.keys()],
     startedAt: run.started,
+    extraVars: args.extraVars,
+    limit: args.limit,
+    tags: args.tags,
+    playbookSha256: fileSha256(playbook.file),
+    inventorySha256: fileSha256(inventory.file),
   };
   emit({ type: 'run.start', meta });
   const transport = new SshTransport({

@@ -40,7 +40,7 @@ export async function unlock(args: CliArgs, io: Io): Promise<number> {
     const started = new Date().toISOString();
     journal.write({
       type: 'run.start',
-      meta: { runId, playbook: 'unlock --force', playbookFile: '(unlock)', inventoryFile: resolve(inv.value.file), cluster: inv.value.cluster, user: userInfo().username, machine: hostname(), pid: process.pid, argv: io.argv, git: { commit: undefined, dirty: undefined }, dryRun: false, hosts: hosts.map((h) => h.name), startedAt: started },
+      meta: { runId, playbook: 'unlock --force', playbookFile: '(unlock)', inventoryFile: resolve(inv.value.file), cluster: inv.value.cluster, user: userInfo().username, machine: hostname(), pid: process.pid, argv: io.argv, git: { commit: undefined, dirty: undefined }, dryRun: false, hosts: hosts.map((h) => h.name), startedAt: started, extraVars: {}, limit: undefined, tags: undefined, playbookSha256: '', inventorySha256: '' },
     });
     const removed = await forceUnlock(hosts, transport);
     let failed = false;

@@ -58,6 +58,14 @@ function registerValue(o: CommandOutcome | undefined, status: StepResult['status
   };
 }
 
+/** Safe to run again after a crash left it half-done: read-only actions, or steps that say so. */
+export function isRepeatable(step: Step): boolean {
+  if (step.repeatable !== undefined) return step.repeatable;
+  const a = findAction(step.action);
+  if (!a) return false;
+  return a.changes === 'never' || (a.changes === 'declared' && step.changes === false) || a.repeatable === true;
+}
+
 /** Fill in flag values an edit takes from earlier commands of the same step. */
 function resolveFacts(cmd: Command, facts: Record<string, unknown>): Command {
   if (cmd.kind !== 'edit') return cmd;
@@ -95,6 +103,7 @@ export async function runStepOnHost(ctx: StepRunContext): Promise<StepRun> {
     ctx.emit({ type: 'host.result', step: step.name, index: ctx.stepIndex, attempt: 1, result });
     return { result, registered: undefined, undo: [] };
   }
+  if (planned.changes) ctx.emit({ type: 'step.planned', step: step.name, index: ctx.stepIndex, host: host.name, undo: planned.undo, repeatable: isRepeatable(step) });
   const attempts = step.retries + 1;
   let last: StepRun | undefined;
   for (let attempt = 1; attempt <= attempts; attempt++) {

@@ -26,6 +26,18 @@ export interface RunInput extends ItemFilter {
   confirm: (prompt: string, expect: string) => Promise<boolean>;
   signal: AbortSignal;
   stores: StoreFactory;
+  /** Continue a run that died: state rebuilt from its journal. */
+  resume?: ResumeState | undefined;
+}
+
+export interface ResumeState {
+  registered: Map<string, Record<string, unknown>>;
+  stack: UndoEntry[];
+  lastPoint: string;
+  /** Items before this index are done. */
+  startIndex: number;
+  /** For the step that was running: hosts where it had completed. */
+  doneHosts: Set<string>;
 }
 
 export interface RunOutcome {
@@ -74,14 +86,16 @@ export async function runPlaybook(input: RunInput): Promise<RunOutcome> {
   const { playbook, inventory, emit } = input;
   const filtered = filterItems(playbook, input);
   if (!filtered.ok) return { status: 'failed', exitCode: 2, failedStep: undefined, message: filtered.message };
-  const registered = new Map<string, Record<string, unknown>>(inventory.hosts.map((h) => [h.name, {}]));
+  const resume = input.resume;
+  const registered = resume?.registered ?? new Map<string, Record<string, unknown>>(inventory.hosts.map((h) => [h.name, {}]));
   const unreachable = new Set<string>();
-  let stack: UndoEntry[] = [];
-  let lastPoint = '(start of the playbook)';
+  let stack: UndoEntry[] = resume?.stack ?? [];
+  let lastPoint = resume?.lastPoint ?? '(start of the playbook)';
   const baseDir = dirname(playbook.file);
   const cluster = expandNames([playbook.hosts], inventory);
 
   for (const { item, index, skip } of filtered.items) {
+    if (resume && index < resume.startIndex) continue;
     if (skip) {
       emit({ type: 'step.skip', step: item.name, index, reason: skip });
       continue;
@@ -98,7 +112,9 @@ export async function runPlaybook(input: RunInput): Promise<RunOutcome> {
       first ? renderValue(t, buildScope({ playbook, inventory, host: first, run: input.run, extraVars: input.extraVars, registered: registered.get(first.name) ?? {}, cluster }), { mode: 'text' }) : t;
     const sel = selectHosts(step, playbook, inventory, input.limit, hostTemplate);
     const runOnJumpHost = findAction(step.action)?.runOnce === true;
-    const targets = runOnJumpHost ? sel.hosts.slice(0, 1) : sel.hosts;
+    const all = runOnJumpHost ? sel.hosts.slice(0, 1) : sel.hosts;
+    // resuming the step that was running: hosts where it had completed are not run again
+    const targets = resume && index === resume.startIndex ? all.filter((h) => !resume.doneHosts.has(h.name)) : all;
     emit({ type: 'step.start', step: step.name, index, hosts: targets.map((h) => h.name), down: sel.down.map((h) => h.name) });
     const results: StepResult[] = [];
     const runOne = async (host: Host): Promise<StepRun> => {
@@ -116,11 +132,15 @@ export async function runPlaybook(input: RunInput): Promise<RunOutcome> {
         const host = batch[i] as Host;
         results.push(r.result);
         if (r.result.status === 'unreachable') unreachable.add(host.name);
-        if (r.undo.length > 0) stack.push({ step: step.name, stepIndex: index, host, undo: r.undo });
+        if (r.undo.length > 0) {
+          stack.push({ step: step.name, stepIndex: index, host, undo: r.undo });
+          emit({ type: 'undo.recorded', step: step.name, index, host: host.name, undo: r.undo });
+        }
         if (r.registered && step.register) {
           // run_once and jump-host steps: every host sees the one result, as with Ansible.
           const receivers = step.runOnce || runOnJumpHost ? inventory.hosts.map((h) => h.name) : [host.name];
           for (const name of receivers) (registered.get(name) ?? {})[step.register] = r.registered;
+          emit({ type: 'registered', step: step.name, index, hosts: receivers, name: step.register, value: r.registered });
         }
       });
       if (runs.some((r) => isFailure(r.result)) && !step.ignoreErrors) break;

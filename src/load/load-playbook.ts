@@ -24,6 +24,7 @@ interface RawStep {
   changes?: boolean;
   become?: boolean;
   ignore_errors?: boolean;
+  repeatable?: boolean;
 }
 interface RawPoint {
   rollback_point: string;
@@ -67,6 +68,7 @@ export function normalisePlaybook(src: YamlSource, raw: RawPlaybook): Playbook {
       changes: s.changes,
       become: s.become,
       ignoreErrors: s.ignore_errors ?? false,
+      repeatable: s.repeatable,
       pos,
     };
     return step;

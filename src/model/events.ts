@@ -16,6 +16,12 @@ export interface RunMeta {
   dryRun: boolean;
   hosts: string[];
   startedAt: string;
+  /** What resume needs to run the same plan again (secret values are redacted: pass them again). */
+  extraVars: Record<string, unknown>;
+  limit: string | undefined;
+  tags: string[] | undefined;
+  playbookSha256: string;
+  inventorySha256: string;
 }
 
 /** Everything the engine reports. Reporters and the journal subscribe; the engine never prints. */
@@ -45,6 +51,12 @@ export type RunEvent =
       error: string | undefined;
     }
   | { type: 'host.result'; step: string; index: number; attempt: number; result: StepResult }
+  /** Before a changing step runs on a host: what would undo it, for a rollback after a crash. */
+  | { type: 'step.planned'; step: string; index: number; host: string; undo: Command[]; repeatable: boolean }
+  /** A completed step's undo, now on the rollback stack. */
+  | { type: 'undo.recorded'; step: string; index: number; host: string; undo: Command[] }
+  | { type: 'registered'; step: string; index: number; hosts: string[]; name: string; value: unknown }
+  | { type: 'resumed'; by: string; pid: number; mode: 'resume' | 'rollback' }
   | { type: 'step.end'; step: string; index: number; status: 'ok' | 'changed' | 'skipped' | 'failed' }
   | { type: 'rollback_point'; name: string; index: number }
   | { type: 'rollback.start'; to: string; entries: { step: string; host: string }[]; reason: string }

@@ -34,6 +34,8 @@ export interface Step {
   changes: boolean | undefined;
   become: boolean | undefined;
   ignoreErrors: boolean;
+  /** Safe to run again if a crash interrupted it (default: read-only steps). */
+  repeatable: boolean | undefined;
   pos: SourcePos;
 }
 

@@ -236,9 +236,13 @@ describe('etcd lab: systemd units (simulated systemctl)', () => {
   it('comes up healthy with etcd and kube-apiserver units', async () => {
     const health = await lab.waitHealthy({ timeoutMs: 5_000 });
     expect(health.members).toHaveLength(3);
-    const r = await ssh(lab.sshArgs(node1), 'command -v systemctl journalctl; systemctl is-active etcd kube-apiserver; ls /etc/kubernetes/manifests | wc -l; grep -c "^  --" /etc/systemd/system/etcd.service');
+    const r = await ssh(
+      lab.sshArgs(node1),
+      'command -v systemctl journalctl; systemctl is-active etcd kube-apiserver; ls /etc/kubernetes/manifests | wc -l; ' +
+        'grep -c "^  --" /etc/systemd/system/etcd.service; [ "$(cat /run/lab-systemd/etcd.service.pid)" = "$(pgrep -x etcd)" ] && echo pidfile-ok',
+    );
     expect(r.stderr).toBe('');
-    expect(r.stdout.trim().split('\n')).toEqual(['/etc/lab-bin/systemctl', '/etc/lab-bin/journalctl', 'active', 'active', '0', '19']);
+    expect(r.stdout.trim().split('\n')).toEqual(['/etc/lab-bin/systemctl', '/etc/lab-bin/journalctl', 'active', 'active', '0', '19', 'pidfile-ok']);
     const api = await httpGet(`${lab.apiserverUrl(1)}/readyz`);
     expect(api.status).toBe(200);
   });

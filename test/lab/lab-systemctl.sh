@@ -13,10 +13,11 @@
 # still uses the old flags (with systemd's warning on stderr).
 #
 # A started unit runs as a daemon: setsid, env -i (PATH + Environment=), stdin
-# /dev/null, stdout+stderr appended to /var/log/<name>.log, PID in
-# /run/lab-systemd/<name>.pid. `start` returns once the process has run 150 ms
-# (it does not wait for Type=notify readiness). Restart= is ignored: a unit
-# whose process died is "failed" until started again.
+# /dev/null, stdout+stderr appended to /var/log/<name>.log (etcd.service ->
+# /var/log/etcd.log), PID in /run/lab-systemd/<unit>.pid (etcd.service.pid).
+# `start` returns once the process has run 150 ms (it does not wait for
+# Type=notify readiness). Restart= is ignored: a unit whose process died is
+# "failed" until started again.
 #
 # Commands: start stop restart (try-restart reload-or-restart) is-active
 # is-failed status enable disable (--now) is-enabled daemon-reload kill
@@ -59,8 +60,8 @@ starttime() {
 
 main_pid() { # prints the PID of an active unit
   local u=$1 pid start
-  pid=$(cat "$RUN/$(short "$u").pid" 2>/dev/null) || return 1
-  start=$(cat "$RUN/$(short "$u").start" 2>/dev/null) || return 1
+  pid=$(cat "$RUN/$u.pid" 2>/dev/null) || return 1
+  start=$(cat "$RUN/$u.start" 2>/dev/null) || return 1
   [ -n "$pid" ] && [ "$(starttime "$pid")" = "$start" ] || return 1
   echo "$pid"
 }
@@ -68,7 +69,7 @@ main_pid() { # prints the PID of an active unit
 state_of() { # active | failed | inactive
   local u=$1
   if main_pid "$u" >/dev/null; then echo active
-  elif [ -e "$RUN/$(short "$u").pid" ] || [ -e "$RUN/$(short "$u").failed" ]; then echo failed
+  elif [ -e "$RUN/$u.pid" ] || [ -e "$RUN/$u.failed" ]; then echo failed
   else echo inactive
   fi
 }
@@ -186,7 +187,7 @@ start_unit() {
     return 1
   fi
   mkdir -p "$RUN" /var/log
-  rm -f "$RUN/$n.failed" "$RUN/$n.pid" "$RUN/$n.start"
+  rm -f "$RUN/$u.failed" "$RUN/$u.pid" "$RUN/$u.start"
   local logf=/var/log/$n.log
   (
     if [ -n "$WORKDIR" ] && ! cd "${WORKDIR#-}" 2>/dev/null && [ "${WORKDIR:0:1}" != "-" ]; then
@@ -198,15 +199,15 @@ start_unit() {
   ) </dev/null >>"$logf" 2>&1 &
   pid=$!
   start=$(starttime "$pid") || start=""
-  echo "$pid" >"$RUN/$n.pid"
-  echo "$start" >"$RUN/$n.start"
-  date '+%a %Y-%m-%d %H:%M:%S %Z' >"$RUN/$n.since"
+  echo "$pid" >"$RUN/$u.pid"
+  echo "$start" >"$RUN/$u.start"
+  date '+%a %Y-%m-%d %H:%M:%S %Z' >"$RUN/$u.since"
   for i in 1 2 3 4 5; do
     sleep 0.03
     if [ -z "$start" ] || [ "$(starttime "$pid")" != "$start" ]; then
       wait "$pid" 2>/dev/null
       code=$?
-      echo "$code" >"$RUN/$n.failed"
+      echo "$code" >"$RUN/$u.failed"
       err "Job for $u failed because the control process exited with error code."
       err "See \"systemctl status $u\" and \"journalctl -xeu $u\" for details."
       return 1
@@ -230,7 +231,7 @@ stop_unit() {
       waited=$((waited + 1))
     done
   fi
-  rm -f "$RUN/$n.pid" "$RUN/$n.start" "$RUN/$n.failed" "$RUN/$n.since"
+  rm -f "$RUN/$u.pid" "$RUN/$u.start" "$RUN/$u.failed" "$RUN/$u.since"
   return 0
 }
 
@@ -257,7 +258,7 @@ status_unit() {
     active)
       pid=$(main_pid "$u")
       comm=$(cat "/proc/$pid/comm" 2>/dev/null)
-      echo "     Active: active (running) since $(cat "$RUN/$n.since" 2>/dev/null)"
+      echo "     Active: active (running) since $(cat "$RUN/$u.since" 2>/dev/null)"
       echo "   Main PID: $pid ($comm)"
       ;;
     failed) echo "     Active: failed (Result: exit-code)" ;;
@@ -364,7 +365,7 @@ case $CMD in
   daemon-reload | daemon-reexec)
     daemon_reload ;;
   reset-failed)
-    for u in "${UNITS[@]}"; do main_pid "$u" >/dev/null || rm -f "$RUN/$(short "$u").failed" "$RUN/$(short "$u").pid"; done ;;
+    for u in "${UNITS[@]}"; do main_pid "$u" >/dev/null || rm -f "$RUN/$u.failed" "$RUN/$u.pid"; done ;;
   kill)
     for u in "${UNITS[@]}"; do
       if pid=$(main_pid "$u"); then kill -"$SIGNAL" -- "-$pid" 2>/dev/null || kill -"$SIGNAL" "$pid"; fi

@@ -33,10 +33,10 @@ export interface ClusterView {
 
 /** Members, leaders and cluster ids as every node sees them (JSON, ids kept as strings). */
 export async function clusterView(lab: Lab): Promise<ClusterView> {
-  const m = await lab.etcdctl(0, ['member', 'list', '-w', 'json', `--endpoints=${lab.etcdEndpoints.join(',')}`]);
+  const m = await lab.etcdctl(0, ['member', 'list', '-w', 'json'], { endpoints: 'all' });
   const quoted = (t: string) => t.replace(/("(?:ID|cluster_id|member_id|leader)"\s*:\s*)(\d+)/g, '$1"$2"');
   const members = (JSON.parse(quoted(m.stdout)) as { members: { name?: string; clientURLs?: string[] }[] }).members;
-  const s = await lab.etcdctl(0, ['endpoint', 'status', '-w', 'json', `--endpoints=${lab.etcdEndpoints.join(',')}`]);
+  const s = await lab.etcdctl(0, ['endpoint', 'status', '-w', 'json'], { endpoints: 'all' });
   const st = JSON.parse(quoted(s.stdout)) as { Status: { leader: string; header: { cluster_id: string } } }[];
   return {
     members: members.length,

@@ -28,6 +28,8 @@ export function drSuite(style: 'static-pod' | 'systemd', opts: { full: boolean }
   const s3vars = () => ['-e', `s3_endpoint=${s3.endpoint}`, '-e', `s3_bucket=${s3.bucket}`];
 
   async function healthy(): Promise<void> {
+    // the playbook already waited for health; this is the test's own, independent look
+    await lab.waitHealthy({ timeoutMs: 30_000 });
     const v = await clusterView(lab);
     expect(v).toEqual({ members: 3, started: 3, leaders: [expect.any(String)], clusterIds: [expect.any(String)] });
   }

@@ -35,7 +35,7 @@ describe('restore command by etcd version', () => {
 const step = (action: string): Step => ({
   kind: 'step', name: 'x', action, args: {}, hosts: { kind: 'all' }, serial: undefined, runOnce: false, when: undefined, register: undefined,
   retries: 0, delaySeconds: 1, until: undefined, timeoutSeconds: undefined, tags: [], undo: undefined, noUndo: undefined, changes: undefined,
-  become: undefined, ignoreErrors: false, pos: { file: 'f', line: 1, col: 1 },
+  become: undefined, ignoreErrors: false, repeatable: undefined, pos: { file: 'f', line: 1, col: 1 },
 });
 
 function plan(action: string, args: Record<string, unknown>, h = host(2)) {
