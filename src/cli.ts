@@ -11,6 +11,7 @@ import { formatProblem, type Problem } from './load/problem.js';
 import { SCHEMAS_DIR } from './load/schema-check.js';
 import { gitInfo } from './util/git-info.js';
 import { unlock } from './cli/unlock-command.js';
+import { recover } from './cli/recover-command.js';
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(join(SCHEMAS_DIR, '..', 'package.json'), 'utf8')) as { version: string };
@@ -105,6 +106,9 @@ export async function main(argv: string[], io: Io): Promise<number> {
     }
     case 'unlock':
       return unlock(args, io);
+    case 'resume':
+    case 'rollback':
+      return recover(args.command, args, io);
     default:
       io.stderr.write(`runbook: unknown command '${args.command}'\n\n${USAGE}`);
       return 2;

@@ -109,6 +109,8 @@ Usage:
   runbook run      PLAYBOOK -i INVENTORY [options]        execute (with --dry-run: same as plan)
   runbook runs                                            list recorded runs
   runbook runs show RUN_ID                                show one run's journal
+  runbook resume RUN_ID [-e SECRET=…]                     continue a run whose process died, from its journal
+  runbook rollback RUN_ID                                 unwind such a run to its last rollback point
   runbook unlock -i INVENTORY [--force]                   show the cluster lock; --force removes it (asks, journaled)
 
 Options:

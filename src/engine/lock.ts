@@ -40,7 +40,7 @@ function describeOwner(o: LockOwner | undefined): string {
  * Take the cluster lock on every master: `mkdir` is atomic on each host; the first host refusing
  * means someone else holds it, and whatever this run took is given back. Nothing is ever stolen.
  */
-export async function acquireLock(hosts: Host[], owner: LockOwner, transport: Transport, machine: string): Promise<LockResult> {
+export async function acquireLock(hosts: Host[], owner: LockOwner, transport: Transport, machine: string, takeOverRunId?: string): Promise<LockResult> {
   const held: Host[] = [];
   for (const h of hosts) {
     const dir = lockDir(h);
@@ -50,8 +50,10 @@ export async function acquireLock(hosts: Host[], owner: LockOwner, transport: Tr
       held.push(h);
       continue;
     }
-    await releaseLock(held, owner.runId, transport);
-    if (r.kind !== 'exited') return { ok: false, message: `cannot take the cluster lock on ${h.name}: ${r.message}`, holder: undefined, stale: false };
+    if (r.kind !== 'exited') {
+      await releaseLock(held, owner.runId, transport);
+      return { ok: false, message: `cannot take the cluster lock on ${h.name}: ${r.message}`, holder: undefined, stale: false };
+    }
     const read = await transport.exec(h, `cat ${q(`${dir}/owner.json`)} 2>/dev/null`);
     let holder: LockOwner | undefined;
     try {
@@ -60,6 +62,15 @@ export async function acquireLock(hosts: Host[], owner: LockOwner, transport: Tr
       holder = undefined;
     }
     const stale = holder !== undefined && isStale(holder, machine, pidAlive);
+    // resume/rollback of the very run that died may take its own stale lock over, nothing else
+    if (stale && holder && takeOverRunId !== undefined && holder.runId === takeOverRunId) {
+      const w = await transport.exec(h, `printf '%s\\n' ${q(JSON.stringify(owner))} > ${q(`${dir}/owner.json`)}`);
+      if (w.kind === 'exited' && w.code === 0) {
+        held.push(h);
+        continue;
+      }
+    }
+    await releaseLock(held, owner.runId, transport);
     const message = stale
       ? `the cluster lock on ${h.name} is STALE: held by ${describeOwner(holder)}, whose process is gone. Check that run's journal (runbook runs show ${holder?.runId}), then free it with: runbook unlock -i INVENTORY --force`
       : `the cluster is locked: ${h.name} is held by ${describeOwner(holder)}. Wait for it to finish; if it is dead, see runbook runs and runbook unlock --force`;

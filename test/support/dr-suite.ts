@@ -1,3 +1,5 @@
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Lab, startLab } from '../lab/lab.js';
@@ -5,6 +7,7 @@ import { startS3 } from '../lab/s3.js';
 import { clusterView, expectedKeys, readKeys, writeCensus } from './census.js';
 import { runCli } from './cli.js';
 import { writeLabInventory } from './lab-inventory.js';
+import { CLI, ROOT } from './paths.js';
 import { s3Helpers } from './s3-client.js';
 
 type S3 = Awaited<ReturnType<typeof startS3>>;
@@ -42,6 +45,26 @@ export function drSuite(style: 'static-pod' | 'systemd', opts: { full: boolean }
   }
 
   let backupKey = '';
+
+  /** Start a full restore and SIGKILL the runbook process as soon as the journal shows `step` starting. */
+  async function killDuring(runId: string, step: string): Promise<void> {
+    const journal = join(env['RUNBOOK_RUNS_DIR']!, runId, 'journal.jsonl');
+    const child = spawn('node', [CLI, 'run', 'playbooks/full-restore.yml', '-i', inv, '--yes', '--run-id', runId, '-e', `snapshot_key=${backupKey}`, ...s3vars()], {
+      cwd: ROOT,
+      env: { ...process.env, ...env },
+      stdio: 'ignore',
+    });
+    const closed = new Promise((r) => child.on('close', r));
+    const needle = `"type":"step.start","step":"${step}"`;
+    for (let i = 0; i < 1200; i++) {
+      if (existsSync(journal) && readFileSync(journal, 'utf8').includes(needle)) break;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    child.kill('SIGKILL');
+    await closed;
+    expect(readFileSync(journal, 'utf8')).toContain(needle);
+    expect(readFileSync(journal, 'utf8')).not.toContain('"type":"run.end"');
+  }
 
   beforeAll(async () => {
     [lab, s3] = await Promise.all([startLab({ nodes: 3, etcd: style }), startS3()]);
@@ -103,6 +126,37 @@ export function drSuite(style: 'static-pod' | 'systemd', opts: { full: boolean }
       expect(r.stdout).toMatch(/rolled back to 'rehearsed'/);
       expect(r.stdout).toMatch(/undone stop etcd everywhere on master-1/);
       await lab.exec(2, `rmdir /var/lib/etcd.before-${runId}`);
+      await healthy();
+      expect(await readKeys(lab, 0, '/')).toEqual(before);
+      await apiserversReady();
+    }, 240_000);
+
+    it('the runbook process SIGKILLed mid-restore: runbook resume completes it from the journal', async () => {
+      await lab.etcdctl(0, ['del', '/census/', '--prefix']);
+      await lab.etcdctl(0, ['put', '/written-after-backup', 'x']);
+      const runId = `killed-resume-${Date.now()}`;
+      await killDuring(runId, 'cluster is healthy');
+      const r = await run(['resume', runId, '--yes']);
+      expect(r.code, r.stdout + r.stderr).toBe(0);
+      expect(r.stdout).toMatch(/OK all steps completed/);
+      await healthy();
+      for (const i of [0, 1, 2]) expect(await readKeys(lab, i, '/census/', 's')).toEqual(expectedKeys(N));
+      expect(await readKeys(lab, 0, '/written-after-backup')).toEqual([]);
+      await apiserversReady();
+      const shown = await run(['runs', 'show', runId]);
+      expect(shown.stdout).toMatch(/resumed/);
+    }, 240_000);
+
+    it('the runbook process SIGKILLed mid-restore: runbook rollback returns to the pre-run cluster with its keys', async () => {
+      await lab.etcdctl(0, ['put', '/pre-kill', 'kept']);
+      const before = await readKeys(lab, 0, '/');
+      const runId = `killed-rollback-${Date.now()}`;
+      await killDuring(runId, 'cluster is healthy');
+      const refused = await run(['run', 'playbooks/demo-files.yml', '-i', inv]);
+      expect(refused.stdout).toMatch(/STALE/);
+      const r = await run(['rollback', runId, '--yes']);
+      expect(r.code, r.stdout + r.stderr).toBe(1);
+      expect(r.stdout).toMatch(/back at rollback point 'rehearsed'/);
       await healthy();
       expect(await readKeys(lab, 0, '/')).toEqual(before);
       await apiserversReady();
