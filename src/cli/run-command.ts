@@ -55,7 +55,7 @@ export function secretValues(pb: Playbook, vars: Record<string, unknown>, env: N
 
 export function missingParams(pb: Playbook, inv: Inventory, extra: Record<string, unknown>): string[] {
   return Object.entries(pb.params)
-    .filter(([k, p]) => p.required && !(k in extra) && !inv.hosts.every((h) => k in h.vars))
+    .filter(([k, p]) => p.required && !Object.hasOwn(extra, k) && !inv.hosts.every((h) => Object.hasOwn(h.vars, k)))
     .map(([k, p]) => `missing required parameter '${k}'${p.description ? ` (${p.description})` : ''}: pass -e ${k}=VALUE`);
 }
 
@@ -71,6 +71,12 @@ export function printPlan(prep: Prepared, args: CliArgs, io: Io, run: RunInfo): 
     io.stderr.write(`runbook: ${planned.message}\n`);
     return 2;
   }
+  if (planned.plan.errors.length) {
+    // a plan with errors is not a plan: say where, print nothing else
+    for (const e of planned.plan.errors) io.stderr.write(`${e.pos.file}:${e.pos.line}:${e.pos.col}: step '${e.step}' on ${e.host}: ${e.message}\n`);
+    io.stderr.write(`${planned.plan.errors.length} problem(s) found\n`);
+    return 2;
+  }
   const redact = makeRedactor(secretValues(prep.playbook, args.extraVars, io.env));
   if (args.output === 'json') {
     const text = JSON.stringify(planned.plan, null, 2);
@@ -79,10 +85,6 @@ export function printPlan(prep: Prepared, args: CliArgs, io: Io, run: RunInfo): 
   } else {
     const text = formatPlan(planned.plan, makeStyle(io.stdout, io.env));
     io.stdout.write((redact({ type: 'log', level: 'info', message: text }) as { message: string }).message);
-  }
-  if (planned.plan.errors.length) {
-    for (const e of planned.plan.errors) io.stderr.write(`runbook: step '${e.step}' on ${e.host}: ${e.message}\n`);
-    return 2;
   }
   return 0;
 }

@@ -1,6 +1,7 @@
 import { dirname } from 'node:path';
 import type { Inventory } from '../model/inventory.js';
-import type { Playbook } from '../model/playbook.js';
+import type { Playbook, SourcePos } from '../model/playbook.js';
+import { ExpressionError } from '../template/expression.js';
 import { filterItems, type ItemFilter } from './filter-items.js';
 import { type HostStepPlan, planStepOnHost } from './plan-step.js';
 import { buildScope, type RunInfo } from './scope.js';
@@ -29,7 +30,7 @@ export interface Plan {
   runId: string;
   entries: PlanEntry[];
   /** Steps that could not be planned (bad rendered value): a run would refuse to start. */
-  errors: { step: string; host: string; message: string }[];
+  errors: { step: string; host: string; message: string; pos: SourcePos }[];
 }
 
 export interface PlanInput extends ItemFilter {
@@ -62,11 +63,18 @@ export function makePlan(input: PlanInput): { ok: true; plan: Plan } | { ok: fal
       entries.push({ kind: 'rollback_point', name: item.name, index });
       continue;
     }
-    const sel = selectHosts(item, playbook, inventory, input.limit, hostTemplate);
+    let sel: ReturnType<typeof selectHosts>;
+    try {
+      sel = selectHosts(item, playbook, inventory, input.limit, hostTemplate);
+    } catch (e) {
+      if (!(e instanceof ExpressionError)) throw e;
+      errors.push({ step: item.name, host: '(hosts)', message: `hosts: ${e.message}`, pos: item.pos });
+      continue;
+    }
     const hosts = sel.hosts.map((host) => {
       const scope = buildScope({ playbook, inventory, host, run: input.run, extraVars: input.extraVars, registered: {}, cluster });
       const p = planStepOnHost({ step: item, stepIndex: index, host, cluster, inventory, scope, runId: input.run.id, baseDir: dirname(playbook.file), deferred });
-      if (p.kind === 'error') errors.push({ step: item.name, host: host.name, message: p.message });
+      if (p.kind === 'error') errors.push({ step: item.name, host: host.name, message: p.message, pos: item.pos });
       return p;
     });
     entries.push({

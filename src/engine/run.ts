@@ -110,7 +110,12 @@ export async function runPlaybook(input: RunInput): Promise<RunOutcome> {
     const first = inventory.hosts[0];
     const hostTemplate = (t: string) =>
       first ? renderValue(t, buildScope({ playbook, inventory, host: first, run: input.run, extraVars: input.extraVars, registered: registered.get(first.name) ?? {}, cluster }), { mode: 'text' }) : t;
-    const sel = selectHosts(step, playbook, inventory, input.limit, hostTemplate);
+    let sel: ReturnType<typeof selectHosts>;
+    try {
+      sel = selectHosts(step, playbook, inventory, input.limit, hostTemplate);
+    } catch (e) {
+      return { status: 'failed', exitCode: 2, failedStep: step.name, message: `step '${step.name}': hosts: ${(e as Error).message}` };
+    }
     const runOnJumpHost = findAction(step.action)?.runOnce === true;
     const all = runOnJumpHost ? sel.hosts.slice(0, 1) : sel.hosts;
     // resuming the step that was running: hosts where it had completed are not run again

@@ -5,7 +5,7 @@ import type { Playbook, Step } from '../model/playbook.js';
 export function expandNames(names: string[], inv: Inventory): Host[] {
   const wanted = new Set<string>();
   for (const n of names) {
-    const g = inv.groups[n];
+    const g = Object.hasOwn(inv.groups, n) ? inv.groups[n] : undefined;
     if (g) for (const h of g) wanted.add(h);
     else wanted.add(n);
   }
@@ -54,7 +54,7 @@ export function selectHosts(step: Step, pb: Playbook, inv: Inventory, limit: Set
 export function resolveLimit(spec: string | undefined, inv: Inventory): { ok: true; limit: Set<string> | undefined } | { ok: false; message: string } {
   if (!spec) return { ok: true, limit: undefined };
   const names = spec.split(',').map((s) => s.trim()).filter(Boolean);
-  const unknown = names.filter((n) => !(n in inv.groups) && !inv.hosts.some((h) => h.name === n));
+  const unknown = names.filter((n) => !Object.hasOwn(inv.groups, n) && !inv.hosts.some((h) => h.name === n));
   if (unknown.length) return { ok: false, message: `--limit: unknown host or group ${unknown.map((u) => `'${u}'`).join(', ')}` };
   return { ok: true, limit: new Set(expandNames(names, inv).map((h) => h.name)) };
 }

@@ -102,8 +102,9 @@ function normalise(src: YamlSource, raw: RawInventory): Loaded<Inventory> {
   const base = dirname(src.file);
   const d = raw.defaults ?? {};
   const hostNames = Object.keys(raw.hosts);
-  const groups: Record<string, string[]> = { all: hostNames };
-  const groupVars: Record<string, Record<string, unknown>> = {};
+  // null prototypes: a group may be called 'constructor' or 'toString'
+  const groups: Record<string, string[]> = Object.assign(Object.create(null) as Record<string, string[]>, { all: hostNames });
+  const groupVars: Record<string, Record<string, unknown>> = Object.create(null) as Record<string, Record<string, unknown>>;
   for (const [g, def] of Object.entries(raw.groups ?? {})) {
     if (g === 'all') {
       problems.push(src.problem(['groups', g], "group 'all' is implicit (every host): choose another name", true));
@@ -166,6 +167,9 @@ export function loadInventory(file: string): Loaded<Inventory> {
   const read = readYaml(file);
   if (!read.ok) return read;
   const problems = [...read.problems, ...schemaCheck('inventory', read.source)];
-  if (problems.length) return { ok: false, problems };
+  if (problems.length) {
+    problems.sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.col ?? 0) - (b.col ?? 0));
+    return { ok: false, problems };
+  }
   return normalise(read.source, read.source.data as RawInventory);
 }

@@ -49,6 +49,10 @@ export function templateProblems(src: YamlSource, ctx: RuleContext): Problem[] {
   const problems: Problem[] = [];
   const registered = new Set<string>();
   const checkSite = (site: TemplateSite, extraRoots: Set<string>) => {
+    if (site.kind === 'template' && unclosedTemplate(site.text)) {
+      problems.push(src.problem(site.path, `a '{{' is not closed by '}}' in ${JSON.stringify(site.text.length > 60 ? `${site.text.slice(0, 60)}…` : site.text)}`));
+      return;
+    }
     const exprs = site.kind === 'expr' ? [site.text] : templateExpressions(site.text);
     for (const expr of exprs) {
       try {
@@ -59,7 +63,7 @@ export function templateProblems(src: YamlSource, ctx: RuleContext): Problem[] {
           if (msg) problems.push(src.problem(site.path, msg));
         }
       } catch (e) {
-        if (e instanceof ExpressionError) problems.push(src.problem(site.path, `bad expression '${expr.trim()}': ${e.message}`));
+        if (e instanceof ExpressionError) problems.push(src.problem(site.path, `bad expression '${short(expr.trim())}': ${e.message}`));
         else throw e;
       }
     }
@@ -75,13 +79,22 @@ export function templateProblems(src: YamlSource, ctx: RuleContext): Problem[] {
     collectStrings(raw['args'], ['steps', i, 'args'], sites);
     if (typeof raw['undo'] === 'string') collectStrings(raw['undo'], ['steps', i, 'undo'], sites);
     if (typeof raw['when'] === 'string') sites.push({ path: ['steps', i, 'when'], kind: 'expr', text: raw['when'] });
+    collectStrings(raw['hosts'], ['steps', i, 'hosts'], sites);
     for (const s of sites) checkSite(s, new Set());
     const reg = typeof raw['register'] === 'string' ? raw['register'] : undefined;
-    if (typeof raw['hosts'] === 'string' && raw['hosts'].includes('{{')) sites.push({ path: ['steps', i, 'hosts'], kind: 'template', text: raw['hosts'] });
     if (typeof raw['until'] === 'string') checkSite({ path: ['steps', i, 'until'], kind: 'expr', text: raw['until'] }, new Set(reg ? [reg] : []));
     if (reg) registered.add(reg);
   });
   return problems;
+}
+
+/** More '{{' than complete '{{ … }}' pairs. */
+export function unclosedTemplate(text: string): boolean {
+  return (text.match(/\{\{/g) ?? []).length !== templateExpressions(text).length;
+}
+
+function short(s: string): string {
+  return s.length > 80 ? `${s.slice(0, 60)}…` : s;
 }
 
 function checkFilters(ast: ReturnType<typeof parseExpression>): void {
@@ -164,7 +177,7 @@ export function structuralProblems(src: YamlSource, pb: Playbook, ctx: RuleConte
   });
   for (const [name, p] of Object.entries(pb.params)) {
     if (p.required && p.default !== undefined) problems.push(src.problem(['params', name], `parameter '${name}' is required and has a default: drop one`, true));
-    if (name in pb.vars) problems.push(src.problem(['vars', name], `'${name}' is both a parameter and a var: drop one`, true));
+    if (Object.hasOwn(pb.vars, name)) problems.push(src.problem(['vars', name], `'${name}' is both a parameter and a var: drop one`, true));
   }
   if (ctx.inventory && !hostOrGroupExists(pb.hosts, ctx.inventory))
     problems.push(src.problem(['hosts'], unknownTarget(pb.hosts, ctx.inventory)));
@@ -172,7 +185,7 @@ export function structuralProblems(src: YamlSource, pb: Playbook, ctx: RuleConte
 }
 
 function hostOrGroupExists(name: string, inv: Inventory): boolean {
-  return name in inv.groups || inv.hosts.some((h) => h.name === name);
+  return Object.hasOwn(inv.groups, name) || inv.hosts.some((h) => h.name === name);
 }
 
 function unknownTarget(name: string, inv: Inventory): string {

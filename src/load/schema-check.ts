@@ -31,6 +31,18 @@ function describe(v: unknown): string {
   return `${typeof v} ${JSON.stringify(v)}`;
 }
 
+/** The schema author's plain-words hint for a rule (`$comment`), where there is one. */
+function hint(e: ErrorObject): string | undefined {
+  const c = (e.parentSchema as { $comment?: unknown } | undefined)?.$comment;
+  return typeof c === 'string' ? c : undefined;
+}
+
+function where(path: (string | number)[]): string {
+  const last = path[path.length - 1];
+  if (typeof last === 'number' && path[path.length - 2] === 'steps') return `step ${last + 1}`;
+  return `'${String(last ?? 'document')}'`;
+}
+
 function messageFor(e: ErrorObject): { message: string; key: boolean; path: (string | number)[] } {
   const path = parsePointer(e.instancePath);
   const last = path[path.length - 1];
@@ -48,24 +60,26 @@ function messageFor(e: ErrorObject): { message: string; key: boolean; path: (str
     case 'required':
       return { message: `missing required key '${String(params['missingProperty'])}'`, key: false, path };
     case 'type':
-      return { message: `'${String(last ?? 'document')}' must be ${article(String(params['type']))}, not ${describe(e.data)}`, key: false, path };
+      if (typeof last === 'number' && path[path.length - 2] === 'steps')
+        return { message: `step ${last + 1} must be a map (name, action, args, …) or a rollback_point, not ${describe(e.data)}`, key: false, path };
+      return { message: `${where(path)} must be ${article(String(params['type']))}, not ${describe(e.data)}`, key: false, path };
     case 'enum': {
       const allowed = (params['allowedValues'] as unknown[]).map((x) => JSON.stringify(x)).join(', ');
       const what = last === 'action' ? 'unknown action' : `invalid value for '${String(last)}'`;
       return { message: `${what} ${JSON.stringify(e.data)}: use one of ${allowed}`, key: false, path };
     }
     case 'pattern': {
-      const desc = (e.parentSchema as { description?: string } | undefined)?.description;
-      return {
-        message: `invalid value ${JSON.stringify(e.data)} for '${String(last)}'${desc ? `: ${desc}` : ` (must match ${String(params['pattern'])})`}`,
-        key: false,
-        path,
-      };
+      const h = hint(e);
+      return { message: `invalid value ${JSON.stringify(e.data)} for '${String(last)}': ${h ?? `it must match ${String(params['pattern'])}`}`, key: false, path };
     }
-    case 'propertyNames':
-      return { message: `invalid name ${JSON.stringify(params['propertyName'])}: use letters, digits, '_', '.', '-'`, key: true, path: [...path, String(params['propertyName'])] };
+    case 'propertyNames': {
+      const inner = (e.schema as { $comment?: unknown } | undefined)?.$comment;
+      return { message: `invalid name ${JSON.stringify(params['propertyName'])}: ${typeof inner === 'string' ? inner : 'use letters, digits and _'}`, key: true, path: [...path, String(params['propertyName'])] };
+    }
     case 'oneOf':
     case 'anyOf': {
+      const h = hint(e);
+      if (h) return { message: `${where(path)} has the wrong form: ${h}`, key: false, path };
       const props = (e.schema as { required?: string[] }[]).map((s) => s.required?.join('+')).filter(Boolean);
       if (props.length) return { message: `give exactly one of: ${props.join(', ')}`, key: false, path };
       return { message: `'${String(last)}' has the wrong form: ${e.message ?? ''}`, key: false, path };
@@ -86,7 +100,8 @@ function article(t: string): string {
 export function schemaCheck(name: SchemaName, src: YamlSource): Problem[] {
   const validate = validator(name);
   if (validate(src.data)) return [];
-  const errors = (validate.errors ?? []).filter((e) => e.keyword !== 'if');
+  // the inner error of a propertyNames rule repeats it: keep the propertyNames one
+  const errors = (validate.errors ?? []).filter((e) => e.keyword !== 'if' && !(e.propertyName !== undefined && e.keyword !== 'propertyNames'));
   // Inside anyOf/oneOf, the branch errors are noise once the anyOf error says what is wanted.
   const alternatives = errors.filter((e) => e.keyword === 'anyOf' || e.keyword === 'oneOf').map((e) => e.schemaPath);
   const kept = errors.filter(

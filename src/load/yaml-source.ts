@@ -1,5 +1,5 @@
 import { readFileSync, statSync } from 'node:fs';
-import { type Document, isMap, isPair, isScalar, isSeq, LineCounter, type Node, parseDocument } from 'yaml';
+import { type Document, isAlias, isMap, isPair, isScalar, isSeq, LineCounter, type Node, parseDocument, visit } from 'yaml';
 import type { Problem } from './problem.js';
 
 export const MAX_FILE_BYTES = 1024 * 1024;
@@ -39,7 +39,11 @@ export function readYaml(file: string): ReadResult {
       return fail('binary data (NUL byte): this is not a YAML text file', line, before.length - before.lastIndexOf('\n'));
     }
     text = buf.toString('utf8');
-    if (text.includes('\uFFFD')) return fail('file is not valid UTF-8 text: save it as UTF-8', 1, 1);
+    const bad = text.indexOf('\uFFFD');
+    if (bad >= 0) {
+      const before = text.slice(0, bad);
+      return fail('file is not valid UTF-8 text: save it as UTF-8', before.split('\n').length, bad - before.lastIndexOf('\n'));
+    }
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     return fail(code === 'ENOENT' ? 'file not found: check the path' : `cannot read file (${code ?? String(e)})`);
@@ -55,6 +59,27 @@ export function readYaml(file: string): ReadResult {
         col: e.linePos?.[0]?.col,
         message: `YAML syntax: ${firstLine(e.message).replace(/ at line \d+, column \d+:?$/, '')}`,
   }));
+  const lines = text.split('\n').length;
+  for (const p of problems) if (p.line !== undefined && p.line > lines) {
+    // an unclosed quote or bracket is only noticed at the end of the file
+    p.line = lines;
+    p.col = 1;
+  }
+  // problems the YAML library would only throw or warn about while converting: say where they are
+  let unconvertible = false;
+  visit(doc, {
+    Alias(_k, node) {
+      if (node.resolve(doc)) return;
+      unconvertible = true;
+      problems.push({ file, ...pos(lc, node.range?.[0] ?? 0), message: `YAML: alias *${node.source} refers to no anchor &${node.source} before it` });
+    },
+    Pair(_k, pair) {
+      if (!pair.key || isScalar(pair.key) || isAlias(pair.key)) return;
+      unconvertible = true;
+      problems.push({ file, ...pos(lc, (pair.key as Node).range?.[0] ?? 0), message: 'YAML: a key must be a plain name, not a list or map' });
+    },
+  });
+  if (unconvertible) return { ok: false, problems };
   let data: unknown;
   try {
     data = doc.toJS({ maxAliasCount: 100 });
@@ -99,6 +124,11 @@ function makeSource(file: string, doc: Document, lc: LineCounter, data: unknown)
     pos,
     problem: (path, message, key = false) => ({ file, ...pos(path, key), message }),
   };
+}
+
+function pos(lc: LineCounter, offset: number): { line: number; col: number } {
+  const p = lc.linePos(offset);
+  return { line: p.line, col: p.col };
 }
 
 /** "/steps/2/args" → ["steps", 2, "args"] */

@@ -83,8 +83,11 @@ function tokenize(src: string): Token[] {
   return out;
 }
 
+const MAX_DEPTH = 64;
+
 class Parser {
   private i = 0;
+  private depth = 0;
   constructor(
     private readonly toks: Token[],
     private readonly src: string,
@@ -117,7 +120,12 @@ class Parser {
   }
 
   private pipe(): Node {
-    return this.or();
+    if (++this.depth > MAX_DEPTH) throw new ExpressionError(`expression nested more than ${MAX_DEPTH} levels deep: simplify it`);
+    try {
+      return this.or();
+    } finally {
+      this.depth--;
+    }
   }
   private filter(n: Node): Node {
     const name = this.next();
@@ -259,7 +267,9 @@ const cache = new Map<string, Node>();
 export function parseExpression(src: string): Node {
   const hit = cache.get(src);
   if (hit) return hit;
-  const node = new Parser(tokenize(src), src.trim()).parseAll();
+  if (src.length > 4000) throw new ExpressionError(`expression is ${src.length} characters long: keep it under 4000`);
+  const shown = src.trim().length > 80 ? `${src.trim().slice(0, 60)}…` : src.trim();
+  const node = new Parser(tokenize(src), shown).parseAll();
   cache.set(src, node);
   return node;
 }
