@@ -57,7 +57,7 @@ export const etcdWaitHealthy: Action<WaitHealthyArgs> = {
           kind: 'exec',
           cmd: statusCommand(ctx.host, eps),
           parse: { parser: 'etcd-cluster', endpoints: eps, expect: { members, endpoints: args.quorum_of === undefined ? eps : undefined, converged: args.converged ?? true, quorumOf: args.quorum_of === undefined ? undefined : Number(args.quorum_of) } },
-          poll: { until: 'succeeds', timeoutMs: (args.timeout ?? 120) * 1000, intervalMs: (args.interval ?? 1) * 1000 },
+          poll: { until: 'succeeds', timeoutMs: Number(args.timeout ?? 120) * 1000, intervalMs: Number(args.interval ?? 1) * 1000 },
         },
       ],
       undo: [],

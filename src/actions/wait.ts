@@ -22,8 +22,8 @@ export const waitAction: Action<WaitArgs> = {
   changes: 'never',
   shellArgs: ['until_cmd', 'while_cmd'],
   plan(args, ctx) {
-    const timeoutMs = Math.round((args.timeout ?? 60) * 1000);
-    const intervalMs = Math.round((args.interval ?? 1) * 1000);
+    const timeoutMs = Math.round(Number(args.timeout ?? 60) * 1000);
+    const intervalMs = Math.round(Number(args.interval ?? 1) * 1000);
     const poll = (until: Poll['until']): Poll => ({ until, timeoutMs, intervalMs });
     if (args.until_cmd !== undefined) return ok({ commands: [{ kind: 'exec', cmd: args.until_cmd, poll: poll('succeeds') }], undo: [], changes: false });
     if (args.while_cmd !== undefined) return ok({ commands: [{ kind: 'exec', cmd: args.while_cmd, poll: poll('fails') }], undo: [], changes: false });

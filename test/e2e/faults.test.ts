@@ -1,0 +1,184 @@
+// Fault matrix on a real etcd lab: every fault ends at success or at a rollback point, with the
+// keys counted before and after. Each test prints one row for the closing note.
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Lab, startLab } from '../lab/lab.js';
+import { startS3 } from '../lab/s3.js';
+import { clusterView, readKeys, writeCensus } from '../support/census.js';
+import { type CliResult, runCli } from '../support/cli.js';
+import { writeLabInventory } from '../support/lab-inventory.js';
+import { CLI, ROOT } from '../support/paths.js';
+import { s3Helpers } from '../support/s3-client.js';
+
+let lab: Lab;
+let s3: Awaited<ReturnType<typeof startS3>>;
+let s3c: ReturnType<typeof s3Helpers>;
+let inv: string;
+let env: Record<string, string>;
+let backupKey = '';
+
+const run = (args: string[]) => runCli(args, { env });
+const s3vars = () => ['-e', `s3_endpoint=${s3.endpoint}`, '-e', `s3_bucket=${s3.bucket}`];
+const rows: string[] = [];
+
+function row(fault: string, outcome: string, before: number, after: number, ms: number): void {
+  rows.push(`| ${fault} | ${outcome} | ${before} | ${after} | ${(ms / 1000).toFixed(1)} s |`);
+}
+
+async function allKeys(): Promise<string[]> {
+  return readKeys(lab, 0, '/');
+}
+
+async function healthy(members = 3): Promise<void> {
+  await lab.waitHealthy({ timeoutMs: 60_000 });
+  const v = await clusterView(lab);
+  expect(v).toEqual({ members, started: members, leaders: [expect.any(String)], clusterIds: [expect.any(String)] });
+}
+
+/** Start a run in the background and resolve once its journal shows `needle`. */
+function startRun(args: string[], runId: string, needle: string): { seen: Promise<void>; done: Promise<CliResult> } {
+  const journal = join(env['RUNBOOK_RUNS_DIR']!, runId, 'journal.jsonl');
+  const started = Date.now();
+  const child = spawn('node', [CLI, ...args, '--run-id', runId], { cwd: ROOT, env: { ...process.env, ...env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => {
+    stdout += d.toString();
+  });
+  child.stderr.on('data', (d: Buffer) => {
+    stderr += d.toString();
+  });
+  const done = new Promise<CliResult>((res) => child.on('close', (code) => res({ code, stdout, stderr, ms: Date.now() - started })));
+  const seen = (async () => {
+    for (let i = 0; i < 2400; i++) {
+      if (existsSync(journal) && readFileSync(journal, 'utf8').includes(needle)) return;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    throw new Error(`never saw ${needle} in ${journal}`);
+  })();
+  return { seen, done };
+}
+
+beforeAll(async () => {
+  [lab, s3] = await Promise.all([startLab({ nodes: 3, etcd: 'static-pod' }), startS3()]);
+  inv = writeLabInventory(lab, join(lab.stateDir, 'inventory.yml'), {
+    cluster: 'lab-faults',
+    hostExtra: (i) => `    etcd:\n      apiserver_url: http://${lab.nodes[i]!.address}:6443`,
+  });
+  env = { RUNBOOK_RUNS_DIR: join(lab.stateDir, 'runs'), AWS_ACCESS_KEY_ID: s3.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.secretAccessKey, AWS_REGION: s3.region };
+  s3c = s3Helpers(s3);
+  await writeCensus(lab, 1000);
+  const runId = `faults-backup-${Date.now()}`;
+  const b = await run(['run', 'playbooks/backup.yml', '-i', inv, '--run-id', runId, ...s3vars()]);
+  if (b.code !== 0) throw new Error(`backup failed: ${b.stdout}${b.stderr}`);
+  backupKey = `etcd/lab-faults/${runId}/snapshot.db`;
+}, 180_000);
+
+afterAll(async () => {
+  if (rows.length) console.log(`\n[fault matrix]\n| fault | outcome | keys before | keys after | time |\n|---|---|---|---|---|\n${rows.join('\n')}\n`);
+  await Promise.allSettled([lab?.stop(), s3?.stop()]);
+});
+
+describe('fault matrix', () => {
+  it('1. etcd cannot start on one member after the restore → full-restore unwinds to the old cluster', async () => {
+    await lab.etcdctl(0, ['put', '/pre-run-1', 'kept']);
+    const before = await allKeys();
+    // a squatter takes master-3's peer port as soon as its etcd stops, for 15 s
+    const addr = lab.nodes[2]!.address;
+    await lab.exec(
+      2,
+      `setsid nohup bash -c 'while timeout 1 bash -c "exec 3<>/dev/tcp/${addr}/2379" 2>/dev/null; do sleep 0.05; done; exec node -e "require(\\"net\\").createServer().listen(2380, \\"${addr}\\"); setTimeout(() => process.exit(0), 15000)"' >/root/squatter.log 2>&1 &`,
+    );
+    const t0 = Date.now();
+    const r = await run(['run', 'playbooks/full-restore.yml', '-i', inv, '--yes', '-e', `snapshot_key=${backupKey}`, '-e', 'health_timeout=8', ...s3vars()]);
+    expect(r.code, r.stdout + r.stderr).toBe(1);
+    expect(r.stdout).toMatch(/step 'cluster is healthy' failed/);
+    expect(r.stdout).toMatch(/rolled back to 'rehearsed'/);
+    await healthy();
+    const after = await allKeys();
+    expect(after).toEqual(before);
+    row('etcd fails to start on one member after restore', 'rolled back', before.length, after.length, Date.now() - t0);
+  }, 240_000);
+
+  it('4. a snapshot corrupted in S3 (one byte flipped) → refused before any host is touched', async () => {
+    const good = await s3c.bytes(backupKey);
+    const bad = Buffer.from(good);
+    bad[Math.floor(bad.length / 2)]! ^= 0x01;
+    await s3c.put(backupKey, bad);
+    const before = await allKeys();
+    const runId = `corrupt-${Date.now()}`;
+    const t0 = Date.now();
+    try {
+      const r = await run(['run', 'playbooks/full-restore.yml', '-i', inv, '--yes', '--run-id', runId, '-e', `snapshot_key=${backupKey}`, ...s3vars()]);
+      expect(r.code, r.stdout + r.stderr).toBe(1);
+      expect(r.stdout).toMatch(/sha256 mismatch .*refusing it before any host is touched/);
+      // the first step failed: no command ran on any host
+      const journal = readFileSync(join(env['RUNBOOK_RUNS_DIR']!, runId, 'journal.jsonl'), 'utf8');
+      expect(journal).not.toMatch(/"type":"command.start","step":"[^"]*","host":"master-/);
+      for (const i of [0, 1, 2]) expect((await lab.exec(i, `test -e /var/lib/etcd-runbook/restore/${runId}`)).code).not.toBe(0);
+      const after = await allKeys();
+      expect(after).toEqual(before);
+      row('snapshot corrupted in S3', 'refused', before.length, after.length, Date.now() - t0);
+    } finally {
+      await s3c.put(backupKey, good);
+    }
+  }, 120_000);
+
+  it('5. a backup during a restore → refused by the cluster lock; the restore completes', async () => {
+    const before = await allKeys();
+    const runId = `locked-restore-${Date.now()}`;
+    const t0 = Date.now();
+    const restore = startRun(['run', 'playbooks/full-restore.yml', '-i', inv, '--yes', '-e', `snapshot_key=${backupKey}`, ...s3vars()], runId, '"type":"step.start","step":"stop etcd everywhere"');
+    await restore.seen;
+    const backup = await run(['run', 'playbooks/backup.yml', '-i', inv, ...s3vars()]);
+    expect(backup.code).toBe(1);
+    expect(backup.stdout).toMatch(new RegExp(`the cluster is locked: master-1 is held by run ${runId}`));
+    const second = await run(['run', 'playbooks/full-restore.yml', '-i', inv, '--yes', '-e', `snapshot_key=${backupKey}`, ...s3vars()]);
+    expect(second.code).toBe(1);
+    expect(second.stdout).toMatch(/the cluster is locked/);
+    const r = await restore.done;
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    await healthy();
+    const after = await allKeys();
+    expect(after.filter((k) => k.startsWith('/census/'))).toHaveLength(1000);
+    row('backup (and a second restore) during a restore', 'refused (lock); restore completed', before.length, after.length, Date.now() - t0);
+  }, 240_000);
+
+  it('8. the member being reinitialized is killed mid-rejoin → quorum kept throughout; the run completes or unwinds', async () => {
+    const before = await allKeys();
+    const runId = `reinit-kill-${Date.now()}`;
+    const t0 = Date.now();
+    const reinit = startRun(['run', 'playbooks/reinitialize-member.yml', '-i', inv, '-e', 'member=master-3'], runId, '"type":"step.start","step":"rejoin the member with an empty data dir"');
+    let quorumLost = 0;
+    let probes = 0;
+    let watching = true;
+    const watcher = (async () => {
+      while (watching) {
+        const h = await lab.etcdctl(0, ['endpoint', 'health'], { endpoints: [lab.etcdEndpoints[0]!, lab.etcdEndpoints[1]!] });
+        probes++;
+        if (h.code !== 0) quorumLost++;
+        await new Promise((r) => setTimeout(r, 150));
+      }
+    })();
+    await reinit.seen;
+    // kill the rejoining member's etcd as soon as it runs (kubelet restarts it)
+    let killed = false;
+    for (let i = 0; i < 200 && !killed; i++) {
+      const k = await lab.exec(2, 'test -s /run/pods/etcd.pid && kill -9 $(cat /run/pods/etcd.pid)');
+      killed = k.code === 0;
+      if (!killed) await new Promise((r) => setTimeout(r, 50));
+    }
+    const r = await reinit.done;
+    watching = false;
+    await watcher;
+    expect(killed).toBe(true);
+    expect(quorumLost, `endpoint health of the two others failed ${quorumLost}/${probes} times`).toBe(0);
+    expect([0, 1]).toContain(r.code);
+    await healthy(r.code === 0 ? 3 : 2);
+    const after = await allKeys();
+    expect(after).toEqual(before);
+    row('member killed during reinitialize-member', r.code === 0 ? `completed (quorum kept: ${probes} probes)` : 'rolled back', before.length, after.length, Date.now() - t0);
+  }, 240_000);
+});
