@@ -192,6 +192,26 @@ describe('engine on a real SSH lab', () => {
     }
   });
 
+  it('an SSH connection dropped mid-step: the step fails, reachable hosts are unwound, the lost host is reported with what is left', async () => {
+    const extra = await startLab({ nodes: 3 });
+    try {
+      const inv2 = writeLabInventory(extra, join(extra.stateDir, 'inv.yml'));
+      const pending = runCli(['run', fixture('drop.yml'), '-i', inv2], { env: env() });
+      // wait for the long step, then kill every sshd of master-2 (session and listener), by PID, inside its node
+      for (let i = 0; i < 100 && (await extra.exec(1, 'pgrep -x sleep >/dev/null')).code !== 0; i++) await new Promise((r) => setTimeout(r, 50));
+      await extra.exec(1, 'for p in $(pgrep -x sshd) $(pgrep -f "^sshd: "); do kill -9 $p; done');
+      const r = await pending;
+      expect(r.code, r.stdout).toBe(3);
+      expect(r.stdout).toMatch(/master-2 (FAILED|UNREACHABLE) .*(connection|unreachable)/i);
+      expect(r.stdout).toMatch(/master-2: still to undo by hand: write a file/);
+      expect(r.stdout).toMatch(/NEEDS ATTENTION/);
+      for (const i of [0, 2]) expect((await extra.exec(i, 'test -e /root/drop-marker')).code).not.toBe(0);
+      expect((await extra.exec(1, 'cat /root/drop-marker')).stdout).toBe('here\n');
+    } finally {
+      await extra.stop();
+    }
+  }, 60_000);
+
   it('a changed host key on one master refuses the whole run before any step', async () => {
     const extra = await startLab({ nodes: 3 });
     try {
