@@ -163,17 +163,24 @@ export const etcdSnapshotRestore: Action<RestoreArgs> = {
     const ic = args.initial_cluster ?? initialCluster(ctx.cluster);
     const [maj, min] = String(args.version ?? '3.4').split('.').map(Number);
     if (args.mark_compacted && !usesEtcdutl(String(args.version ?? '3.4'))) return refuse(`--mark-compacted needs etcdutl (etcd ≥3.5), this is ${maj}.${min}`);
-    const aside = `${backupDir(ctx)}/restored-${dataDir.split('/').pop() ?? 'data'}`;
+    // Everything happens inside the data dir's own filesystem, so a data dir that is a mount point
+    // (a dedicated etcd disk) works, and a full disk shows up here, with nothing half-written left.
+    const tmp = `${dataDir}/.restore-${ctx.runId}`;
+    const member = `${dataDir}/member`;
+    const rolledBack = `${dataDir}/.rolled-back-${ctx.runId}`;
     return ok({
       commands: [
         {
           kind: 'exec',
-          // 3.4 refuses an existing data dir even when it is empty; say so before it does
-          cmd: `if [ -e ${q(dataDir)} ]; then echo ${q(`refusing to restore: ${dataDir} exists (move it aside first)`)} >&2; exit 17; fi; ${restoreCommand(ctx.host, { ...args, initialCluster: ic, dataDir })}`,
+          cmd: `if [ -e ${q(member)} ]; then echo ${q(`refusing to restore: ${member} exists (move it aside first)`)} >&2; exit 17; fi; mkdir -p -m 700 ${q(dataDir)} && rm -rf -- ${q(tmp)}`,
         },
+        // 3.4 refuses an existing --data-dir, even an empty one: restore into a fresh scratch dir; on failure remove only that
+        { kind: 'exec', cmd: `${restoreCommand(ctx.host, { ...args, initialCluster: ic, dataDir: tmp })} || { rc=$?; rm -rf -- ${q(tmp)}; exit $rc; }` },
+        { kind: 'exec', cmd: `mv -T -- ${q(`${tmp}/member`)} ${q(member)} && rmdir -- ${q(tmp)}` },
       ],
-      // never delete: the restored dir is moved into the run's stash
-      undo: [{ kind: 'exec', cmd: `if [ -e ${q(dataDir)} ]; then mkdir -p ${q(backupDir(ctx))} && mv -T -- ${q(dataDir)} ${q(aside)}; fi` }],
+      // never delete: the restored member dir is moved aside inside the data dir
+      undo: [{ kind: 'exec', cmd: `if [ -e ${q(member)} ]; then mkdir -p ${q(rolledBack)} && mv -T -- ${q(member)} ${q(`${rolledBack}/member`)}; fi` }],
+      partialUndo: [[], [{ kind: 'exec', cmd: `rm -rf -- ${q(tmp)}` }], []],
       changes: true,
     });
   },
@@ -271,7 +278,8 @@ export const etcdRejoin: Action<{ timeout?: number }> = {
     const eps = endpointsOf(clusterHosts(ctx, [h.name]));
     const { address, port } = urlHostPort(e.clientUrl);
     const timeoutMs = Number(args.timeout ?? 120) * 1000;
-    const aside = `${e.dataDir}.before-${ctx.runId}`;
+    const member = `${e.dataDir}/member`;
+    const aside = `${e.dataDir}/member.before-${ctx.runId}`;
     const moved = q(`${bk}/data-moved`);
     const id = (ctx.self?.['json'] as { id?: string } | undefined)?.id ?? '<id of the added member: known at run time>';
     const file = e.style === 'systemd' ? e.manifest : stashedPath(h, e.manifest);
@@ -283,7 +291,7 @@ export const etcdRejoin: Action<{ timeout?: number }> = {
     const waitClosed: Command = { kind: 'exec', cmd: portProbe(address, port), poll: { until: 'fails', timeoutMs: 60_000, intervalMs: 500 } };
     const commands: Command[] = [
       { kind: 'exec', cmd: `if ${portProbe(address, port)}; then echo ${q(`etcd still answers on ${address}:${port}: stop it before rejoining`)} >&2; exit 1; fi; mkdir -p ${q(bk)} && cp -a -- ${q(file)} ${q(`${bk}/previous`)}` },
-      { kind: 'exec', cmd: `if [ -e ${q(e.dataDir)} ]; then ${moveCommand(e.dataDir, aside)} && : > ${moved}; fi` },
+      { kind: 'exec', cmd: `if [ -e ${q(member)} ]; then ${moveCommand(member, aside)} && : > ${moved}; fi` },
       { kind: 'exec', cmd: memberAddCommand(h, eps, e.name, e.peerUrl), parse: { parser: 'member-add', name: e.name, peerUrl: e.peerUrl } },
       {
         kind: 'edit',
@@ -299,7 +307,7 @@ export const etcdRejoin: Action<{ timeout?: number }> = {
     ];
     const partialUndo: Command[][] = [
       [],
-      [{ kind: 'exec', cmd: `if [ -e ${moved} ]; then if [ -e ${q(e.dataDir)} ]; then mv -T -- ${q(e.dataDir)} ${q(`${bk}/rejoin-data`)}; fi; mv -T -- ${q(aside)} ${q(e.dataDir)}; fi` }],
+      [{ kind: 'exec', cmd: `if [ -e ${moved} ]; then if [ -e ${q(member)} ]; then mv -T -- ${q(member)} ${q(`${e.dataDir}/.rejoin-rolled-back-${ctx.runId}`)}; fi; mv -T -- ${q(aside)} ${q(member)}; fi` }],
       [{ kind: 'exec', cmd: `${etcdctl(h, eps)} member remove ${q(id)}` }],
       [{ kind: 'exec', cmd: `cp -a -- ${q(`${bk}/previous`)} ${q(tmp)} && mv -f -- ${q(tmp)} ${q(file)}` }],
       [...stop, waitClosed],

@@ -85,12 +85,10 @@ describe('fault matrix', () => {
   it('1. etcd cannot start on one member after the restore → full-restore unwinds to the old cluster', async () => {
     await lab.etcdctl(0, ['put', '/pre-run-1', 'kept']);
     const before = await allKeys();
-    // a squatter takes master-3's peer port as soon as its etcd stops, for 15 s
+    // a squatter takes master-3's peer port as soon as its etcd lets go of it, and holds it for 15 s
     const addr = lab.nodes[2]!.address;
-    await lab.exec(
-      2,
-      `setsid nohup bash -c 'while timeout 1 bash -c "exec 3<>/dev/tcp/${addr}/2379" 2>/dev/null; do sleep 0.05; done; exec node -e "require(\\"net\\").createServer().listen(2380, \\"${addr}\\"); setTimeout(() => process.exit(0), 15000)"' >/root/squatter.log 2>&1 &`,
-    );
+    const squat = `const net = require('net'); const grab = () => { const s = net.createServer(); s.once('error', () => setTimeout(grab, 50)); s.listen(2380, '${addr}', () => setTimeout(() => process.exit(0), 15000)); }; grab(); setTimeout(() => process.exit(1), 120000);`;
+    await lab.exec(2, `setsid nohup node -e ${JSON.stringify(squat).replace(/\$/g, '\\$')} >/root/squatter.log 2>&1 &`);
     const t0 = Date.now();
     const r = await run(['run', 'playbooks/full-restore.yml', '-i', inv, '--yes', '-e', `snapshot_key=${backupKey}`, '-e', 'health_timeout=8', ...s3vars()]);
     expect(r.code, r.stdout + r.stderr).toBe(1);
@@ -147,17 +145,53 @@ describe('fault matrix', () => {
     row('backup (and a second restore) during a restore', 'refused (lock); restore completed', before.length, after.length, Date.now() - t0);
   }, 240_000);
 
+  it('7. the data dir filesystem of one member is too small for the restore → unwound, nothing lost', async () => {
+    // give master-3 a dedicated small filesystem for /var/lib/etcd (a mount point, as with a dedicated disk)
+    const setup = await lab.exec(
+      2,
+      `set -e
+mv /etc/kubernetes/manifests/etcd.yaml /root/etcd.yaml
+for i in $(seq 1 100); do [ -e /run/pods/etcd.pid ] || break; sleep 0.1; done
+cp -a --sparse=never /var/lib/etcd /root/etcd-copy
+used=$(du -sm /root/etcd-copy | cut -f1)
+mount -t tmpfs -o size=$((used + 24))m,mode=700 tmpfs /var/lib/etcd
+cp -a --sparse=never /root/etcd-copy/. /var/lib/etcd/
+rm -rf /root/etcd-copy
+mv /root/etcd.yaml /etc/kubernetes/manifests/etcd.yaml
+df -m /var/lib/etcd | tail -1`,
+    );
+    expect(setup.code, setup.stderr).toBe(0);
+    await healthy();
+    await lab.etcdctl(0, ['put', '/pre-run-7', 'kept']);
+    const before = await allKeys();
+    const runId = `disk-full-${Date.now()}`;
+    const t0 = Date.now();
+    const r = await run(['run', 'playbooks/full-restore.yml', '-i', inv, '--yes', '--run-id', runId, '-e', `snapshot_key=${backupKey}`, ...s3vars()]);
+    expect(r.code, r.stdout + r.stderr).toBe(1);
+    expect(r.stdout).toMatch(/restore the snapshot on every member/);
+    expect(r.stdout).toMatch(/master-3 FAILED/);
+    expect(r.stdout).toMatch(/rolled back to 'rehearsed'/);
+    await healthy();
+    const after = await allKeys();
+    expect(after).toEqual(before);
+    // the half-written scratch dir is gone; the old data is back in place on the small filesystem
+    const left = (await lab.exec(2, 'ls -A /var/lib/etcd')).stdout.trim().split('\n');
+    expect(left).toContain('member');
+    expect(left.filter((f) => f.includes(runId))).toEqual([]);
+    row(`data dir filesystem full on one member during restore (${setup.stdout.trim().split(/\s+/)[1]} MB tmpfs)`, 'rolled back', before.length, after.length, Date.now() - t0);
+  }, 240_000);
+
   it('8. the member being reinitialized is killed mid-rejoin → quorum kept throughout; the run completes or unwinds', async () => {
     const before = await allKeys();
     const runId = `reinit-kill-${Date.now()}`;
     const t0 = Date.now();
-    const reinit = startRun(['run', 'playbooks/reinitialize-member.yml', '-i', inv, '-e', 'member=master-3'], runId, '"type":"step.start","step":"rejoin the member with an empty data dir"');
+    const reinit = startRun(['run', 'playbooks/reinitialize-member.yml', '-i', inv, '-e', 'member=master-2'], runId, '"type":"step.start","step":"rejoin the member with an empty data dir"');
     let quorumLost = 0;
     let probes = 0;
     let watching = true;
     const watcher = (async () => {
       while (watching) {
-        const h = await lab.etcdctl(0, ['endpoint', 'health'], { endpoints: [lab.etcdEndpoints[0]!, lab.etcdEndpoints[1]!] });
+        const h = await lab.etcdctl(0, ['endpoint', 'health'], { endpoints: [lab.etcdEndpoints[0]!, lab.etcdEndpoints[2]!] });
         probes++;
         if (h.code !== 0) quorumLost++;
         await new Promise((r) => setTimeout(r, 150));
@@ -167,7 +201,7 @@ describe('fault matrix', () => {
     // kill the rejoining member's etcd as soon as it runs (kubelet restarts it)
     let killed = false;
     for (let i = 0; i < 200 && !killed; i++) {
-      const k = await lab.exec(2, 'test -s /run/pods/etcd.pid && kill -9 $(cat /run/pods/etcd.pid)');
+      const k = await lab.exec(1, 'test -s /run/pods/etcd.pid && kill -9 $(cat /run/pods/etcd.pid)');
       killed = k.code === 0;
       if (!killed) await new Promise((r) => setTimeout(r, 50));
     }

@@ -110,7 +110,7 @@ export function drSuite(style: 'static-pod' | 'systemd', opts: { full: boolean }
       await healthy();
       await apiserversReady();
       // the old data dirs were kept
-      for (const i of [0, 1, 2]) expect((await lab.exec(i, 'ls -d /var/lib/etcd.before-*')).code).toBe(0);
+      for (const i of [0, 1, 2]) expect((await lab.exec(i, 'ls -d /var/lib/etcd/member.before-*')).code).toBe(0);
     }, 240_000);
 
     if (!opts.full) return;
@@ -120,12 +120,12 @@ export function drSuite(style: 'static-pod' | 'systemd', opts: { full: boolean }
       const before = await readKeys(lab, 0, '/');
       const runId = `failing-restore-${Date.now()}`;
       // block the third member's "move data dir aside": it fails after apiservers and etcd were stopped
-      await lab.exec(2, `mkdir -p /var/lib/etcd.before-${runId}`);
+      await lab.exec(2, `mkdir -p /var/lib/etcd/member.before-${runId}`);
       const r = await run(['run', 'playbooks/full-restore.yml', '-i', inv, '--yes', '--run-id', runId, '-e', `snapshot_key=${backupKey}`, ...s3vars()]);
       expect(r.code, r.stdout + r.stderr).toBe(1);
       expect(r.stdout).toMatch(/rolled back to 'rehearsed'/);
       expect(r.stdout).toMatch(/undone stop etcd everywhere on master-1/);
-      await lab.exec(2, `rmdir /var/lib/etcd.before-${runId}`);
+      await lab.exec(2, `rmdir /var/lib/etcd/member.before-${runId}`);
       await healthy();
       expect(await readKeys(lab, 0, '/')).toEqual(before);
       await apiserversReady();
@@ -196,7 +196,7 @@ export function drSuite(style: 'static-pod' | 'systemd', opts: { full: boolean }
       await healthy();
       for (const i of [0, 1, 2]) expect(await readKeys(lab, i, '/census/', 's')).toEqual(expectedKeys(N));
       // the survivor's previous data dir was kept, not deleted
-      expect((await lab.exec(2, 'ls -d /var/lib/etcd.before-*')).stdout).toMatch(/etcd\.before-/);
+      expect((await lab.exec(2, 'ls -d /var/lib/etcd/member.before-*')).stdout).toMatch(/member\.before-/);
     }, 300_000);
   });
 }
