@@ -85,10 +85,14 @@ describe('fault matrix', () => {
   it('1. etcd cannot start on one member after the restore → full-restore unwinds to the old cluster', async () => {
     await lab.etcdctl(0, ['put', '/pre-run-1', 'kept']);
     const before = await allKeys();
-    // a squatter takes master-3's peer port as soon as its etcd lets go of it, and holds it for 15 s
-    const addr = lab.nodes[2]!.address;
-    const squat = `const net = require('net'); const grab = () => { const s = net.createServer(); s.once('error', () => setTimeout(grab, 50)); s.listen(2380, '${addr}', () => setTimeout(() => process.exit(0), 15000)); }; grab(); setTimeout(() => process.exit(1), 120000);`;
-    await lab.exec(2, `setsid nohup node -e ${JSON.stringify(squat).replace(/\$/g, '\\$')} >/root/squatter.log 2>&1 &`);
+    // master-3's etcd is started through a wrapper that refuses to run while a restore's
+    // member.before-* is there: the restored member never starts, the old one does again
+    const wrap = await lab.exec(
+      2,
+      `printf '%s\\n' '#!/bin/sh' 'for d in /var/lib/etcd/member.before-*; do [ -e "$d" ] && { echo "injected fault: etcd refuses to start" >&2; exit 1; }; done' 'exec etcd "$@"' > /etc/etcd-fault-wrapper && chmod +x /etc/etcd-fault-wrapper && sed -i 's#^    - etcd$#    - /etc/etcd-fault-wrapper#' /etc/kubernetes/manifests/etcd.yaml && grep -c etcd-fault-wrapper /etc/kubernetes/manifests/etcd.yaml`,
+    );
+    expect(wrap.stdout.trim()).toBe('1');
+    await healthy();
     const t0 = Date.now();
     const r = await run(['run', 'playbooks/full-restore.yml', '-i', inv, '--yes', '-e', `snapshot_key=${backupKey}`, '-e', 'health_timeout=8', ...s3vars()]);
     expect(r.code, r.stdout + r.stderr).toBe(1);
@@ -98,6 +102,8 @@ describe('fault matrix', () => {
     const after = await allKeys();
     expect(after).toEqual(before);
     row('etcd fails to start on one member after restore', 'rolled back', before.length, after.length, Date.now() - t0);
+    await lab.exec(2, `sed -i 's#^    - /etc/etcd-fault-wrapper$#    - etcd#' /etc/kubernetes/manifests/etcd.yaml`);
+    await healthy();
   }, 240_000);
 
   it('4. a snapshot corrupted in S3 (one byte flipped) → refused before any host is touched', async () => {
