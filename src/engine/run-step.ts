@@ -1,23 +1,14 @@
 import type { Command, CommandOutcome, StepResult } from '../model/command.js';
 import type { EmitFn } from '../model/events.js';
-import type { Host, Inventory } from '../model/inventory.js';
 import type { Step } from '../model/playbook.js';
-import { evaluateBool, type Scope } from '../template/expression.js';
+import { evaluateBool } from '../template/expression.js';
 import type { Transport } from '../transport/transport.js';
 import { findAction } from '../actions/registry.js';
-import { planStepOnHost } from './plan-step.js';
+import { type PlanStepInput, planStepOnHost } from './plan-step.js';
 import { runCommand } from './run-command.js';
 import type { StoreFactory } from './run-special.js';
 
-export interface StepRunContext {
-  step: Step;
-  stepIndex: number;
-  host: Host;
-  cluster: Host[];
-  inventory: Inventory;
-  scope: Scope;
-  runId: string;
-  baseDir: string;
+export interface StepRunContext extends Omit<PlanStepInput, 'deferred' | 'self'> {
   transport: Transport;
   emit: EmitFn;
   confirm: (prompt: string, expect: string) => Promise<boolean>;

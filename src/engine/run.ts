@@ -1,24 +1,20 @@
 import { dirname } from 'node:path';
 import type { StepResult } from '../model/command.js';
 import type { EmitFn, RunStatus } from '../model/events.js';
-import type { Host, Inventory } from '../model/inventory.js';
-import type { Playbook, Step } from '../model/playbook.js';
+import type { Host } from '../model/inventory.js';
+import type { Step } from '../model/playbook.js';
 import type { Transport } from '../transport/transport.js';
 import { findAction } from '../actions/registry.js';
-import { filterItems, type ItemFilter } from './filter-items.js';
+import { filterItems } from './filter-items.js';
+import type { PlanInput } from './plan.js';
 import { rollback, type UndoEntry } from './rollback.js';
 import { runStepOnHost, type StepRun } from './run-step.js';
-import { buildScope, type RunInfo } from './scope.js';
+import { buildScope } from './scope.js';
 import { renderValue } from '../template/render.js';
 import { expandNames, selectHosts } from './select-hosts.js';
 import type { StoreFactory } from './run-special.js';
 
-export interface RunInput extends ItemFilter {
-  playbook: Playbook;
-  inventory: Inventory;
-  extraVars: Record<string, unknown>;
-  limit: Set<string> | undefined;
-  run: RunInfo;
+export interface RunInput extends PlanInput {
   forks: number;
   noRollback: boolean;
   transport: Transport;

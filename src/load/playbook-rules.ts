@@ -1,7 +1,7 @@
 import { findAction } from '../actions/registry.js';
 import type { Inventory } from '../model/inventory.js';
 import type { Playbook, Step } from '../model/playbook.js';
-import { ExpressionError, FILTERS, parseExpression, referencedPaths } from '../template/expression.js';
+import { children, ExpressionError, FILTERS, parseExpression, referencedPaths } from '../template/expression.js';
 import { templateExpressions } from '../template/render.js';
 import type { Problem } from './problem.js';
 import { ETCD_FIELDS, HOST_FIELDS, ROOT_NAMES, RUN_FIELDS } from './template-scope.js';
@@ -97,34 +97,9 @@ function short(s: string): string {
   return s.length > 80 ? `${s.slice(0, 60)}…` : s;
 }
 
-function checkFilters(ast: ReturnType<typeof parseExpression>): void {
-  const walk = (n: ReturnType<typeof parseExpression>): void => {
-    switch (n.t) {
-      case 'filter':
-        if (!FILTERS.has(n.name)) throw new ExpressionError(`unknown filter '${n.name}' (known: ${[...FILTERS].join(', ')})`);
-        walk(n.arg);
-        n.args.forEach(walk);
-        return;
-      case 'get':
-        walk(n.obj);
-        walk(n.key);
-        return;
-      case 'list':
-        n.items.forEach(walk);
-        return;
-      case 'not':
-      case 'defined':
-        walk(n.arg);
-        return;
-      case 'bin':
-        walk(n.left);
-        walk(n.right);
-        return;
-      default:
-        return;
-    }
-  };
-  walk(ast);
+function checkFilters(n: ReturnType<typeof parseExpression>): void {
+  if (n.t === 'filter' && !FILTERS.has(n.name)) throw new ExpressionError(`unknown filter '${n.name}' (known: ${[...FILTERS].join(', ')})`);
+  children(n).forEach(checkFilters);
 }
 
 function undefinedMessage(p: string[], declared: Set<string>, registered: Set<string>, extraRoots: Set<string>): string | undefined {

@@ -482,39 +482,40 @@ export function toText(v: unknown): string {
 export function referencedPaths(src: string): string[][] {
   const out: string[][] = [];
   const walk = (n: Node): void => {
-    switch (n.t) {
-      case 'lit':
-        return;
-      case 'name':
-      case 'get': {
-        const p = staticPath(n);
-        if (p) out.push(p);
-        else if (n.t === 'get') {
-          walk(n.obj);
-          walk(n.key);
-        }
+    if (n.t === 'defined') return;
+    if (n.t === 'name' || n.t === 'get') {
+      const p = staticPath(n);
+      if (p) {
+        out.push(p);
         return;
       }
-      case 'list':
-        n.items.forEach(walk);
-        return;
-      case 'not':
-        walk(n.arg);
-        return;
-      case 'bin':
-        walk(n.left);
-        walk(n.right);
-        return;
-      case 'defined':
-        return;
-      case 'filter':
-        if (n.name !== 'default') walk(n.arg);
-        n.args.forEach(walk);
-        return;
     }
+    // default(...) guards its argument: only its fallback is read for sure
+    const kids = n.t === 'filter' && n.name === 'default' ? n.args : children(n);
+    kids.forEach(walk);
   };
   walk(parseExpression(src));
   return out;
+}
+
+/** The direct sub-expressions of a node. */
+export function children(n: Node): Node[] {
+  switch (n.t) {
+    case 'lit':
+    case 'name':
+      return [];
+    case 'get':
+      return [n.obj, n.key];
+    case 'list':
+      return n.items;
+    case 'not':
+    case 'defined':
+      return [n.arg];
+    case 'bin':
+      return [n.left, n.right];
+    case 'filter':
+      return [n.arg, ...n.args];
+  }
 }
 
 function staticPath(n: Node): string[] | undefined {

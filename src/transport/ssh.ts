@@ -189,36 +189,33 @@ export class SshTransport implements Transport {
     return conn.sftp;
   }
 
-  async upload(host: Host, dest: string, content: Buffer, mode: number): Promise<TransferOutcome> {
+  /** Write to a hidden temp name in the same directory, then rename over the target: kubelet ignores dotfiles. */
+  private async putAtomically(host: Host, dest: string, bytes: number, write: (sftp: SFTPWrapper, tmp: string) => Promise<void>): Promise<TransferOutcome> {
     const o = await this.open(host);
     if (!o.ok) return { kind: 'unreachable', message: o.message };
     const started = Date.now();
-    // A hidden temp name in the same directory, renamed over the target: kubelet ignores dotfiles.
     const tmp = posix.join(posix.dirname(dest), `.${posix.basename(dest)}.runbook-${process.pid}`);
     try {
       const sftp = await this.sftp(o.conn);
-      await new Promise<void>((res, rej) => sftp.writeFile(tmp, content, { mode }, (e) => (e ? rej(e) : res())));
-      await new Promise<void>((res, rej) => sftp.chmod(tmp, mode, (e) => (e ? rej(e) : res())));
+      await write(sftp, tmp);
       await new Promise<void>((res, rej) => sftp.ext_openssh_rename(tmp, dest, (e) => (e ? rej(e) : res())));
-      return { kind: 'done', bytes: content.length, durationMs: Date.now() - started };
+      return { kind: 'done', bytes, durationMs: Date.now() - started };
     } catch (e) {
       return { kind: 'failed', message: `writing ${dest} on ${host.name}: ${(e as Error).message}` };
     }
   }
 
-  async uploadFile(host: Host, localPath: string, dest: string, mode: number): Promise<TransferOutcome> {
-    const o = await this.open(host);
-    if (!o.ok) return { kind: 'unreachable', message: o.message };
-    const started = Date.now();
-    const tmp = posix.join(posix.dirname(dest), `.${posix.basename(dest)}.runbook-${process.pid}`);
-    try {
-      const sftp = await this.sftp(o.conn);
-      await new Promise<void>((res, rej) => sftp.fastPut(localPath, tmp, { mode }, (e) => (e ? rej(e) : res())));
-      await new Promise<void>((res, rej) => sftp.ext_openssh_rename(tmp, dest, (e) => (e ? rej(e) : res())));
-      return { kind: 'done', bytes: statSync(localPath).size, durationMs: Date.now() - started };
-    } catch (e) {
-      return { kind: 'failed', message: `copying to ${dest} on ${host.name}: ${(e as Error).message}` };
-    }
+  upload(host: Host, dest: string, content: Buffer, mode: number): Promise<TransferOutcome> {
+    return this.putAtomically(host, dest, content.length, async (sftp, tmp) => {
+      await new Promise<void>((res, rej) => sftp.writeFile(tmp, content, { mode }, (e) => (e ? rej(e) : res())));
+      await new Promise<void>((res, rej) => sftp.chmod(tmp, mode, (e) => (e ? rej(e) : res())));
+    });
+  }
+
+  uploadFile(host: Host, localPath: string, dest: string, mode: number): Promise<TransferOutcome> {
+    return this.putAtomically(host, dest, statSync(localPath).size, (sftp, tmp) =>
+      new Promise<void>((res, rej) => sftp.fastPut(localPath, tmp, { mode }, (e) => (e ? rej(e) : res()))),
+    );
   }
 
   async stream(host: Host, command: string) {

@@ -1,15 +1,13 @@
 // Fault matrix on a real etcd lab: every fault ends at success or at a rollback point, with the
 // keys counted before and after. Each test prints one row for the closing note.
-import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Lab, startLab } from '../lab/lab.js';
 import { startS3 } from '../lab/s3.js';
 import { clusterView, readKeys, writeCensus } from '../support/census.js';
-import { type CliResult, runCli } from '../support/cli.js';
+import { type CliResult, runCli, spawnCli } from '../support/cli.js';
 import { writeLabInventory } from '../support/lab-inventory.js';
-import { CLI, ROOT } from '../support/paths.js';
 import { s3Helpers } from '../support/s3-client.js';
 
 let lab: Lab;
@@ -40,17 +38,7 @@ async function healthy(members = 3): Promise<void> {
 /** Start a run in the background and resolve once its journal shows `needle`. */
 function startRun(args: string[], runId: string, needle: string): { seen: Promise<void>; done: Promise<CliResult> } {
   const journal = join(env['RUNBOOK_RUNS_DIR']!, runId, 'journal.jsonl');
-  const started = Date.now();
-  const child = spawn('node', [CLI, ...args, '--run-id', runId], { cwd: ROOT, env: { ...process.env, ...env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => {
-    stdout += d.toString();
-  });
-  child.stderr.on('data', (d: Buffer) => {
-    stderr += d.toString();
-  });
-  const done = new Promise<CliResult>((res) => child.on('close', (code) => res({ code, stdout, stderr, ms: Date.now() - started })));
+  const { done } = spawnCli([...args, '--run-id', runId], { env });
   const seen = (async () => {
     for (let i = 0; i < 2400; i++) {
       if (existsSync(journal) && readFileSync(journal, 'utf8').includes(needle)) return;
