@@ -258,7 +258,7 @@ export function stashedPath(h: Host, manifest: string): string {
 /** `member add`, retried while etcd 3.4 answers "unhealthy cluster" (for ~5 s after members connect). */
 export function memberAddCommand(h: Host, endpoints: string[], name: string, peerUrl: string): string {
   const add = `${etcdctl(h, endpoints)} member add ${q(name)} --peer-urls=${q(peerUrl)} -w json`;
-  return `for i in $(seq 1 30); do if out=$(${add} 2>&1); then printf '%s\n' "$out"; exit 0; fi; case "$out" in *unhealthy*|*'not started'*|*timeout*|*'timed out'*) sleep 1;; *) printf '%s\n' "$out" >&2; exit 1;; esac; done; printf '%s\n' "$out" >&2; exit 1`;
+  return `for i in $(seq 1 30); do if out=$(${add} 2>&1); then printf '%s\n' "$out"; exit 0; fi; case "$out" in *unhealthy*|*'not started'*|*'started members'*|*timeout*|*'timed out'*) sleep 1;; *) printf '%s\n' "$out" >&2; exit 1;; esac; done; printf '%s\n' "$out" >&2; exit 1`;
 }
 
 /**
@@ -304,6 +304,8 @@ export const etcdRejoin: Action<{ timeout?: number }> = {
       },
       e.style === 'systemd' ? { kind: 'exec', cmd: `systemctl daemon-reload && systemctl start ${q(e.unit)}` } : { kind: 'exec', cmd: moveCommand(stashedPath(h, e.manifest), e.manifest) },
       { kind: 'exec', cmd: portProbe(address, port), poll: { until: 'succeeds', timeoutMs, intervalMs: 500 } },
+      // an open port is not a joined member: wait until it serves (has a leader, caught up enough to answer)
+      { kind: 'exec', cmd: `${etcdctl(h, [e.clientUrl])} endpoint health`, poll: { until: 'succeeds', timeoutMs, intervalMs: 500 } },
     ];
     const partialUndo: Command[][] = [
       [],
@@ -311,6 +313,7 @@ export const etcdRejoin: Action<{ timeout?: number }> = {
       [{ kind: 'exec', cmd: `${etcdctl(h, eps)} member remove ${q(id)}` }],
       [{ kind: 'exec', cmd: `cp -a -- ${q(`${bk}/previous`)} ${q(tmp)} && mv -f -- ${q(tmp)} ${q(file)}` }],
       [...stop, waitClosed],
+      [],
       [],
     ];
     return ok({ commands, undo: [...partialUndo].reverse().flat(), partialUndo, changes: true });
