@@ -1,3 +1,3 @@
 import { drSuite } from '../support/dr-suite.js';
 
-drSuite('systemd', { full: false });
+drSuite('systemd', { full: true });

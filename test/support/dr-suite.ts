@@ -166,7 +166,11 @@ export function drSuite(style: 'static-pod' | 'systemd', opts: { full: boolean }
       const others = [0, 2];
       const startTimes = await Promise.all(others.map((i) => etcdStartTime(lab, i, style)));
       // wipe member 2's data dir under a running kubelet: it comes back empty and cannot rejoin by itself
-      await lab.exec(1, 'mv /etc/kubernetes/manifests/etcd.yaml /root/etcd.yaml && for i in $(seq 1 50); do [ -e /run/pods/etcd.pid ] || break; sleep 0.1; done; rm -rf /var/lib/etcd/member && mv /root/etcd.yaml /etc/kubernetes/manifests/etcd.yaml');
+      const wipe =
+        style === 'static-pod'
+          ? 'mv /etc/kubernetes/manifests/etcd.yaml /root/etcd.yaml && for i in $(seq 1 50); do [ -e /run/pods/etcd.pid ] || break; sleep 0.1; done; rm -rf /var/lib/etcd/member && mv /root/etcd.yaml /etc/kubernetes/manifests/etcd.yaml'
+          : 'systemctl stop etcd && rm -rf /var/lib/etcd/member && systemctl start etcd';
+      expect((await lab.exec(1, wipe)).code).toBe(0);
       const r = await run(['run', 'playbooks/reinitialize-member.yml', '-i', inv, '-e', 'member=master-2']);
       expect(r.code, r.stdout + r.stderr).toBe(0);
       expect(await readKeys(lab, 1, '/census/', 's')).toEqual(expectedKeys(N));
@@ -176,7 +180,7 @@ export function drSuite(style: 'static-pod' | 'systemd', opts: { full: boolean }
 
     it('force-new-cluster.yml with two members stopped: 3 healthy members again, all keys, no --force-new-cluster left', async () => {
       for (const i of [1, 2]) {
-        const stop = await lab.exec(i, 'mkdir -p /var/lib/etcd-runbook/stopped && mv /etc/kubernetes/manifests/etcd.yaml /var/lib/etcd-runbook/stopped/etcd.yaml');
+        const stop = await lab.exec(i, style === 'static-pod' ? 'mkdir -p /var/lib/etcd-runbook/stopped && mv /etc/kubernetes/manifests/etcd.yaml /var/lib/etcd-runbook/stopped/etcd.yaml' : 'systemctl stop etcd');
         expect(stop.code).toBe(0);
       }
       const r = await run(['run', 'playbooks/force-new-cluster.yml', '-i', inv, '-e', 'survivor=master-1']);
@@ -184,7 +188,8 @@ export function drSuite(style: 'static-pod' | 'systemd', opts: { full: boolean }
       await healthy();
       for (const i of [0, 1, 2]) {
         expect(await readKeys(lab, i, '/census/', 's')).toEqual(expectedKeys(N));
-        const m = await lab.exec(i, 'cat /etc/kubernetes/manifests/etcd.yaml');
+        const m = await lab.exec(i, style === 'static-pod' ? 'cat /etc/kubernetes/manifests/etcd.yaml' : 'cat /etc/systemd/system/etcd.service');
+        expect(m.code).toBe(0);
         expect(m.stdout).not.toMatch(/force-new-cluster/);
       }
     }, 300_000);
