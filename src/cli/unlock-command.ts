@@ -25,7 +25,7 @@ export async function unlock(args: CliArgs, io: Io): Promise<number> {
   try {
     if (!args.force) {
       for (const h of hosts) {
-        const r = await transport.exec(h, `cat ${h.etcd.stashDir}/lock/owner.json 2>/dev/null || echo unlocked`);
+        const r = await transport.exec(h, `cat ${h.etcd.stashDir}/lock/owner.json 2>/dev/null || echo unlocked`, { root: true });
         io.stdout.write(`${h.name}: ${r.kind === 'exited' ? r.stdout.trim() : `unreachable: ${r.message}`}\n`);
       }
       return 0;

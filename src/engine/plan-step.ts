@@ -4,7 +4,7 @@ import type { Host, Inventory } from '../model/inventory.js';
 import type { Step } from '../model/playbook.js';
 import { evaluateBool, ExpressionError, type Scope, UndefinedNameError } from '../template/expression.js';
 import { renderString, renderValue } from '../template/render.js';
-import { shellQuote } from '../util/shell-quote.js';
+import { needsSudo, sudoWrap } from '../util/become.js';
 import { describeEdits } from '../facts/manifest-edit.js';
 
 /** What one step will do on one host. */
@@ -31,9 +31,8 @@ export interface PlanStepInput {
 
 /** sudo -n when the SSH user is not root and the host or step asks for it. */
 export function withBecome(cmd: Command, host: Host, step: Step): Command {
-  const become = step.become ?? host.become;
-  if (cmd.kind !== 'exec' || !become || host.user === 'root') return cmd;
-  return { ...cmd, cmd: `sudo -n -- bash -c ${shellQuote(cmd.cmd)}` };
+  if (cmd.kind !== 'exec' || !needsSudo(host, step.become)) return cmd;
+  return { ...cmd, cmd: sudoWrap(cmd.cmd) };
 }
 
 /** Pure: a step's commands and undo for one host, from its arguments and the host's scope. */

@@ -61,13 +61,13 @@ export function applyParse(p: Parse, stdout: string): { ok: true; facts: unknown
 }
 
 export async function runEdit(c: Extract<Command, { kind: 'edit' }>, ctx: SpecialContext): Promise<Outcome> {
-  const read = await ctx.transport.exec(ctx.host, `cat -- ${q(c.path)}`);
+  const read = await ctx.transport.exec(ctx.host, `cat -- ${q(c.path)}`, { root: true });
   if (read.kind !== 'exited') return fail(read.kind === 'unreachable' ? `unreachable: ${read.message}` : `connection lost: ${read.message}`);
   if (read.code !== 0) return fail(`cannot read ${c.path}: ${read.stderr.trim()}`);
   const r = editFlags(read.stdout, c.style, c.edits);
   if (!r.ok) return fail(`${c.path}: ${r.message}`);
   if (!r.changed) return done(`${c.path}: already as wanted`);
-  const mode = await ctx.transport.exec(ctx.host, `stat -c %a -- ${q(c.path)}`);
+  const mode = await ctx.transport.exec(ctx.host, `stat -c %a -- ${q(c.path)}`, { root: true });
   const m = mode.kind === 'exited' && mode.code === 0 ? Number.parseInt(mode.stdout.trim(), 8) : 0o600;
   const up = await ctx.transport.upload(ctx.host, c.path, Buffer.from(r.text, 'utf8'), m);
   if (up.kind !== 'done') return fail(`${up.kind === 'unreachable' ? 'unreachable' : 'write failed'}: ${up.message}`);
@@ -76,7 +76,7 @@ export async function runEdit(c: Extract<Command, { kind: 'edit' }>, ctx: Specia
 
 export async function runS3Put(c: Extract<Command, { kind: 's3-put' }>, ctx: SpecialContext): Promise<Outcome> {
   const store = ctx.stores({ endpoint: c.endpoint, region: c.region, bucket: c.bucket });
-  const s = await ctx.transport.stream(ctx.host, `cat -- ${q(c.src)}`);
+  const s = await ctx.transport.stream(ctx.host, `cat -- ${q(c.src)}`, { root: true });
   if (s.kind !== 'ok') return fail(`unreachable: ${s.message}`);
   let put: { sha256: string; size: number };
   try {
@@ -149,7 +149,7 @@ export async function runS3Get(c: Extract<Command, { kind: 's3-get' }>, ctx: Spe
     if (got !== want) return fail(`sha256 mismatch for s3://${c.bucket}/${c.key}: got ${got}, recorded ${want}. The object is corrupt or was replaced: refusing to use it; nothing was copied to ${ctx.host.name}`);
     const up = await ctx.transport.uploadFile(ctx.host, local, c.dest, 0o600);
     if (up.kind !== 'done') return fail(`${up.kind === 'unreachable' ? 'unreachable' : 'copy failed'}: ${up.message}`);
-    const check = await ctx.transport.exec(ctx.host, `sha256sum -- ${q(c.dest)}`);
+    const check = await ctx.transport.exec(ctx.host, `sha256sum -- ${q(c.dest)}`, { root: true });
     const onHost = check.kind === 'exited' ? check.stdout.split(/\s+/)[0] : undefined;
     if (onHost !== want) return fail(`after copying, ${c.dest} on ${ctx.host.name} has sha256 ${onHost ?? '(unreadable)'}, want ${want}`);
     return done(JSON.stringify({ key: c.key, sha256: want, dest: c.dest }), { key: c.key, sha256: want, dest: c.dest });

@@ -1,4 +1,7 @@
-import { mkdirSync, readFileSync, statSync } from 'node:fs';
+import { createReadStream, createWriteStream, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { pipeline } from 'node:stream/promises';
+import { needsSudo, sudoWrap } from '../util/become.js';
+import { shellQuote } from '../util/shell-quote.js';
 import { connect as netConnect } from 'node:net';
 import { posix } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -125,6 +128,7 @@ export class SshTransport implements Transport {
   }
 
   async exec(host: Host, command: string, opts: ExecOptions = {}): Promise<ExecOutcome> {
+    if (opts.root && needsSudo(host)) command = sudoWrap(command);
     const o = await this.open(host);
     if (!o.ok) return { kind: 'unreachable', message: o.message };
     const { conn } = o;
@@ -164,6 +168,10 @@ export class SshTransport implements Transport {
           stderr = keep(stderr, s);
           opts.onStderr?.(s);
         });
+        const input = opts.input;
+        if (input === undefined) stream.end();
+        else if (Buffer.isBuffer(input)) stream.end(input);
+        else input.pipe(stream);
         stream.on('exit', (c: number | null, sig?: string) => {
           exited = true;
           code = c ?? null;
@@ -205,7 +213,20 @@ export class SshTransport implements Transport {
     }
   }
 
+  /** For a sudo user, SFTP cannot write root's files: a privileged shell reads the bytes from stdin instead. */
+  private async putViaSudo(host: Host, dest: string, mode: number, input: Buffer | Readable, bytes: number): Promise<TransferOutcome> {
+    const started = Date.now();
+    const tmp = posix.join(posix.dirname(dest), `.${posix.basename(dest)}.runbook-${process.pid}`);
+    const cmd = `umask 077 && cat > ${shellQuote(tmp)} && chmod ${mode.toString(8)} ${shellQuote(tmp)} && mv -f -- ${shellQuote(tmp)} ${shellQuote(dest)}`;
+    const r = await this.exec(host, cmd, { root: true, input });
+    if (r.kind === 'unreachable') return { kind: 'unreachable', message: r.message };
+    if (r.kind === 'lost') return { kind: 'failed', message: `writing ${dest} on ${host.name}: ${r.message}` };
+    if (r.code !== 0) return { kind: 'failed', message: `writing ${dest} on ${host.name}: ${r.stderr.trim() || `exit ${r.code}`}` };
+    return { kind: 'done', bytes, durationMs: Date.now() - started };
+  }
+
   upload(host: Host, dest: string, content: Buffer, mode: number): Promise<TransferOutcome> {
+    if (needsSudo(host)) return this.putViaSudo(host, dest, mode, content, content.length);
     return this.putAtomically(host, dest, content.length, async (sftp, tmp) => {
       await new Promise<void>((res, rej) => sftp.writeFile(tmp, content, { mode }, (e) => (e ? rej(e) : res())));
       await new Promise<void>((res, rej) => sftp.chmod(tmp, mode, (e) => (e ? rej(e) : res())));
@@ -213,12 +234,14 @@ export class SshTransport implements Transport {
   }
 
   uploadFile(host: Host, localPath: string, dest: string, mode: number): Promise<TransferOutcome> {
+    if (needsSudo(host)) return this.putViaSudo(host, dest, mode, createReadStream(localPath), statSync(localPath).size);
     return this.putAtomically(host, dest, statSync(localPath).size, (sftp, tmp) =>
       new Promise<void>((res, rej) => sftp.fastPut(localPath, tmp, { mode }, (e) => (e ? rej(e) : res()))),
     );
   }
 
-  async stream(host: Host, command: string) {
+  async stream(host: Host, command: string, opts: { root?: boolean } = {}) {
+    if (opts.root && needsSudo(host)) command = sudoWrap(command);
     const o = await this.open(host);
     if (!o.ok) return { kind: 'unreachable' as const, message: o.message };
     const { conn } = o;
@@ -252,6 +275,16 @@ export class SshTransport implements Transport {
   }
 
   async fetch(host: Host, src: string, localDest: string): Promise<TransferOutcome> {
+    if (needsSudo(host)) {
+      const started = Date.now();
+      const s = await this.stream(host, `cat -- ${shellQuote(src)}`, { root: true });
+      if (s.kind !== 'ok') return { kind: 'unreachable', message: s.message };
+      mkdirSync(posix.dirname(localDest), { recursive: true });
+      await pipeline(s.stdout, createWriteStream(localDest, { mode: 0o600 }));
+      const end = await s.done;
+      if (end.kind !== 'exited' || end.code !== 0) return { kind: 'failed', message: `fetching ${src} from ${host.name}: ${end.kind === 'exited' ? end.stderr.trim() : end.message}` };
+      return { kind: 'done', bytes: statSync(localDest).size, durationMs: Date.now() - started };
+    }
     const o = await this.open(host);
     if (!o.ok) return { kind: 'unreachable', message: o.message };
     const started = Date.now();

@@ -9,6 +9,10 @@ export type ExecOutcome =
   | { kind: 'lost'; message: string; stdout: string; stderr: string };
 
 export interface ExecOptions {
+  /** An engine-internal command (lock, manifest read, transfers): run through sudo when the host says become. */
+  root?: boolean | undefined;
+  /** Fed to the command's stdin. */
+  input?: Buffer | Readable | undefined;
   timeoutMs?: number | undefined;
   onStdout?: ((text: string) => void) | undefined;
   onStderr?: ((text: string) => void) | undefined;
@@ -23,7 +27,7 @@ export interface Transport {
   /** Copy a local file to the host (atomic rename into place). */
   uploadFile(host: Host, localPath: string, dest: string, mode: number): Promise<TransferOutcome>;
   /** Run a command and hand its stdout over as a stream (for large files: nothing is buffered). */
-  stream(host: Host, command: string): Promise<{ kind: 'ok'; stdout: Readable; done: Promise<ExecOutcome> } | { kind: 'unreachable'; message: string }>;
+  stream(host: Host, command: string, opts?: { root?: boolean }): Promise<{ kind: 'ok'; stdout: Readable; done: Promise<ExecOutcome> } | { kind: 'unreachable'; message: string }>;
   /** Open the connection now (checks reachability and host key) without running anything. */
   connect(host: Host): Promise<{ ok: true } | { ok: false; message: string; hostKey: boolean }>;
   close(): Promise<void>;
