@@ -99,18 +99,25 @@ export async function runS3Put(c: Extract<Command, { kind: 's3-put' }>, ctx: Spe
   return done(JSON.stringify(provenance), provenance);
 }
 
-async function expectedSha(store: BackupStore, key: string, given: string | undefined): Promise<string | undefined> {
-  if (given) return given;
-  const meta = await store.head(key);
-  if (meta?.['sha256']) return meta['sha256'];
+/** The provenance record written next to a backup (KEY.json), or {} when there is none. */
+async function provenanceOf(store: BackupStore, key: string): Promise<Record<string, unknown>> {
   try {
     const side = await store.get(`${key}.json`);
     let text = '';
     for await (const ch of side.body as AsyncIterable<Buffer>) text += ch.toString('utf8');
-    return (JSON.parse(text) as { sha256?: string }).sha256;
+    const p = JSON.parse(text) as unknown;
+    return p && typeof p === 'object' && !Array.isArray(p) ? (p as Record<string, unknown>) : {};
   } catch {
-    return undefined;
+    return {};
   }
+}
+
+async function expectedSha(store: BackupStore, key: string, given: string | undefined): Promise<string | undefined> {
+  if (given) return given;
+  const meta = await store.head(key);
+  if (meta?.['sha256']) return meta['sha256'];
+  const sha = (await provenanceOf(store, key))['sha256'];
+  return typeof sha === 'string' ? sha : undefined;
 }
 
 /** Read the whole object on this machine and check its sha256 against the recorded one; touches no host. */
@@ -125,7 +132,7 @@ export async function runS3Verify(op: Extract<LocalOp, { op: 's3-verify' }>, sto
     return fail(`cannot read s3://${op.bucket}/${op.key}: ${(e as Error).message}`);
   }
   if (got.sha256 !== want) return fail(`sha256 mismatch for s3://${op.bucket}/${op.key}: it reads as ${got.sha256}, recorded ${want}. The object is corrupt or was replaced: refusing it before any host is touched`);
-  const facts = { key: op.key, sha256: want, size: got.size };
+  const facts = { key: op.key, sha256: want, size: got.size, provenance: await provenanceOf(store, op.key) };
   return done(JSON.stringify(facts), facts);
 }
 

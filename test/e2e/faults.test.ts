@@ -119,6 +119,24 @@ describe('fault matrix', () => {
     }
   }, 120_000);
 
+  it('4b. a snapshot whose etcd hash differs from the one recorded at backup time → refused before anything is stopped', async () => {
+    const prov = JSON.parse((await s3c.bytes(`${backupKey}.json`)).toString('utf8')) as Record<string, unknown>;
+    const before = await allKeys();
+    const t0 = Date.now();
+    try {
+      await s3c.put(`${backupKey}.json`, Buffer.from(JSON.stringify({ ...prov, hash: '12345' })));
+      const r = await run(['run', 'playbooks/full-restore.yml', '-i', inv, '--yes', '-e', `snapshot_key=${backupKey}`, ...s3vars()]);
+      expect(r.code, r.stdout + r.stderr).toBe(1);
+      expect(r.stdout).toMatch(/different etcd hash than the backup's provenance record/);
+      expect(r.stdout).not.toMatch(/stop etcd everywhere/);
+      const after = await allKeys();
+      expect(after).toEqual(before);
+      row('snapshot etcd hash differs from the backup record', 'refused', before.length, after.length, Date.now() - t0);
+    } finally {
+      await s3c.put(`${backupKey}.json`, Buffer.from(JSON.stringify(prov)));
+    }
+  }, 120_000);
+
   it('5. a backup during a restore → refused by the cluster lock; the restore completes', async () => {
     const before = await allKeys();
     const runId = `locked-restore-${Date.now()}`;
