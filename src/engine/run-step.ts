@@ -86,12 +86,12 @@ export async function runStepOnHost(ctx: StepRunContext): Promise<StepRun> {
   const planned = planStepOnHost({ step, stepIndex: ctx.stepIndex, host, cluster: ctx.cluster, inventory: ctx.inventory, scope: ctx.scope, runId: ctx.runId, baseDir: ctx.baseDir });
   if (planned.kind === 'skip') {
     const result: StepResult = { status: 'skipped', host: host.name, reason: planned.reason };
-    ctx.emit({ type: 'host.result', step: step.name, index: ctx.stepIndex, attempt: 1, result });
+    ctx.emit({ type: 'host.result', step: step.name, index: ctx.stepIndex, attempt: 1, final: true, result });
     return { result, registered: step.register ? registerValue(undefined, 'skipped') : undefined, undo: [] };
   }
   if (planned.kind === 'error') {
     const result: StepResult = { status: 'failed', host: host.name, outcome: undefined, message: planned.message };
-    ctx.emit({ type: 'host.result', step: step.name, index: ctx.stepIndex, attempt: 1, result });
+    ctx.emit({ type: 'host.result', step: step.name, index: ctx.stepIndex, attempt: 1, final: true, result });
     return { result, registered: undefined, undo: [] };
   }
   if (planned.changes) ctx.emit({ type: 'step.planned', step: step.name, index: ctx.stepIndex, host: host.name, undo: planned.undo, repeatable: isRepeatable(step) });
@@ -143,7 +143,6 @@ export async function runStepOnHost(ctx: StepRunContext): Promise<StepRun> {
       }
       if (!done && result.status !== 'failed') result = { status: 'failed', host: host.name, outcome, message: `until: ${step.until} still false after ${attempt} attempt(s)` };
     }
-    ctx.emit({ type: 'host.result', step: step.name, index: ctx.stepIndex, attempt, result });
     const completed = result.status === 'changed' || result.status === 'ok';
     let plan = planned;
     if (planned.changes && findAction(step.action)?.undoNeedsResult) {
@@ -158,7 +157,9 @@ export async function runStepOnHost(ctx: StepRunContext): Promise<StepRun> {
     }
     last = { result, registered, undo };
     // a part-way failure that changed the host is not retried: it is unwound instead
-    if (completed || unreachable || undo.length > 0 || attempt === attempts || ctx.signal.aborted) break;
+    const final = completed || unreachable || undo.length > 0 || attempt === attempts || ctx.signal.aborted;
+    ctx.emit({ type: 'host.result', step: step.name, index: ctx.stepIndex, attempt, final, result });
+    if (final) break;
     await sleep(step.delaySeconds * 1000, ctx.signal);
   }
   return last as StepRun;

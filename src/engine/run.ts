@@ -121,7 +121,7 @@ export async function runPlaybook(input: RunInput): Promise<RunOutcome> {
     const runOne = async (host: Host): Promise<StepRun> => {
       if (unreachable.has(host.name)) {
         const result: StepResult = { status: 'unreachable', host: host.name, message: 'unreachable earlier in this run' };
-        emit({ type: 'host.result', step: step.name, index, attempt: 1, result });
+        emit({ type: 'host.result', step: step.name, index, attempt: 1, final: true, result });
         return { result, registered: undefined, undo: [] };
       }
       const scope = buildScope({ playbook, inventory, host, run: input.run, extraVars: input.extraVars, registered: registered.get(host.name) ?? {}, cluster });

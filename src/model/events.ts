@@ -50,7 +50,8 @@ export type RunEvent =
       stderrTail: string;
       error: string | undefined;
     }
-  | { type: 'host.result'; step: string; index: number; attempt: number; result: StepResult }
+  /** `final`: no further attempt follows (retries exhausted, done, or unwinding). */
+  | { type: 'host.result'; step: string; index: number; attempt: number; final: boolean; result: StepResult }
   /** Before a changing step runs on a host: what would undo it, for a rollback after a crash. */
   | { type: 'step.planned'; step: string; index: number; host: string; undo: Command[]; repeatable: boolean }
   /** A completed step's undo, now on the rollback stack. */

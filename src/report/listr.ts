@@ -79,8 +79,8 @@ export function listrReporter(fallback: (e: RunEvent) => void): { onEvent: (e: R
       case 'host.result': {
         outputs.delete(e.result.host);
         const slot = current?.hosts.get(e.result.host);
-        // retried attempts report several results; the last one settles the subtask
-        if (slot && (e.result.status !== 'failed' || e.attempt > 0)) slot.result.resolve(e.result);
+        // a retried step reports each attempt; only the final one settles the subtask
+        if (slot && e.final) slot.result.resolve(e.result);
         return;
       }
       case 'step.end':

@@ -1,0 +1,107 @@
+// The run loop and rollback against a fake transport: no host, every command recorded.
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { runPlaybook } from '../../src/engine/run.js';
+import { loadInventory } from '../../src/load/load-inventory.js';
+import { loadPlaybook } from '../../src/load/load-playbook.js';
+import type { RunEvent } from '../../src/model/events.js';
+import type { Host } from '../../src/model/inventory.js';
+import type { ExecOutcome, Transport } from '../../src/transport/transport.js';
+
+/** Fails a command when `fails(host, cmd)` says so; records every command per host. */
+function fakeTransport(fails: (host: string, cmd: string) => boolean, unreachable = new Set<string>()): Transport & { log: string[] } {
+  const log: string[] = [];
+  const exec = async (h: Host, cmd: string): Promise<ExecOutcome> => {
+    if (unreachable.has(h.name)) return { kind: 'unreachable', message: 'no route' };
+    log.push(`${h.name}: ${cmd}`);
+    const bad = fails(h.name, cmd);
+    return { kind: 'exited', code: bad ? 1 : 0, signal: null, stdout: '', stderr: bad ? 'boom' : '', durationMs: 1, timedOut: false };
+  };
+  return {
+    log,
+    exec,
+    upload: async () => ({ kind: 'done', bytes: 0, durationMs: 0 }),
+    uploadFile: async () => ({ kind: 'done', bytes: 0, durationMs: 0 }),
+    fetch: async () => ({ kind: 'done', bytes: 0, durationMs: 0 }),
+    stream: async () => ({ kind: 'unreachable', message: 'not in this fake' }),
+    connect: async () => ({ ok: true }),
+    close: async () => undefined,
+  };
+}
+
+function setup(steps: string) {
+  const dir = mkdtempSync(join(tmpdir(), 'rb-loop-'));
+  writeFileSync(join(dir, 'inv.yml'), 'cluster: c\nhosts:\n  a: { address: 10.0.0.1 }\n  b: { address: 10.0.0.2 }\ngroups:\n  masters: [a, b]\n');
+  writeFileSync(join(dir, 'pb.yml'), `name: t\nhosts: masters\nsteps:\n${steps}`);
+  const inv = loadInventory(join(dir, 'inv.yml'));
+  if (!inv.ok) throw new Error(JSON.stringify(inv.problems));
+  const pb = loadPlaybook(join(dir, 'pb.yml'), { inventory: inv.value });
+  if (!pb.ok) throw new Error(JSON.stringify(pb.problems));
+  return { inventory: inv.value, playbook: pb.value };
+}
+
+const step = (name: string, cmd: string, undo: string) => `  - name: ${name}\n    action: shell\n    args: { cmd: "${cmd}" }\n    undo: "${undo}"\n`;
+
+async function run(steps: string, t: Transport) {
+  const { inventory, playbook } = setup(steps);
+  const events: RunEvent[] = [];
+  const out = await runPlaybook({
+    playbook,
+    inventory,
+    extraVars: {},
+    limit: undefined,
+    run: { id: 'R', dir: '/tmp', user: 'u', started: 'now', commit: 'x' },
+    forks: 1,
+    noRollback: false,
+    transport: t,
+    emit: (e) => events.push(e),
+    tags: undefined,
+    startAt: undefined,
+    confirm: async () => true,
+    signal: new AbortController().signal,
+    stores: () => {
+      throw new Error('no store in this test');
+    },
+  });
+  return { out, events };
+}
+
+describe('run loop and rollback (fake transport)', () => {
+  it('undoes newest first, only since the last rollback point, only where the step ran', async () => {
+    const t = fakeTransport((h, cmd) => h === 'b' && cmd === 'do-3');
+    const { out } = await run(step('one', 'do-1', 'undo-1') + '  - rollback_point: p\n' + step('two', 'do-2', 'undo-2') + step('three', 'do-3', 'undo-3') + step('four', 'do-4', 'undo-4'), t);
+    expect(out).toMatchObject({ status: 'rolled_back', exitCode: 1, failedStep: 'three' });
+    // hosts unwind in parallel: the order that matters is per host
+    const on = (h: string) => t.log.filter((l) => l.startsWith(`${h}: `)).map((l) => l.slice(3));
+    expect(on('a')).toEqual(['do-1', 'do-2', 'do-3', 'undo-3', 'undo-2']);
+    expect(on('b')).toEqual(['do-1', 'do-2', 'do-3', 'undo-2']);
+  });
+
+  it('a failed undo stops older undos on that host, goes on elsewhere, and needs attention (exit 3)', async () => {
+    const t = fakeTransport((h, cmd) => (h === 'a' && cmd === 'undo-2') || (h === 'b' && cmd === 'do-3'));
+    const { out, events } = await run(step('one', 'do-1', 'undo-1') + step('two', 'do-2', 'undo-2') + step('three', 'do-3', 'undo-3'), t);
+    expect(out).toMatchObject({ status: 'needs_attention', exitCode: 3 });
+    const undos = (h: string) => t.log.filter((l) => l.startsWith(`${h}: undo`));
+    expect(undos('a')).toEqual(['a: undo-3', 'a: undo-2']); // undo-2 failed: undo-1 is not tried on a
+    expect(undos('b')).toEqual(['b: undo-2', 'b: undo-1']);
+    const end = events.find((e) => e.type === 'rollback.end');
+    expect(end).toMatchObject({ ok: false, remaining: [{ host: 'a', steps: ['two', 'one'] }] });
+  });
+
+  it('an unreachable host is reported with what is left there; the others are unwound', async () => {
+    const down = new Set<string>();
+    const t = fakeTransport(() => false, down);
+    const inner = t.exec;
+    let n = 0;
+    t.exec = async (h, cmd, o) => {
+      if (h.name === 'b' && cmd === 'do-2' && n++ === 0) down.add('b');
+      return inner(h, cmd, o);
+    };
+    const { out } = await run(step('one', 'do-1', 'undo-1') + step('two', 'do-2', 'undo-2'), t);
+    expect(out).toMatchObject({ status: 'needs_attention', exitCode: 3 });
+    expect(out.message).toMatch(/b: one \(unreachable\)/);
+    expect(t.log.filter((l) => l.includes('undo'))).toEqual(['a: undo-2', 'a: undo-1']);
+  });
+});
