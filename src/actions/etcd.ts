@@ -5,6 +5,7 @@ import { shellQuote as q } from '../util/shell-quote.js';
 import { type Action, type ActionContext, backupDir, checkPath, ok, refuse } from './action.js';
 import { etcdctl, initialCluster, urlHostPort, usesEtcdutl } from './etcdctl.js';
 import { portProbe } from './wait.js';
+import { isDeferred } from '../template/render.js';
 import { moveCommand } from './file.js';
 
 function clusterHosts(ctx: ActionContext, exclude: string[] = []): Host[] {
@@ -72,7 +73,8 @@ export const etcdKeyCount: Action<{ prefix?: string; equals?: number | string; m
   shellArgs: [],
   plan(args, ctx) {
     const eps = args.scope === 'self' ? [ctx.host.etcd.clientUrl] : endpointsOf(clusterHosts(ctx));
-    const num = (v: unknown) => (v === undefined || v === '' ? undefined : Number(v));
+    // in a dry run a registered count is not known yet: the plan shows the command all the same
+    const num = (v: unknown) => (v === undefined || v === '' || isDeferred(v) ? undefined : Number(v));
     const equals = num(args.equals);
     const min = num(args.min);
     if ((equals !== undefined && !Number.isFinite(equals)) || (min !== undefined && !Number.isFinite(min))) return refuse('equals/min must be numbers');
@@ -191,7 +193,7 @@ export const etcdMemberRemove: Action<{ id: string; name: string }> = {
   changes: 'always',
   shellArgs: [],
   plan(args, ctx) {
-    if (!/^[0-9a-f]{1,16}$/.test(String(args.id)) && !String(args.id).startsWith('<')) return refuse(`member id '${args.id}' is not a hex id: take it from etcd.status (members_by_name)`);
+    if (!/^[0-9a-f]{1,16}$/.test(String(args.id)) && !isDeferred(args.id)) return refuse(`member id '${args.id}' is not a hex id: take it from etcd.status (members_by_name)`);
     const eps = endpointsOf(clusterHosts(ctx, [args.name]));
     return ok({
       commands: [{ kind: 'exec', cmd: `${etcdctl(ctx.host, eps)} member remove ${q(String(args.id))}` }],

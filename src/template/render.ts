@@ -15,6 +15,17 @@ export interface RenderOptions {
 
 const TEMPLATE = /\{\{(.*?)\}\}/gs;
 
+const DEFERRED = ': known at run time>';
+
+function deferredText(expr: string): string {
+  return `<${expr.trim()}${DEFERRED}`;
+}
+
+/** A dry run's stand-in for a value only a real run knows (actions must not refuse it). */
+export function isDeferred(v: unknown): boolean {
+  return typeof v === 'string' && v.startsWith('<') && v.endsWith(DEFERRED);
+}
+
 export function templateExpressions(template: string): string[] {
   return [...template.matchAll(TEMPLATE)].map((m) => m[1] ?? '');
 }
@@ -28,7 +39,7 @@ function evalOrPlaceholder(expr: string, scope: Scope, opts: RenderOptions): { v
     return { value: evaluate(expr, scope), deferred: false };
   } catch (e) {
     if (e instanceof UndefinedNameError && opts.deferredRoots?.has(e.path.split('.')[0] ?? '')) {
-      return { value: `<${expr.trim()}: known at run time>`, deferred: true };
+      return { value: deferredText(expr), deferred: true };
     }
     throw e;
   }

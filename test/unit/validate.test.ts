@@ -72,3 +72,18 @@ describe('become', () => {
     for (const c of execs) expect(c.cmd).toMatch(/^sudo -n -- bash -c '/);
   });
 });
+
+describe('runbook plan of every shipped playbook', () => {
+  const params: Record<string, string[]> = {
+    'full-restore.yml': ['-e', 'snapshot_key=etcd/c/20261121-020000-ab12cd/snapshot.db'],
+    'reinitialize-member.yml': ['-e', 'member=master-2'],
+    'force-new-cluster.yml': ['-e', 'survivor=master-1'],
+  };
+  const files = readdirSync(join(ROOT, 'playbooks')).filter((f) => f.endsWith('.yml'));
+  it.each(files)('%s plans without contacting anything', (f) => {
+    const r = spawnSync('node', [CLI, 'plan', `playbooks/${f}`, '-i', 'inventories/example.yml', ...(params[f] ?? [])], { cwd: ROOT, encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/dry run: nothing was contacted/);
+  });
+});
