@@ -35,7 +35,11 @@ function stopCommands(h: Host, c: Component, timeoutS: number, bk: string): Comm
   const t = target(h, c);
   const marker = q(`${bk}/${c}-was-stopped`);
   if (h.etcd.style === 'systemd')
-    return [{ kind: 'exec', cmd: `mkdir -p ${q(bk)} && if systemctl is-active --quiet ${q(t.unit)}; then systemctl stop ${q(t.unit)}; else : > ${marker}; fi` }, waitPort(t, 'closed', timeoutS)];
+    // always stop: a crash-looping unit is "activating", not "active", and would come back mid-restore
+    return [
+      { kind: 'exec', cmd: `mkdir -p ${q(bk)} && state=$(systemctl is-active ${q(t.unit)}); systemctl stop ${q(t.unit)} && case "$state" in inactive|failed) : > ${marker};; esac` },
+      waitPort(t, 'closed', timeoutS),
+    ];
   const stash = stashedPath(h, t.manifest);
   return [
     {

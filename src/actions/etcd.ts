@@ -178,7 +178,8 @@ export const etcdSnapshotRestore: Action<RestoreArgs> = {
         },
         // 3.4 refuses an existing --data-dir, even an empty one: restore into a fresh scratch dir; on failure remove only that
         { kind: 'exec', cmd: `${restoreCommand(ctx.host, { ...args, initialCluster: ic, dataDir: tmp })} || { rc=$?; rm -rf -- ${q(tmp)}; exit $rc; }` },
-        { kind: 'exec', cmd: `mv -T -- ${q(`${tmp}/member`)} ${q(member)} && rmdir -- ${q(tmp)}` },
+        // owned like the data dir: an etcd that runs as its own user must be able to open it
+        { kind: 'exec', cmd: `mv -T -- ${q(`${tmp}/member`)} ${q(member)} && rmdir -- ${q(tmp)} && chown -R --reference=${q(dataDir)} -- ${q(member)}` },
       ],
       // never delete: the restored member dir is moved aside inside the data dir
       undo: [{ kind: 'exec', cmd: `if [ -e ${q(member)} ]; then mkdir -p ${q(rolledBack)} && mv -T -- ${q(member)} ${q(`${rolledBack}/member`)}; fi` }],
@@ -318,7 +319,10 @@ export const etcdRejoin: Action<{ timeout?: number }> = {
       [],
       [],
     ];
-    return ok({ commands, undo: [...partialUndo].reverse().flat(), partialUndo, changes: true });
+    // the full undo takes the member out of the cluster while it still runs, and only then stops it:
+    // stopping first could leave the others without quorum for the removal
+    const [, moveBack = [], removeMember = [], restoreManifest = [], stopIt = []] = partialUndo;
+    return ok({ commands, undo: [...removeMember, ...stopIt, ...restoreManifest, ...moveBack], partialUndo, changes: true });
   },
 };
 
@@ -326,7 +330,7 @@ export const etcdRejoin: Action<{ timeout?: number }> = {
  * Rehearse a restore without touching the member: restore into a scratch dir, boot a throwaway etcd on
  * spare ports of this host, count its keys and read its revision, then stop it and remove the scratch dir.
  */
-export const etcdRehearseRestore: Action<{ snapshot: string; client_port?: number | string; peer_port?: number | string; version?: string }> = {
+export const etcdRehearseRestore: Action<{ snapshot: string; address?: string; client_port?: number | string; peer_port?: number | string; version?: string }> = {
   name: 'etcd.rehearse_restore',
   changes: 'never',
   shellArgs: [],
@@ -337,8 +341,11 @@ export const etcdRehearseRestore: Action<{ snapshot: string; client_port?: numbe
     const cport = Number(args.client_port ?? 12379);
     const pport = Number(args.peer_port ?? 12380);
     const dir = `${backupDir(ctx)}/rehearsal`;
-    const peer = `http://${h.address}:${pport}`;
-    const client = `http://${h.address}:${cport}`;
+    // the throwaway etcd holds every key, Secrets included, without TLS: by default only this host can reach it
+    const address = args.address ?? '127.0.0.1';
+    if (!/^[A-Za-z0-9][A-Za-z0-9.:_-]*$/.test(address)) return refuse(`address '${address}' is not a host name or IP address`);
+    const peer = `http://${address}:${pport}`;
+    const client = `http://${address}:${cport}`;
     const restore = restoreCommand(h, { snapshot: args.snapshot, token: `rehearsal-${ctx.runId}`, version: args.version, initialCluster: `rehearsal=${peer}`, dataDir: dir }).replace(
       `--name=${q(h.etcd.name)}`,
       '--name=rehearsal',

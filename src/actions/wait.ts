@@ -1,6 +1,7 @@
 import type { Poll } from '../model/command.js';
 import { shellQuote as q } from '../util/shell-quote.js';
 import { type Action, ok, refuse } from './action.js';
+import { ExpressionError } from '../template/expression.js';
 
 interface WaitArgs {
   until_cmd?: string;
@@ -14,6 +15,8 @@ interface WaitArgs {
 
 /** A probe that exits 0 when something listens on address:port, as seen from the host. */
 export function portProbe(address: string, port: number): string {
+  // the address goes inside a second shell: only host names and IP literals may get there
+  if (!/^[A-Za-z0-9][A-Za-z0-9.:_-]*$/.test(address) || !Number.isInteger(port)) throw new ExpressionError(`'${address}:${port}' is not a host name or IP address with a port`);
   return `timeout 2 bash -c ${q(`exec 3<>/dev/tcp/${address}/${port}`)} 2>/dev/null`;
 }
 

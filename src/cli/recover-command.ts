@@ -65,6 +65,7 @@ export async function recover(mode: 'resume' | 'rollback', args: CliArgs, io: Io
       return 2;
     }
     playbook = pb.value;
+    if (state.failedStep) return fail(`step '${state.failedStep}' had failed when the run died (it was unwinding or about to): finish the unwinding with runbook rollback ${id}`, 1);
     const blocked = state.inFlight.filter((f) => !f.repeatable);
     if (blocked.length)
       return fail(
@@ -75,7 +76,7 @@ export async function recover(mode: 'resume' | 'rollback', args: CliArgs, io: Io
   }
 
   const journal = new Journal(dir);
-  const redact = makeRedactor(playbook ? secretValues(playbook, extraVars, io.env) : []);
+  const redact = makeRedactor(playbook ? secretValues(playbook, extraVars, io.env, inv.value) : []);
   const report = args.output === 'json' ? jsonReporter((s) => io.stdout.write(s)) : plainReporter((s) => io.stdout.write(s), style, args.verbose);
   const emit = (raw: RunEvent) => {
     const e = redact(raw);

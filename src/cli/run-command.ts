@@ -11,7 +11,7 @@ import { makePlan } from '../engine/plan.js';
 import { makeRedactor } from '../engine/redact.js';
 import { runPlaybook } from '../engine/run.js';
 import type { RunInfo } from '../engine/scope.js';
-import { expandNames, selectHosts } from '../engine/select-hosts.js';
+import { expandNames } from '../engine/select-hosts.js';
 import { acquireLock, type LockOwner, releaseLock } from '../engine/lock.js';
 import { SshTransport } from '../transport/ssh.js';
 import { s3StoreFor } from '../storage/s3.js';
@@ -21,6 +21,7 @@ import { plainReporter } from '../report/plain.js';
 import { formatPlan } from '../report/plan-text.js';
 import { makeStyle } from '../report/style.js';
 import { gitInfo } from '../util/git-info.js';
+import { shellQuote } from '../util/shell-quote.js';
 import type { CliArgs } from './args.js';
 import { askToType } from './prompt.js';
 
@@ -45,12 +46,20 @@ export function runsDirOf(args: CliArgs, env: NodeJS.ProcessEnv): string {
   return resolve(args.runsDir ?? env['RUNBOOK_RUNS_DIR'] ?? join('.runbook', 'runs'));
 }
 
-/** Values never to show: secret params and credentials from the environment. */
-export function secretValues(pb: Playbook, vars: Record<string, unknown>, env: NodeJS.ProcessEnv): string[] {
-  const out: string[] = [];
-  for (const [k, p] of Object.entries(pb.params)) if (p.secret && typeof vars[k] === 'string') out.push(vars[k] as string);
-  for (const k of ['AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'AWS_ACCESS_KEY_ID']) if (env[k]) out.push(env[k] as string);
-  return out;
+/**
+ * Values never to show: secret params wherever they were set (-e, the inventory, a default) and
+ * credentials from the environment, each also in the shell-quoted form a command would carry.
+ */
+export function secretValues(pb: Playbook, vars: Record<string, unknown>, env: NodeJS.ProcessEnv, inventory?: Inventory): string[] {
+  const raw: unknown[] = [];
+  for (const [k, p] of Object.entries(pb.params)) {
+    if (!p.secret) continue;
+    raw.push(vars[k], p.default);
+    for (const h of inventory?.hosts ?? []) raw.push(h.vars[k]);
+  }
+  for (const k of ['AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'AWS_ACCESS_KEY_ID']) raw.push(env[k]);
+  const out = raw.filter((v): v is string | number => typeof v === 'string' || typeof v === 'number').map(String);
+  return [...out, ...out.map(shellQuote)];
 }
 
 export function missingParams(pb: Playbook, inv: Inventory, extra: Record<string, unknown>): string[] {
@@ -77,7 +86,7 @@ export function printPlan(prep: Prepared, args: CliArgs, io: Io, run: RunInfo): 
     io.stderr.write(`${planned.plan.errors.length} problem(s) found\n`);
     return 2;
   }
-  const redact = makeRedactor(secretValues(prep.playbook, args.extraVars, io.env));
+  const redact = makeRedactor(secretValues(prep.playbook, args.extraVars, io.env, prep.inventory));
   if (args.output === 'json') {
     const text = JSON.stringify(planned.plan, null, 2);
     const scrubbed = (redact({ type: 'log', level: 'info', message: text }) as { message: string }).message;
@@ -125,10 +134,21 @@ export async function executeRun(prep: Prepared, args: CliArgs, io: Io): Promise
     io.stderr.write(`runbook: run ${runId} already exists in ${runsDir}: choose another --run-id\n`);
     return 2;
   }
-  const journal = new Journal(join(runsDir, runId));
   const git = gitInfo([playbook.file, inventory.file]);
-  const run: RunInfo = { id: runId, dir: journal.dir, user: userInfo().username, started: new Date(started).toISOString(), commit: git.commit ?? 'unknown' };
-  const redact = makeRedactor(secretValues(playbook, args.extraVars, io.env));
+  const run: RunInfo = { id: runId, dir: join(runsDir, runId), user: userInfo().username, started: new Date(started).toISOString(), commit: git.commit ?? 'unknown' };
+  // the whole plan first: a value that cannot be rendered stops the run before anything is touched
+  const planned = makePlan({ playbook, inventory, extraVars: args.extraVars, limit: prep.limit, run, tags: args.tags, startAt: args.startAt });
+  if (!planned.ok) {
+    io.stderr.write(`runbook: ${planned.message}\n`);
+    return 2;
+  }
+  if (planned.plan.errors.length) {
+    for (const e of planned.plan.errors) io.stderr.write(`${e.pos.file}:${e.pos.line}:${e.pos.col}: step '${e.step}' on ${e.host}: ${e.message}\n`);
+    io.stderr.write(`${planned.plan.errors.length} problem(s) found: nothing was run\n`);
+    return 2;
+  }
+  const journal = new Journal(run.dir);
+  const redact = makeRedactor(secretValues(playbook, args.extraVars, io.env, inventory));
   const style = makeStyle(io.stdout, io.env);
   const write = (s: string) => io.stdout.write(s);
   const plain = plainReporter(write, style, args.verbose);
@@ -139,8 +159,9 @@ export async function executeRun(prep: Prepared, args: CliArgs, io: Io): Promise
     journal.write(e);
     report(e);
   };
+  const byName = new Map(inventory.hosts.map((h) => [h.name, h]));
   const targets = new Map<string, Inventory['hosts'][number]>();
-  for (const item of playbook.items) if (item.kind === 'step') for (const h of selectHosts(item, playbook, inventory, prep.limit).hosts) targets.set(h.name, h);
+  for (const e of planned.plan.entries) if (e.kind === 'step') for (const h of e.hosts) targets.set(h.host, byName.get(h.host) as Inventory['hosts'][number]);
   const meta: RunMeta = {
     runId,
     playbook: playbook.name,
@@ -169,9 +190,16 @@ export async function executeRun(prep: Prepared, args: CliArgs, io: Io): Promise
     keepaliveIntervalMs: 5000,
   });
   const abort = new AbortController();
-  const onSignal = () => abort.abort();
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  const onSignal = () => {
+    if (abort.signal.aborted) {
+      io.stderr.write('runbook: already stopping: the current step finishes, then the run unwinds to its rollback point. Killing it now would leave that to runbook rollback.\n');
+      return;
+    }
+    io.stderr.write('runbook: stopping after the current step, then unwinding to the last rollback point…\n');
+    abort.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   let outcome: Outcome;
   try {
     const gate = await preflight({ targets: [...targets.values()], cluster: expandNames([playbook.hosts], inventory), transport, emit, owner: { runId, user: run.user, machine: meta.machine, pid: process.pid, playbook: meta.playbookFile, since: run.started } });

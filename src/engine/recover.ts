@@ -25,6 +25,8 @@ export interface RecoveredRun {
   inFlight: InFlight[];
   /** Hosts named in the journal that the inventory no longer has. */
   missingHosts: string[];
+  /** A step had failed (and the run had begun to unwind, or was about to): only rollback makes sense. */
+  failedStep: string | undefined;
 }
 
 export function recoverRun(records: JournalRecord[], inventory: Inventory): { ok: true; run: RecoveredRun } | { ok: false; message: string } {
@@ -45,6 +47,8 @@ export function recoverRun(records: JournalRecord[], inventory: Inventory): { ok
   const open = new Map<number, string>();
   const planned = new Map<string, InFlight>();
   const results = new Map<string, string>();
+  const undone = new Set<string>();
+  let failedStep: string | undefined;
   for (const { event: e } of records) {
     switch (e.type) {
       case 'rollback_point':
@@ -60,7 +64,14 @@ export function recoverRun(records: JournalRecord[], inventory: Inventory): { ok
         break;
       case 'step.end':
         open.delete(e.index);
-        maxDone = Math.max(maxDone, e.index);
+        if (e.status === 'failed') failedStep = e.step;
+        else maxDone = Math.max(maxDone, e.index);
+        break;
+      case 'rollback.start':
+        failedStep ??= '(unknown)';
+        break;
+      case 'undo.result':
+        if (e.ok) undone.add(`${e.step}|${e.host}`);
         break;
       case 'step.planned':
         planned.set(`${e.index}|${e.host}`, { step: e.step, index: e.index, host: e.host, undo: e.undo, repeatable: e.repeatable });
@@ -93,9 +104,11 @@ export function recoverRun(records: JournalRecord[], inventory: Inventory): { ok
     const [idx, h] = k.split('|');
     if (Number(idx) === startIndex && (status === 'ok' || status === 'changed' || status === 'skipped')) doneHosts.add(h ?? '');
   }
+  // what an interrupted rollback already undid is not undone twice
+  stack = stack.filter((e) => !undone.has(`${e.step}|${e.host.name}`));
   const inFlight = [...planned.values()].filter((p) => {
     const status = results.get(`${p.index}|${p.host}`);
-    return status === undefined || status === 'failed' || status === 'unreachable';
+    return (status === undefined || status === 'failed' || status === 'unreachable') && !undone.has(`${p.step}|${p.host}`);
   });
-  return { ok: true, run: { meta: start.meta, finished, registered, stack, lastPoint, startIndex, doneHosts, inFlight, missingHosts: [...missing] } };
+  return { ok: true, run: { meta: start.meta, finished, registered, stack, lastPoint, startIndex, doneHosts, inFlight, missingHosts: [...missing], failedStep } };
 }

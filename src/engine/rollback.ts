@@ -41,43 +41,39 @@ export async function rollback(input: RollbackInput): Promise<RollbackOutcome> {
   emit({ type: 'rollback.start', to: input.to, entries: entries.map((e) => ({ step: e.step, host: e.host.name })), reason: input.reason });
   const blocked = new Map<string, { why: string; steps: string[] }>();
   for (const h of input.unreachable) blocked.set(h, { why: 'unreachable', steps: [] });
-  // Hosts unwind independently and in parallel; on each host, strictly newest first.
-  const byHost = new Map<string, UndoEntry[]>();
-  for (const e of entries) byHost.set(e.host.name, [...(byHost.get(e.host.name) ?? []), e]);
-  await Promise.all(
-    [...byHost.entries()].map(async ([hostName, list]) => {
-      for (const e of list) {
-        const b = blocked.get(hostName);
-        if (b) {
-          b.steps.push(e.step);
-          emit({ type: 'undo.result', step: e.step, host: hostName, ok: false, message: `not undone: ${b.why}` });
-          continue;
-        }
-        let failure: string | undefined;
-        for (const [i, cmd] of e.undo.entries()) {
-          const o = await runCommand(cmd, {
-            transport: input.transport,
-            emit,
-            step: e.step,
-            host: e.host,
-            phase: 'undo',
-            index: i,
-            timeoutMs: undefined,
-            scope: {},
-            confirm: async () => false,
-            signal: input.signal,
-            stores: input.stores,
-          });
-          if (!o.ok) {
-            failure = `${o.error ?? 'failed'}${o.stderr ? `: ${o.stderr.trim().split('\n').slice(-3).join(' | ')}` : ''}`;
-            break;
-          }
-        }
-        emit({ type: 'undo.result', step: e.step, host: hostName, ok: failure === undefined, message: failure });
-        if (failure !== undefined) blocked.set(hostName, { why: `undo of '${e.step}' failed (${failure})`, steps: [e.step] });
+  // Strictly newest first across all hosts: a step that ran host by host (serial) is undone host by
+  // host in reverse, and no two hosts are taken down at once by an unwind.
+  for (const e of entries) {
+    const hostName = e.host.name;
+    const b = blocked.get(hostName);
+    if (b) {
+      b.steps.push(e.step);
+      emit({ type: 'undo.result', step: e.step, host: hostName, ok: false, message: `not undone: ${b.why}` });
+      continue;
+    }
+    let failure: string | undefined;
+    for (const [i, cmd] of e.undo.entries()) {
+      const o = await runCommand(cmd, {
+        transport: input.transport,
+        emit,
+        step: e.step,
+        host: e.host,
+        phase: 'undo',
+        index: i,
+        timeoutMs: undefined,
+        scope: {},
+        confirm: async () => false,
+        signal: input.signal,
+        stores: input.stores,
+      });
+      if (!o.ok) {
+        failure = `${o.error ?? 'failed'}${o.stderr ? `: ${o.stderr.trim().split('\n').slice(-3).join(' | ')}` : ''}`;
+        break;
       }
-    }),
-  );
+    }
+    emit({ type: 'undo.result', step: e.step, host: hostName, ok: failure === undefined, message: failure });
+    if (failure !== undefined) blocked.set(hostName, { why: `undo of '${e.step}' failed (${failure})`, steps: [e.step] });
+  }
   const remaining = [...blocked.entries()].filter(([, b]) => b.steps.length > 0).map(([host, b]) => ({ host, steps: b.steps, why: b.why }));
   const ok = remaining.length === 0;
   emit({ type: 'rollback.end', to: input.to, ok, remaining });

@@ -49,7 +49,13 @@ export async function runCommand(cmd: Command, ctx: CommandContext): Promise<Com
   const startedAt = new Date(started).toISOString();
   const shown = describeCommand(cmd);
   ctx.emit({ type: 'command.start', step: ctx.step, host: ctx.host.name, phase: ctx.phase, index: ctx.index, command: shown, kind: cmd.kind });
-  const outcome = await execute(cmd, ctx);
+  let outcome: CommandOutcome;
+  try {
+    outcome = await execute(cmd, ctx);
+  } catch (e) {
+    // a fault in a transfer or a parser is this command's failure, not the end of the run (which must unwind)
+    outcome = { ok: false, exitCode: null, signal: null, stdout: '', stderr: '', durationMs: Date.now() - started, attempts: 1, error: `failed: ${(e as Error).message}` };
+  }
   ctx.emit({
     type: 'command.end',
     step: ctx.step,

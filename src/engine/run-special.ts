@@ -165,34 +165,38 @@ export async function runS3Get(c: Extract<Command, { kind: 's3-get' }>, ctx: Spe
   }
 }
 
-/** Retention: keep the newest N (and anything younger than D days); never delete the only verified backup. */
+/**
+ * Retention: one backup is one run's folder (snapshot, /etc/kubernetes archive, provenance). Keep the
+ * newest N and anything younger than D days; never delete the last verified snapshot.
+ */
 export async function runS3Prune(op: Extract<LocalOp, { op: 's3-prune' }>, stores: StoreFactory, now = Date.now()): Promise<Outcome> {
   const store = stores({ endpoint: op.endpoint, region: op.region, bucket: op.bucket });
   const all = await store.list(op.prefix);
-  const keys = new Set(all.map((o) => o.key));
-  const backups = all.filter((o) => keys.has(`${o.key}.json`) && !o.key.endsWith('.json') && !o.key.endsWith('.sha256')).sort((a, b) => b.lastModified.getTime() - a.lastModified.getTime());
-  const verified: string[] = [];
-  for (const b of backups) {
-    try {
-      const side = await store.get(`${b.key}.json`);
-      let text = '';
-      for await (const ch of side.body as AsyncIterable<Buffer>) text += ch.toString('utf8');
-      if ((JSON.parse(text) as { verified?: boolean }).verified) verified.push(b.key);
-    } catch {
-      // unreadable provenance: not verified
+  const folders = new Map<string, typeof all>();
+  for (const o of all) {
+    const folder = o.key.slice(0, o.key.lastIndexOf('/') + 1);
+    folders.set(folder, [...(folders.get(folder) ?? []), o]);
+  }
+  const backups: { folder: string; objects: typeof all; time: number; verified: boolean }[] = [];
+  for (const [folder, objects] of folders) {
+    const snapshots = objects.filter((o) => o.key.endsWith('.json'));
+    let isBackup = false;
+    let verified = false;
+    for (const p of snapshots) {
+      const prov = await provenanceOf(store, p.key.slice(0, -'.json'.length));
+      if (prov['kind'] === 'etcd-snapshot') {
+        isBackup = true;
+        verified ||= prov['verified'] === true;
+      }
     }
+    if (isBackup) backups.push({ folder, objects, time: Math.max(...objects.map((o) => o.lastModified.getTime())), verified });
   }
-  const doomed = backups.filter((b, i) => {
-    if (i < op.keepLast) return false;
-    if (op.maxAgeDays !== undefined && now - b.lastModified.getTime() < op.maxAgeDays * 86_400_000) return false;
-    return true;
-  });
-  const keptVerified = verified.filter((k) => !doomed.some((d) => d.key === k));
-  if (keptVerified.length === 0 && verified.length > 0) {
-    const newest = verified[0] as string;
-    doomed.splice(doomed.findIndex((d) => d.key === newest), 1);
-  }
-  for (const d of doomed) for (const k of [d.key, `${d.key}.json`, `${d.key}.sha256`]) if (keys.has(k)) await store.delete(k);
-  const report = { kept: backups.filter((b) => !doomed.includes(b)).map((b) => b.key), deleted: doomed.map((d) => d.key) };
+  backups.sort((a, b) => b.time - a.time);
+  const doomed = backups.filter((b, i) => i >= op.keepLast && (op.maxAgeDays === undefined || now - b.time >= op.maxAgeDays * 86_400_000));
+  const keptVerified = backups.some((b) => b.verified && !doomed.includes(b));
+  const newestVerified = backups.find((b) => b.verified);
+  if (!keptVerified && newestVerified) doomed.splice(doomed.indexOf(newestVerified), 1);
+  for (const d of doomed) for (const o of d.objects) await store.delete(o.key);
+  const report = { kept: backups.filter((b) => !doomed.includes(b)).map((b) => b.folder), deleted: doomed.map((d) => d.folder) };
   return done(JSON.stringify(report), report);
 }

@@ -123,7 +123,8 @@ export async function runStepOnHost(ctx: StepRunContext): Promise<StepRun> {
       if (!o.ok) {
         outcome = o;
         failure = o.error ?? 'failed';
-        unreachable = (o.error ?? '').startsWith('unreachable');
+        // a dropped connection leaves the command's effect unknown: the host is lost for this run
+        unreachable = /^(unreachable|connection lost)/.test(o.error ?? '');
         break;
       }
       completedCommands++;
@@ -150,14 +151,16 @@ export async function runStepOnHost(ctx: StepRunContext): Promise<StepRun> {
       const again = planStepOnHost({ step, stepIndex: ctx.stepIndex, host, cluster: ctx.cluster, inventory: ctx.inventory, scope: ctx.scope, runId: ctx.runId, baseDir: ctx.baseDir, self: registerValue(outcome, result.status) });
       if (again.kind === 'run') plan = again;
     }
-    let undo = completed && plan.changes ? plan.undo : [];
+    // every command ran (even if `until` was not satisfied yet): the host changed, so the undo is owed
+    let undo = failure === undefined && plan.changes ? plan.undo : [];
     if (!completed && plan.partialUndo && completedCommands > 0) {
       // failed part-way: undo what the completed commands did, newest first
       undo = plan.partialUndo.slice(0, completedCommands).reverse().flat();
     }
     last = { result, registered, undo };
     // a part-way failure that changed the host is not retried: it is unwound instead
-    const final = completed || unreachable || undo.length > 0 || attempt === attempts || ctx.signal.aborted;
+    const partWay = failure !== undefined && undo.length > 0;
+    const final = completed || unreachable || partWay || attempt === attempts || ctx.signal.aborted;
     ctx.emit({ type: 'host.result', step: step.name, index: ctx.stepIndex, attempt, final, result });
     if (final) break;
     await sleep(step.delaySeconds * 1000, ctx.signal);

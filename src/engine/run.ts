@@ -103,6 +103,8 @@ export async function runPlaybook(input: RunInput): Promise<RunOutcome> {
       continue;
     }
     const step: Step = item;
+    // Ctrl-C / SIGTERM: stop between steps and unwind like a failure (the rollback is not interruptible)
+    const interrupted = input.signal.aborted ? `interrupted before step '${step.name}'` : undefined;
     const first = inventory.hosts[0];
     const hostTemplate = (t: string) =>
       first ? renderValue(t, buildScope({ playbook, inventory, host: first, run: input.run, extraVars: input.extraVars, registered: registered.get(first.name) ?? {}, cluster }), { mode: 'text' }) : t;
@@ -116,8 +118,14 @@ export async function runPlaybook(input: RunInput): Promise<RunOutcome> {
     const all = runOnJumpHost ? sel.hosts.slice(0, 1) : sel.hosts;
     // resuming the step that was running: hosts where it had completed are not run again
     const targets = resume && index === resume.startIndex ? all.filter((h) => !resume.doneHosts.has(h.name)) : all;
-    emit({ type: 'step.start', step: step.name, index, hosts: targets.map((h) => h.name), down: sel.down.map((h) => h.name) });
     const results: StepResult[] = [];
+    if (!interrupted) {
+      emit({ type: 'step.start', step: step.name, index, hosts: targets.map((h) => h.name), down: sel.down.map((h) => h.name) });
+      if (all.length === 0 && sel.down.length > 0) {
+        // a step aimed only at hosts marked down must not pass as "skipped": the plan assumed it ran
+        for (const h of sel.down) results.push({ status: 'unreachable', host: h.name, message: 'marked down in the inventory, and this step targets it' });
+      }
+    }
     const runOne = async (host: Host): Promise<StepRun> => {
       if (unreachable.has(host.name)) {
         const result: StepResult = { status: 'unreachable', host: host.name, message: 'unreachable earlier in this run' };
@@ -125,42 +133,46 @@ export async function runPlaybook(input: RunInput): Promise<RunOutcome> {
         return { result, registered: undefined, undo: [] };
       }
       const scope = buildScope({ playbook, inventory, host, run: input.run, extraVars: input.extraVars, registered: registered.get(host.name) ?? {}, cluster });
-      return runStepOnHost({ step, stepIndex: index, host, cluster, inventory, scope, runId: input.run.id, baseDir, transport: input.transport, emit, confirm: input.confirm, signal: input.signal, stores: input.stores });
+      const r = await runStepOnHost({ step, stepIndex: index, host, cluster, inventory, scope, runId: input.run.id, baseDir, transport: input.transport, emit, confirm: input.confirm, signal: input.signal, stores: input.stores });
+      // recorded as soon as this host is done, not at the end of the batch: a crash in between must not lose it
+      if (r.result.status === 'unreachable') unreachable.add(host.name);
+      if (r.undo.length > 0) {
+        stack.push({ step: step.name, stepIndex: index, host, undo: r.undo });
+        emit({ type: 'undo.recorded', step: step.name, index, host: host.name, undo: r.undo });
+      }
+      if (r.registered && step.register) {
+        // run_once and jump-host steps: every host sees the one result, as with Ansible.
+        const receivers = step.runOnce || runOnJumpHost ? inventory.hosts.map((h) => h.name) : [host.name];
+        for (const name of receivers) (registered.get(name) ?? {})[step.register] = r.registered;
+        emit({ type: 'registered', step: step.name, index, hosts: receivers, name: step.register, value: r.registered });
+      }
+      return r;
     };
-    for (const batch of chunk(targets, step.serial)) {
-      const runs = await mapLimit(batch, input.forks, runOne);
-      runs.forEach((r, i) => {
-        const host = batch[i] as Host;
-        results.push(r.result);
-        if (r.result.status === 'unreachable') unreachable.add(host.name);
-        if (r.undo.length > 0) {
-          stack.push({ step: step.name, stepIndex: index, host, undo: r.undo });
-          emit({ type: 'undo.recorded', step: step.name, index, host: host.name, undo: r.undo });
-        }
-        if (r.registered && step.register) {
-          // run_once and jump-host steps: every host sees the one result, as with Ansible.
-          const receivers = step.runOnce || runOnJumpHost ? inventory.hosts.map((h) => h.name) : [host.name];
-          for (const name of receivers) (registered.get(name) ?? {})[step.register] = r.registered;
-          emit({ type: 'registered', step: step.name, index, hosts: receivers, name: step.register, value: r.registered });
-        }
-      });
-      if (runs.some((r) => isFailure(r.result)) && !step.ignoreErrors) break;
+    if (!interrupted && results.length === 0) {
+      for (const batch of chunk(targets, step.serial)) {
+        const runs = await mapLimit(batch, input.forks, runOne);
+        for (const r of runs) results.push(r.result);
+        if (runs.some((r) => isFailure(r.result)) && !step.ignoreErrors) break;
+      }
     }
     const failed = results.filter(isFailure);
-    const status = failed.length && !step.ignoreErrors ? 'failed' : results.some((r) => r.status === 'changed') ? 'changed' : results.every((r) => r.status === 'skipped') ? 'skipped' : 'ok';
-    emit({ type: 'step.end', step: step.name, index, status });
+    const status = interrupted || (failed.length && !step.ignoreErrors) ? 'failed' : results.some((r) => r.status === 'changed') ? 'changed' : results.every((r) => r.status === 'skipped') ? 'skipped' : 'ok';
+    if (!interrupted) emit({ type: 'step.end', step: step.name, index, status });
     if (status !== 'failed') continue;
 
-    const why = failed.map((f) => `${f.host}: ${failureMessage(f)}`).join('; ');
-    const reason = `step '${step.name}' failed (${why})`;
+    const why = interrupted ?? failed.map((f) => `${f.host}: ${failureMessage(f)}`).join('; ');
+    const reason = interrupted ? `run ${interrupted}` : `step '${step.name}' failed (${why})`;
+    const lost = [...unreachable];
     if (input.noRollback) {
       emit({ type: 'rollback.skipped', to: lastPoint, pending: [...stack].reverse().map((e) => ({ step: e.step, host: e.host.name })) });
-      return { status: 'failed', exitCode: 1, failedStep: step.name, message: `${reason}; --no-rollback: hosts left as they are for hands-on repair` };
+      return { status: 'needs_attention', exitCode: 3, failedStep: step.name, message: `${reason}; --no-rollback: hosts left as they are for hands-on repair` };
     }
-    const rb = await rollback({ entries: stack, to: lastPoint, reason, unreachable, transport: input.transport, emit, signal: input.signal, stores: input.stores });
-    if (rb.ok) return { status: 'rolled_back', exitCode: 1, failedStep: step.name, message: `${reason}; rolled back to '${lastPoint}'` };
+    // a fresh signal: an interrupted run must still be able to wait for its undos
+    const rb = await rollback({ entries: stack, to: lastPoint, reason, unreachable, transport: input.transport, emit, signal: new AbortController().signal, stores: input.stores });
+    if (rb.ok && lost.length === 0) return { status: 'rolled_back', exitCode: 1, failedStep: step.name, message: `${reason}; rolled back to '${lastPoint}'` };
     const left = rb.remaining.map((r) => `${r.host}: ${r.steps.join(', ')} (${r.why})`).join('; ');
-    return { status: 'needs_attention', exitCode: 3, failedStep: step.name, message: `${reason}; rollback to '${lastPoint}' INCOMPLETE, not undone: ${left}` };
+    const lostNote = lost.length && rb.ok ? `; ${lost.join(', ')} unreachable: what the failed step did there is unknown, check by hand` : '';
+    return { status: 'needs_attention', exitCode: 3, failedStep: step.name, message: `${reason}; rollback to '${lastPoint}' ${rb.ok ? 'done on the reachable hosts' : `INCOMPLETE, not undone: ${left}`}${lostNote}` };
   }
   return { status: 'ok', exitCode: 0, failedStep: undefined, message: 'all steps completed' };
 }

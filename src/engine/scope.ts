@@ -76,6 +76,8 @@ export function buildScope(input: ScopeInput): Scope {
     playbook: { name: playbook.name, file: playbook.file },
     members: {
       names: input.cluster.map((h) => h.name),
+      /** Members not marked down: the ones a step can use as a helper. */
+      up: input.cluster.filter((h) => !h.down).map((h) => h.name),
       initial_cluster: input.cluster.map((h) => `${h.etcd.name}=${h.etcd.peerUrl}`).join(','),
       client_urls: input.cluster.map((h) => h.etcd.clientUrl).join(','),
       count: input.cluster.length,

@@ -1,5 +1,6 @@
 import type { Host, Inventory } from '../model/inventory.js';
 import type { Playbook, Step } from '../model/playbook.js';
+import { ExpressionError } from '../template/expression.js';
 
 /** Expand group and host names to hosts, in inventory order. */
 export function expandNames(names: string[], inv: Inventory): Host[] {
@@ -22,11 +23,15 @@ export interface Selection {
 /** Renders a templated host name (`hosts: "{{ vars.member }}"`) to a name or a list of names. */
 export type HostTemplate = (template: string) => unknown;
 
-function renderNames(names: string[], render: HostTemplate | undefined): string[] {
+function renderNames(names: string[], render: HostTemplate | undefined, inv: Inventory): string[] {
   return names.flatMap((n) => {
     if (!n.includes('{{') || !render) return [n];
     const v = render(n);
-    return Array.isArray(v) ? v.map(String) : [String(v)];
+    const out = Array.isArray(v) ? v.map(String) : [String(v)];
+    // a typo in a parameter must not quietly select nobody (and skip the step)
+    const unknown = out.filter((x) => !Object.hasOwn(inv.groups, x) && !inv.hosts.some((h) => h.name === x));
+    if (unknown.length) throw new ExpressionError(`'${n}' names ${unknown.map((u) => `'${u}'`).join(', ')}, which is no host or group of the inventory (hosts: ${inv.hosts.map((h) => h.name).join(', ')})`);
+    return out;
   });
 }
 
@@ -40,7 +45,7 @@ export function selectHosts(step: Step, pb: Playbook, inv: Inventory, limit: Set
       hosts = expandNames([step.hosts.of ?? pb.hosts], inv);
       break;
     case 'names':
-      hosts = expandNames(renderNames(step.hosts.names, render), inv);
+      hosts = expandNames(renderNames(step.hosts.names, render, inv), inv);
       break;
   }
   if (limit) hosts = hosts.filter((h) => limit.has(h.name));

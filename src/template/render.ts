@@ -62,6 +62,8 @@ export function renderString(template: string, scope: Scope, opts: RenderOptions
  * `{{ expr }}` yields the expression's value with its type (a list stays a list).
  */
 export function renderValue(value: unknown, scope: Scope, opts: RenderOptions): unknown {
+  // shell text is always rendered as text, so even a lone {{ x }} is quoted
+  if (typeof value === 'string' && opts.mode === 'shell') return renderString(value, scope, opts);
   if (typeof value === 'string') {
     const m = /^\{\{(.*?)\}\}$/s.exec(value);
     if (m && !value.slice(2, -2).includes('{{')) {

@@ -13,7 +13,8 @@ export interface InventoryExtras {
 export function writeLabInventory(lab: Lab, file = join(lab.stateDir, 'inventory.yml'), extras: InventoryExtras = {}): string {
   const hosts = lab.nodes
     .map((n, i) => {
-      const lines = [`  ${n.name}:`, `    address: ${n.address}`];
+      // the lab's nodes share one 127.0.0.1: each rehearses a restore on its own address
+      const lines = [`  ${n.name}:`, `    address: ${n.address}`, `    vars: { rehearsal_address: ${n.address} }`];
       if (extras.down?.includes(i)) lines.push('    down: true');
       const extra = extras.hostExtra?.(i);
       if (extra) lines.push(extra);
