@@ -94,7 +94,6 @@ function make(c: Component, op: 'stop' | 'start'): Action<{ timeout?: number; wa
   };
 }
 
-export { plainStop, startCommand, target, waitPort };
 
 export const etcdStop = make('etcd', 'stop');
 export const etcdStart = make('etcd', 'start');

@@ -4,7 +4,7 @@ import { MEMBERS_MARK, STATUS_MARK } from '../facts/etcd-json.js';
 import { shellQuote as q } from '../util/shell-quote.js';
 import { type Action, type ActionContext, backupDir, checkPath, ok, refuse } from './action.js';
 import { etcdctl, initialCluster, urlHostPort, usesEtcdutl } from './etcdctl.js';
-import { portProbe } from './wait.js';
+import { isHostAddress, portProbe } from './wait.js';
 import { isDeferred } from '../template/render.js';
 import { moveCommand } from './file.js';
 
@@ -343,7 +343,7 @@ export const etcdRehearseRestore: Action<{ snapshot: string; address?: string; c
     const dir = `${backupDir(ctx)}/rehearsal`;
     // the throwaway etcd holds every key, Secrets included, without TLS: by default only this host can reach it
     const address = args.address ?? '127.0.0.1';
-    if (!/^[A-Za-z0-9][A-Za-z0-9.:_-]*$/.test(address)) return refuse(`address '${address}' is not a host name or IP address`);
+    if (!isHostAddress(address)) return refuse(`address '${address}' is not a host name or IP address`);
     const peer = `http://${address}:${pport}`;
     const client = `http://${address}:${cport}`;
     const restore = restoreCommand(h, { snapshot: args.snapshot, token: `rehearsal-${ctx.runId}`, version: args.version, initialCluster: `rehearsal=${peer}`, dataDir: dir }).replace(
@@ -364,4 +364,3 @@ export const etcdRehearseRestore: Action<{ snapshot: string; address?: string; c
   },
 };
 
-export { moveCommand };

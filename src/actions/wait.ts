@@ -14,9 +14,14 @@ interface WaitArgs {
 }
 
 /** A probe that exits 0 when something listens on address:port, as seen from the host. */
+/** A host name or an IP literal: nothing a shell would interpret. */
+export function isHostAddress(address: string): boolean {
+  return /^[A-Za-z0-9][A-Za-z0-9.:_-]*$/.test(address);
+}
+
 export function portProbe(address: string, port: number): string {
   // the address goes inside a second shell: only host names and IP literals may get there
-  if (!/^[A-Za-z0-9][A-Za-z0-9.:_-]*$/.test(address) || !Number.isInteger(port)) throw new ExpressionError(`'${address}:${port}' is not a host name or IP address with a port`);
+  if (!isHostAddress(address) || !Number.isInteger(port)) throw new ExpressionError(`'${address}:${port}' is not a host name or IP address with a port`);
   return `timeout 2 bash -c ${q(`exec 3<>/dev/tcp/${address}/${port}`)} 2>/dev/null`;
 }
 

@@ -142,7 +142,7 @@ export function structuralProblems(src: YamlSource, pb: Playbook, ctx: RuleConte
       return;
     }
     lastWasPoint = false;
-    stepRules(item, i, at, ctx, pb);
+    stepRules(item, i, at, ctx);
     if (item.register) {
       if ((ROOT_NAMES as readonly string[]).includes(item.register)) at(i, 'register', `'${item.register}' is a reserved name: register under another name`);
       const r = registers.get(item.register);
@@ -167,7 +167,7 @@ function unknownTarget(name: string, inv: Inventory): string {
   return `unknown host or group '${name}' (groups: ${Object.keys(inv.groups).join(', ')}; hosts: ${inv.hosts.map((h) => h.name).join(', ')})`;
 }
 
-function stepRules(step: Step, i: number, at: (i: number, key: string | undefined, msg: string, onKey?: boolean) => void, ctx: RuleContext, pb: Playbook): void {
+function stepRules(step: Step, i: number, at: (i: number, key: string | undefined, msg: string, onKey?: boolean) => void, ctx: RuleContext): void {
   const action = findAction(step.action);
   if (!action) {
     at(i, 'action', `unknown action '${step.action}'`);
@@ -193,5 +193,4 @@ function stepRules(step: Step, i: number, at: (i: number, key: string | undefine
     if (typeof v === 'string' && !v.includes('{{') && v.split('/').includes('..') && !(step.action === 'file.upload' && key === 'src') && !(step.action === 'file.fetch' && key === 'dest'))
       at(i, 'args', `'${key}' path '${v}' contains '..': give the real absolute path`);
   }
-  void pb;
 }

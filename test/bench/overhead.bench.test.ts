@@ -1,6 +1,6 @@
 // Benchmark, not a pass/fail test on time: prints the engine's per-step, per-host overhead
 // over the reused SSH connection. Run with `npm run bench`.
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -44,5 +44,4 @@ it('overhead of trivial steps on 3 hosts', async () => {
     );
   }
   console.log(`\n[bench] trivial 'true' steps on 3 lab hosts over reused SSH connections\n${rows.join('\n')}\n`);
-  void readFileSync;
 }, 120_000);

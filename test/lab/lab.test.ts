@@ -1,31 +1,10 @@
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import * as net from 'node:net';
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { type Ran, ssh } from './ssh-run.js';
 import { startLab, type Lab, type LabNode } from './lab.js';
 
-interface Ran {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function ssh(args: string[], command: string): Promise<Ran> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('ssh', [...args, command], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
-    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code: code ?? -1, stdout, stderr });
-    });
-  });
-}
 
 /** ssh with the lab key and strict checking, written out by hand (not via lab.sshArgs). */
 function strictSsh(lab: Lab, node: LabNode, command: string): Promise<Ran> {
