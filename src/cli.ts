@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { USAGE, parseCli, type CliArgs } from './cli/args.js';
-import { executeRun, type Io, missingParams, newRunId, type Prepared, printPlan, runsDirOf } from './cli/run-command.js';
+import { executeRun, type Io, loadSavedRun, missingParams, newRunId, type Prepared, printPlan, runsDirOf } from './cli/run-command.js';
 import { listRuns, readJournal } from './engine/journal.js';
 import { resolveLimit } from './engine/select-hosts.js';
 import { loadInventory } from './load/load-inventory.js';
@@ -75,14 +75,36 @@ export async function main(argv: string[], io: Io): Promise<number> {
     }
     case 'plan':
     case 'run': {
+      if (args.command === 'run' && args.plan) {
+        if (args.positionals.length || args.inventory) {
+          io.stderr.write('runbook: run --plan FILE takes the playbook and inventory the plan was made from: give neither\n');
+          return 2;
+        }
+        const saved = loadSavedRun(args.plan, args, io, version(), (inputs) =>
+          prepare({ ...args, positionals: [inputs.playbookFile], inventory: inputs.inventoryFile, extraVars: { ...inputs.extraVars, ...args.extraVars }, limit: inputs.limit }, io, true),
+        );
+        if (typeof saved === 'number') return saved;
+        return executeRun(saved.prep, args, io, saved, version());
+      }
+      if (args.plan) {
+        io.stderr.write('runbook: --plan FILE is for run; to save a plan use: runbook plan PLAYBOOK -i INVENTORY --out FILE\n');
+        return 2;
+      }
       const prep = prepare(args, io, true);
       if (typeof prep === 'number') return prep;
       if (args.command === 'plan' || args.dryRun) {
         const started = new Date().toISOString();
         const commit = gitInfo([prep.playbook.file]).commit ?? 'unknown';
-        return printPlan(prep, args, io, { id: args.runId ?? newRunId(), dir: '(dry run)', user: process.env['USER'] ?? 'unknown', started, commit });
+        const id = args.runId ?? newRunId();
+        // a saved plan is applied as this run id: its run directory is where the journal will be
+        const dir = args.out ? join(runsDirOf(args, io.env), id) : '(dry run)';
+        return printPlan(prep, args, io, { id, dir, user: io.env['USER'] ?? 'unknown', started, commit }, version());
       }
-      return executeRun(prep, args, io);
+      if (args.out) {
+        io.stderr.write('runbook: --out FILE is for plan: runbook plan PLAYBOOK -i INVENTORY --out FILE\n');
+        return 2;
+      }
+      return executeRun(prep, args, io, undefined, version());
     }
     case 'runs': {
       const runsDir = runsDirOf(args, io.env);

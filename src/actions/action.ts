@@ -1,6 +1,7 @@
 import type { ActionPlan } from '../model/command.js';
 import type { Host, Inventory } from '../model/inventory.js';
 import type { Step } from '../model/playbook.js';
+import type { Shell } from '../model/shell.js';
 
 export interface ActionContext {
   host: Host;
@@ -13,9 +14,7 @@ export interface ActionContext {
   /** Directory of the playbook file, for local paths. */
   baseDir: string;
   /** Undo command of the step, already rendered (shell/command only). */
-  undo: string | undefined;
-  /** The step's registered result once it ran; undefined while planning. */
-  self?: Record<string, unknown> | undefined;
+  undo: Shell | undefined;
 }
 
 /** What an action returns: a plan, or a problem with the arguments (data, not an exception). */
@@ -31,8 +30,13 @@ export interface Action<A = Record<string, unknown>> {
   runOnce?: boolean;
   /** Its commands are guarded so that running it twice is safe (resume after a crash). */
   repeatable?: boolean;
-  /** The undo names something the step creates (e.g. a new member id): re-planned after the step ran. */
-  undoNeedsResult?: boolean;
+  /**
+   * Arguments that may hold values known only at run time (references the run fills in). Any other
+   * argument must be known when planning: a run-time value there is a plan error.
+   */
+  runtimeArgs?: readonly string[];
+  /** Default deadline of each of its commands, in seconds (else the engine's default). */
+  timeoutS?: number;
   plan(args: A, ctx: ActionContext): PlanResult;
 }
 

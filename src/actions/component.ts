@@ -1,6 +1,6 @@
 import type { Command } from '../model/command.js';
 import type { Host } from '../model/inventory.js';
-import { shellQuote as q } from '../util/shell-quote.js';
+import { join, sh } from '../shell/build.js';
 import { type Action, backupDir, ok, type PlanResult } from './action.js';
 import { urlHostPort } from './etcdctl.js';
 import { stashedPath } from './etcd.js';
@@ -28,23 +28,31 @@ function waitPort(t: Target, state: 'open' | 'closed', timeoutS: number): Comman
 }
 
 /**
+ * `systemctl start --no-block`: a Type=notify etcd is not "started" until it has joined its cluster, which a
+ * lone member of a restore never does on its own. Readiness is waited for separately, with a deadline.
+ */
+function systemdStart(unit: string) {
+  return sh`systemctl daemon-reload && systemctl start --no-block ${unit}`;
+}
+
+/**
  * Stop: static pod → manifest moved out of the manifests dir; systemd → systemctl stop. Then wait until its
  * port is closed. Already stopped is fine, and recorded (marker) so the undo does not start what was not running.
  */
 function stopCommands(h: Host, c: Component, timeoutS: number, bk: string): Command[] {
   const t = target(h, c);
-  const marker = q(`${bk}/${c}-was-stopped`);
+  const marker = `${bk}/${c}-was-stopped`;
   if (h.etcd.style === 'systemd')
     // always stop: a crash-looping unit is "activating", not "active", and would come back mid-restore
     return [
-      { kind: 'exec', cmd: `mkdir -p ${q(bk)} && state=$(systemctl is-active ${q(t.unit)}); systemctl stop ${q(t.unit)} && case "$state" in inactive|failed) : > ${marker};; esac` },
+      { kind: 'exec', cmd: sh`mkdir -p ${bk} && state=$(systemctl is-active ${t.unit}); systemctl stop ${t.unit} && case "$state" in inactive|failed) : > ${marker};; esac` },
       waitPort(t, 'closed', timeoutS),
     ];
   const stash = stashedPath(h, t.manifest);
   return [
     {
       kind: 'exec',
-      cmd: `mkdir -p ${q(bk)} ${q(stash.slice(0, stash.lastIndexOf('/')))} && if [ ! -e ${q(t.manifest)} ] && [ -e ${q(stash)} ]; then : > ${marker}; else ${moveCommand(t.manifest, stash)}; fi`,
+      cmd: sh`mkdir -p ${bk} ${stash.slice(0, stash.lastIndexOf('/'))} && if [ ! -e ${t.manifest} ] && [ -e ${stash} ]; then : > ${marker}; else ${moveCommand(t.manifest, stash)}; fi`,
     },
     waitPort(t, 'closed', timeoutS),
   ];
@@ -53,26 +61,27 @@ function stopCommands(h: Host, c: Component, timeoutS: number, bk: string): Comm
 /** Undo of a stop: start again, unless it had been stopped already before the step. */
 function undoStop(h: Host, c: Component, timeoutS: number, bk: string): Command[] {
   const t = target(h, c);
-  const marker = q(`${bk}/${c}-was-stopped`);
-  const start = h.etcd.style === 'systemd' ? `systemctl daemon-reload && systemctl start ${q(t.unit)}` : moveCommand(stashedPath(h, t.manifest), t.manifest);
+  const marker = `${bk}/${c}-was-stopped`;
+  const start = h.etcd.style === 'systemd' ? systemdStart(t.unit) : moveCommand(stashedPath(h, t.manifest), t.manifest);
   return [
-    { kind: 'exec', cmd: `if [ -e ${marker} ]; then exit 0; fi; ${start}` },
-    { kind: 'exec', cmd: `if [ -e ${marker} ]; then exit 0; fi; ${portProbe(t.address, t.port)}`, poll: { until: 'succeeds', timeoutMs: timeoutS * 1000, intervalMs: 500 } },
+    { kind: 'exec', cmd: sh`if [ -e ${marker} ]; then exit 0; fi; ${start}` },
+    { kind: 'exec', cmd: sh`if [ -e ${marker} ]; then exit 0; fi; ${portProbe(t.address, t.port)}`, poll: { until: 'succeeds', timeoutMs: timeoutS * 1000, intervalMs: 500 } },
   ];
 }
 
 function startCommand(h: Host, c: Component): Command {
   const t = target(h, c);
-  if (h.etcd.style === 'systemd') return { kind: 'exec', cmd: `systemctl daemon-reload && systemctl start ${q(t.unit)}` };
+  if (h.etcd.style === 'systemd') return { kind: 'exec', cmd: systemdStart(t.unit) };
   return { kind: 'exec', cmd: moveCommand(stashedPath(h, t.manifest), t.manifest) };
 }
 
 /** The plain stop used to undo a start. */
 function plainStop(h: Host, c: Component, timeoutS: number): Command[] {
   const t = target(h, c);
-  if (h.etcd.style === 'systemd') return [{ kind: 'exec', cmd: `systemctl stop ${q(t.unit)}` }, waitPort(t, 'closed', timeoutS)];
+  if (h.etcd.style === 'systemd') return [{ kind: 'exec', cmd: sh`systemctl stop ${t.unit}` }, waitPort(t, 'closed', timeoutS)];
   const stash = stashedPath(h, t.manifest);
-  return [{ kind: 'exec', cmd: moveCommand(t.manifest, stash) }, waitPort(t, 'closed', timeoutS)];
+  // idempotent: after a crash the undo may run on a member that was never started
+  return [{ kind: 'exec', cmd: join([sh`if [ ! -e ${t.manifest} ] && [ -e ${stash} ]; then exit 0; fi`, moveCommand(t.manifest, stash)], '; ') }, waitPort(t, 'closed', timeoutS)];
 }
 
 function make(c: Component, op: 'stop' | 'start'): Action<{ timeout?: number; wait?: boolean }> {
@@ -94,7 +103,6 @@ function make(c: Component, op: 'stop' | 'start'): Action<{ timeout?: number; wa
   };
 }
 
-
 export const etcdStop = make('etcd', 'stop');
 export const etcdStart = make('etcd', 'start');
 export const apiserverStop = make('apiserver', 'stop');
@@ -107,7 +115,7 @@ export const apiserverWaitReady: Action<{ timeout?: number }> = {
   plan(args, ctx) {
     const url = `${ctx.host.etcd.apiserverUrl}/readyz`;
     return ok({
-      commands: [{ kind: 'exec', cmd: `curl -fsSk --max-time 3 ${q(url)}`, poll: { until: 'succeeds', timeoutMs: Number(args.timeout ?? 120) * 1000, intervalMs: 1000 } }],
+      commands: [{ kind: 'exec', cmd: sh`curl -fsSk --max-time 3 ${url}`, poll: { until: 'succeeds', timeoutMs: Number(args.timeout ?? 120) * 1000, intervalMs: 1000 } }],
       undo: [],
       changes: false,
     });

@@ -1,11 +1,11 @@
 import type { Command } from '../model/command.js';
 import type { Host } from '../model/inventory.js';
+import type { Ref, Shell } from '../model/shell.js';
 import { MEMBERS_MARK, STATUS_MARK } from '../facts/etcd-json.js';
-import { shellQuote as q } from '../util/shell-quote.js';
+import { arg, isRef, join, sh } from '../shell/build.js';
 import { type Action, type ActionContext, backupDir, checkPath, ok, refuse } from './action.js';
 import { etcdctl, initialCluster, urlHostPort, usesEtcdutl } from './etcdctl.js';
 import { isHostAddress, portProbe } from './wait.js';
-import { isDeferred } from '../template/render.js';
 import { moveCommand } from './file.js';
 
 function clusterHosts(ctx: ActionContext, exclude: string[] = []): Host[] {
@@ -17,9 +17,18 @@ function endpointsOf(hosts: Host[]): string[] {
 }
 
 /** One command printing member list and endpoint status as JSON, tolerant of members that are down. */
-export function statusCommand(h: Host, endpoints: string[]): string {
+export function statusCommand(h: Host, endpoints: string[]): Shell {
   const ctl = etcdctl(h, endpoints);
-  return `echo ${q(MEMBERS_MARK)}; ${ctl} member list -w json || true; echo; echo ${q(STATUS_MARK)}; ${ctl} endpoint status -w json 2>/dev/null || true; echo`;
+  return sh`echo ${MEMBERS_MARK}; ${ctl} member list -w json || true; echo; echo ${STATUS_MARK}; ${ctl} endpoint status -w json 2>/dev/null || true; echo`;
+}
+
+/**
+ * Remove the member that has this peer URL, looked up when the command runs (so an undo written before
+ * the member existed, or journaled before a crash, still names the right one). No such member: nothing to do.
+ */
+export function removeByPeerUrl(h: Host, endpoints: string[], peerUrl: string): Shell {
+  const ctl = etcdctl(h, endpoints);
+  return sh`list=$(${ctl} member list) || exit 1; id=$(printf '%s\n' "$list" | awk -F ${', '} -v ${`p=${peerUrl}`} ${'$4 == p { print $1 }'}); if [ -z "$id" ]; then echo ${`no member has peer URL ${peerUrl}: nothing to remove`} >&2; exit 0; fi; ${ctl} member remove "$id"`;
 }
 
 interface StatusArgs {
@@ -67,19 +76,21 @@ export const etcdWaitHealthy: Action<WaitHealthyArgs> = {
   },
 };
 
-export const etcdKeyCount: Action<{ prefix?: string; equals?: number | string; min?: number | string; scope?: 'cluster' | 'self' }> = {
+export const etcdKeyCount: Action<{ prefix?: string; equals?: number | string | Ref; min?: number | string | Ref; scope?: 'cluster' | 'self' }> = {
   name: 'etcd.key_count',
   changes: 'never',
   shellArgs: [],
+  runtimeArgs: ['equals', 'min'],
   plan(args, ctx) {
     const eps = args.scope === 'self' ? [ctx.host.etcd.clientUrl] : endpointsOf(clusterHosts(ctx));
     // in a dry run a registered count is not known yet: the plan shows the command all the same
-    const num = (v: unknown) => (v === undefined || v === '' || isDeferred(v) ? undefined : Number(v));
+    // a count registered by an earlier step is a reference: the run checks it is a number when it arrives
+    const num = (v: unknown): number | Ref | undefined => (v === undefined || v === '' ? undefined : isRef(v) ? v : Number(v));
     const equals = num(args.equals);
     const min = num(args.min);
-    if ((equals !== undefined && !Number.isFinite(equals)) || (min !== undefined && !Number.isFinite(min))) return refuse('equals/min must be numbers');
+    if ((typeof equals === 'number' && !Number.isFinite(equals)) || (typeof min === 'number' && !Number.isFinite(min))) return refuse('equals/min must be numbers');
     return ok({
-      commands: [{ kind: 'exec', cmd: `${etcdctl(ctx.host, eps)} get ${q(args.prefix ?? '')} --prefix --keys-only --limit=1 -w json`, parse: { parser: 'key-count', expect: { equals, min } } }],
+      commands: [{ kind: 'exec', cmd: sh`${etcdctl(ctx.host, eps)} get ${args.prefix ?? ''} --prefix --keys-only --limit=1 -w json`, parse: { parser: 'key-count', expect: { equals, min } } }],
       undo: [],
       changes: false,
     });
@@ -100,11 +111,11 @@ export const etcdSnapshotSave: Action<{ path: string }> = {
       commands: [
         {
           kind: 'exec',
-          cmd: `if [ -e ${q(p)} ]; then echo ${q(`refusing: ${p} already exists`)} >&2; exit 17; fi; mkdir -p ${q(dir)} && ${ctl} snapshot save ${q(`${p}.part`)} >&2 && mv -- ${q(`${p}.part`)} ${q(p)} && ${ctl} snapshot status ${q(p)} -w json`,
+          cmd: sh`if [ -e ${p} ]; then echo ${`refusing: ${p} already exists`} >&2; exit 17; fi; mkdir -p ${dir} && ${ctl} snapshot save ${`${p}.part`} >&2 && mv -- ${`${p}.part`} ${p} && ${ctl} snapshot status ${p} -w json`,
           parse: { parser: 'snapshot-status' },
         },
       ],
-      undo: [{ kind: 'exec', cmd: `rm -f -- ${q(p)} ${q(`${p}.part`)}` }],
+      undo: [{ kind: 'exec', cmd: sh`rm -f -- ${p} ${`${p}.part`}` }],
       changes: true,
     });
   },
@@ -117,8 +128,8 @@ export const etcdSnapshotStatus: Action<{ path: string; version?: string }> = {
   plan(args, ctx) {
     const bad = checkPath(args.path, 'path');
     if (bad) return refuse(bad);
-    const tool = usesEtcdutl(String(args.version ?? '3.4')) ? 'etcdutl' : `ETCDCTL_API=3 ${q(ctx.host.etcd.etcdctl)}`;
-    return ok({ commands: [{ kind: 'exec', cmd: `${tool} snapshot status ${q(args.path)} -w json`, parse: { parser: 'snapshot-status' } }], undo: [], changes: false });
+    const tool = usesEtcdutl(String(args.version ?? '3.4')) ? sh`etcdutl` : sh`ETCDCTL_API=3 ${ctx.host.etcd.etcdctl}`;
+    return ok({ commands: [{ kind: 'exec', cmd: sh`${tool} snapshot status ${args.path} -w json`, parse: { parser: 'snapshot-status' } }], undo: [], changes: false });
   },
 };
 
@@ -134,23 +145,22 @@ interface RestoreArgs {
 }
 
 /** Build the restore command for one member; version-aware (etcdctl on 3.4, etcdutl from 3.5). Pure. */
-export function restoreCommand(h: Host, a: RestoreArgs & { initialCluster: string; dataDir: string }): string {
+export function restoreCommand(h: Host, a: RestoreArgs & { initialCluster: string; dataDir: string; name?: string; peerUrl?: string }): Shell {
   const version = String(a.version ?? '3.4');
   const etcdutl = usesEtcdutl(version);
   const parts = [
-    etcdutl ? 'etcdutl' : `ETCDCTL_API=3 ${q(h.etcd.etcdctl)}`,
-    'snapshot restore',
-    q(a.snapshot),
-    `--name=${q(h.etcd.name)}`,
-    `--initial-cluster=${q(a.initialCluster)}`,
-    `--initial-cluster-token=${q(a.token)}`,
-    `--initial-advertise-peer-urls=${q(h.etcd.peerUrl)}`,
-    `--data-dir=${q(a.dataDir)}`,
+    etcdutl ? sh`etcdutl` : sh`ETCDCTL_API=3 ${h.etcd.etcdctl}`,
+    sh`snapshot restore ${a.snapshot}`,
+    sh`--name=${a.name ?? h.etcd.name}`,
+    sh`--initial-cluster=${a.initialCluster}`,
+    sh`--initial-cluster-token=${a.token}`,
+    sh`--initial-advertise-peer-urls=${a.peerUrl ?? h.etcd.peerUrl}`,
+    sh`--data-dir=${a.dataDir}`,
   ];
-  if (a.skip_hash_check) parts.push('--skip-hash-check');
-  if (etcdutl && a.bump_revision !== undefined && Number(a.bump_revision) > 0) parts.push(`--bump-revision=${Number(a.bump_revision)}`);
-  if (etcdutl && a.mark_compacted) parts.push('--mark-compacted');
-  return parts.join(' ');
+  if (a.skip_hash_check) parts.push(sh`--skip-hash-check`);
+  if (etcdutl && a.bump_revision !== undefined && Number(a.bump_revision) > 0) parts.push(sh`--bump-revision=${Number(a.bump_revision)}`);
+  if (etcdutl && a.mark_compacted) parts.push(sh`--mark-compacted`);
+  return join(parts, ' ');
 }
 
 export const etcdSnapshotRestore: Action<RestoreArgs> = {
@@ -174,30 +184,32 @@ export const etcdSnapshotRestore: Action<RestoreArgs> = {
       commands: [
         {
           kind: 'exec',
-          cmd: `if [ -e ${q(member)} ]; then echo ${q(`refusing to restore: ${member} exists (move it aside first)`)} >&2; exit 17; fi; mkdir -p -m 700 ${q(dataDir)} && rm -rf -- ${q(tmp)}`,
+          cmd: sh`if [ -e ${member} ]; then echo ${`refusing to restore: ${member} exists (move it aside first)`} >&2; exit 17; fi; mkdir -p -m 700 ${dataDir} && rm -rf -- ${tmp}`,
         },
         // 3.4 refuses an existing --data-dir, even an empty one: restore into a fresh scratch dir; on failure remove only that
-        { kind: 'exec', cmd: `${restoreCommand(ctx.host, { ...args, initialCluster: ic, dataDir: tmp })} || { rc=$?; rm -rf -- ${q(tmp)}; exit $rc; }` },
+        { kind: 'exec', cmd: sh`${restoreCommand(ctx.host, { ...args, initialCluster: ic, dataDir: tmp })} || { rc=$?; rm -rf -- ${tmp}; exit $rc; }` },
         // owned like the data dir: an etcd that runs as its own user must be able to open it
-        { kind: 'exec', cmd: `mv -T -- ${q(`${tmp}/member`)} ${q(member)} && rmdir -- ${q(tmp)} && chown -R --reference=${q(dataDir)} -- ${q(member)}` },
+        { kind: 'exec', cmd: sh`mv -T -- ${`${tmp}/member`} ${member} && rmdir -- ${tmp} && chown -R --reference=${dataDir} -- ${member}` },
       ],
       // never delete: the restored member dir is moved aside inside the data dir
-      undo: [{ kind: 'exec', cmd: `if [ -e ${q(member)} ]; then mkdir -p ${q(rolledBack)} && mv -T -- ${q(member)} ${q(`${rolledBack}/member`)}; fi` }],
-      partialUndo: [[], [{ kind: 'exec', cmd: `rm -rf -- ${q(tmp)}` }], []],
+      undo: [{ kind: 'exec', cmd: sh`if [ -e ${member} ]; then mkdir -p ${rolledBack} && mv -T -- ${member} ${`${rolledBack}/member`}; fi` }],
+      partialUndo: [[], [{ kind: 'exec', cmd: sh`rm -rf -- ${tmp}` }], []],
       changes: true,
     });
   },
 };
 
-export const etcdMemberRemove: Action<{ id: string; name: string }> = {
+export const etcdMemberRemove: Action<{ id: string | Ref; name: string }> = {
   name: 'etcd.member_remove',
   changes: 'always',
   shellArgs: [],
+  runtimeArgs: ['id'],
   plan(args, ctx) {
-    if (!/^[0-9a-f]{1,16}$/.test(String(args.id)) && !isDeferred(args.id)) return refuse(`member id '${args.id}' is not a hex id: take it from etcd.status (members_by_name)`);
+    if (!isRef(args.id) && !/^[0-9a-f]{1,16}$/.test(String(args.id))) return refuse(`member id '${args.id}' is not a hex id: take it from etcd.status (members_by_name)`);
     const eps = endpointsOf(clusterHosts(ctx, [args.name]));
+    const id = isRef(args.id) ? args.id : String(args.id);
     return ok({
-      commands: [{ kind: 'exec', cmd: `${etcdctl(ctx.host, eps)} member remove ${q(String(args.id))}` }],
+      commands: [{ kind: 'exec', cmd: sh`${etcdctl(ctx.host, eps)} member remove ${id}` }],
       undo: [],
       changes: true,
       irreversible: `a removed member cannot come back with its old identity; the way forward is to add ${args.name} again (later steps)`,
@@ -209,14 +221,11 @@ export const etcdMemberAdd: Action<{ name: string; peer_url: string }> = {
   name: 'etcd.member_add',
   changes: 'always',
   shellArgs: [],
-  undoNeedsResult: true,
   plan(args, ctx) {
     const eps = endpointsOf(clusterHosts(ctx, [args.name]));
-    const json = ctx.self?.['json'] as { id?: string } | undefined;
-    const id = json?.id ?? '<id of the added member: known at run time>';
     return ok({
-      commands: [{ kind: 'exec', cmd: `${etcdctl(ctx.host, eps)} member add ${q(args.name)} --peer-urls=${q(args.peer_url)} -w json`, parse: { parser: 'member-add', name: args.name, peerUrl: args.peer_url } }],
-      undo: [{ kind: 'exec', cmd: `${etcdctl(ctx.host, eps)} member remove ${q(id)}` }],
+      commands: [{ kind: 'exec', cmd: sh`${etcdctl(ctx.host, eps)} member add ${args.name} --peer-urls=${args.peer_url} -w json`, parse: { parser: 'member-add', name: args.name, peerUrl: args.peer_url } }],
+      undo: [{ kind: 'exec', cmd: removeByPeerUrl(ctx.host, eps, args.peer_url) }],
       changes: true,
     });
   },
@@ -246,10 +255,11 @@ export const etcdSetFlags: Action<FlagsArgs> = {
     const dir = file.slice(0, file.lastIndexOf('/'));
     const tmp = `${dir}/.${file.split('/').pop()}.runbook-undo`;
     const cmds: Command[] = [
-      { kind: 'exec', cmd: `mkdir -p ${q(bk)} && cp -a -- ${q(file)} ${q(`${bk}/previous`)}` },
+      // the backup is taken once: a retried attempt must not save its own edit as "previous"
+      { kind: 'exec', cmd: sh`mkdir -p ${bk} && if [ ! -e ${`${bk}/previous`} ]; then cp -a -- ${file} ${`${bk}/previous`}; fi` },
       { kind: 'edit', path: file, style: e.style, edits },
     ];
-    return ok({ commands: cmds, undo: [{ kind: 'exec', cmd: `cp -a -- ${q(`${bk}/previous`)} ${q(tmp)} && mv -f -- ${q(tmp)} ${q(file)}` }], changes: true });
+    return ok({ commands: cmds, undo: [{ kind: 'exec', cmd: sh`cp -a -- ${`${bk}/previous`} ${tmp} && mv -f -- ${tmp} ${file}` }], changes: true });
   },
 };
 
@@ -259,9 +269,9 @@ export function stashedPath(h: Host, manifest: string): string {
 }
 
 /** `member add`, retried while etcd 3.4 answers "unhealthy cluster" (for ~5 s after members connect). */
-export function memberAddCommand(h: Host, endpoints: string[], name: string, peerUrl: string): string {
-  const add = `${etcdctl(h, endpoints)} member add ${q(name)} --peer-urls=${q(peerUrl)} -w json`;
-  return `for i in $(seq 1 30); do if out=$(${add} 2>&1); then printf '%s\n' "$out"; exit 0; fi; case "$out" in *unhealthy*|*'not started'*|*'started members'*|*timeout*|*'timed out'*) sleep 1;; *) printf '%s\n' "$out" >&2; exit 1;; esac; done; printf '%s\n' "$out" >&2; exit 1`;
+export function memberAddCommand(h: Host, endpoints: string[], name: string, peerUrl: string): Shell {
+  const add = sh`${etcdctl(h, endpoints)} member add ${name} --peer-urls=${peerUrl} -w json`;
+  return sh`for i in $(seq 1 30); do if out=$(${add} 2>&1); then printf '%s\n' "$out"; exit 0; fi; case "$out" in *unhealthy*|*'not started'*|*'started members'*|*timeout*|*'timed out'*) sleep 1;; *) printf '%s\n' "$out" >&2; exit 1;; esac; done; printf '%s\n' "$out" >&2; exit 1`;
 }
 
 /**
@@ -273,7 +283,6 @@ export const etcdRejoin: Action<{ timeout?: number }> = {
   name: 'etcd.rejoin',
   changes: 'always',
   shellArgs: [],
-  undoNeedsResult: true,
   plan(args, ctx) {
     const h = ctx.host;
     const e = h.etcd;
@@ -283,18 +292,17 @@ export const etcdRejoin: Action<{ timeout?: number }> = {
     const timeoutMs = Number(args.timeout ?? 120) * 1000;
     const member = `${e.dataDir}/member`;
     const aside = `${e.dataDir}/member.before-${ctx.runId}`;
-    const moved = q(`${bk}/data-moved`);
-    const id = (ctx.self?.['json'] as { id?: string } | undefined)?.id ?? '<id of the added member: known at run time>';
+    const moved = `${bk}/data-moved`;
     const file = e.style === 'systemd' ? e.manifest : stashedPath(h, e.manifest);
     const tmp = `${file.slice(0, file.lastIndexOf('/'))}/.${file.split('/').pop()}.runbook-undo`;
     const stop: Command[] =
       e.style === 'systemd'
-        ? [{ kind: 'exec', cmd: `systemctl stop ${q(e.unit)}` }]
-        : [{ kind: 'exec', cmd: moveCommand(e.manifest, stashedPath(h, e.manifest)) }];
+        ? [{ kind: 'exec', cmd: sh`systemctl stop ${e.unit}` }]
+        : [{ kind: 'exec', cmd: join([sh`if [ ! -e ${e.manifest} ] && [ -e ${stashedPath(h, e.manifest)} ]; then exit 0; fi`, moveCommand(e.manifest, stashedPath(h, e.manifest))], '; ') }];
     const waitClosed: Command = { kind: 'exec', cmd: portProbe(address, port), poll: { until: 'fails', timeoutMs: 60_000, intervalMs: 500 } };
     const commands: Command[] = [
-      { kind: 'exec', cmd: `if ${portProbe(address, port)}; then echo ${q(`etcd still answers on ${address}:${port}: stop it before rejoining`)} >&2; exit 1; fi; mkdir -p ${q(bk)} && cp -a -- ${q(file)} ${q(`${bk}/previous`)}` },
-      { kind: 'exec', cmd: `if [ -e ${q(member)} ]; then ${moveCommand(member, aside)} && : > ${moved}; fi` },
+      { kind: 'exec', cmd: sh`if ${portProbe(address, port)}; then echo ${`etcd still answers on ${address}:${port}: stop it before rejoining`} >&2; exit 1; fi; mkdir -p ${bk} && if [ ! -e ${`${bk}/previous`} ]; then cp -a -- ${file} ${`${bk}/previous`}; fi` },
+      { kind: 'exec', cmd: sh`if [ -e ${member} ]; then ${moveCommand(member, aside)} && : > ${moved}; fi` },
       { kind: 'exec', cmd: memberAddCommand(h, eps, e.name, e.peerUrl), parse: { parser: 'member-add', name: e.name, peerUrl: e.peerUrl } },
       {
         kind: 'edit',
@@ -305,16 +313,17 @@ export const etcdRejoin: Action<{ timeout?: number }> = {
           { flag: '--initial-cluster', value: { fact: 'initial_cluster' } },
         ],
       },
-      e.style === 'systemd' ? { kind: 'exec', cmd: `systemctl daemon-reload && systemctl start ${q(e.unit)}` } : { kind: 'exec', cmd: moveCommand(stashedPath(h, e.manifest), e.manifest) },
+      e.style === 'systemd' ? { kind: 'exec', cmd: sh`systemctl daemon-reload && systemctl start --no-block ${e.unit}` } : { kind: 'exec', cmd: moveCommand(stashedPath(h, e.manifest), e.manifest) },
       { kind: 'exec', cmd: portProbe(address, port), poll: { until: 'succeeds', timeoutMs, intervalMs: 500 } },
       // an open port is not a joined member: wait until it serves (has a leader, caught up enough to answer)
-      { kind: 'exec', cmd: `${etcdctl(h, [e.clientUrl])} endpoint health`, poll: { until: 'succeeds', timeoutMs, intervalMs: 500 } },
+      { kind: 'exec', cmd: sh`${etcdctl(h, [e.clientUrl])} endpoint health`, poll: { until: 'succeeds', timeoutMs, intervalMs: 500 } },
     ];
     const partialUndo: Command[][] = [
       [],
-      [{ kind: 'exec', cmd: `if [ -e ${moved} ]; then if [ -e ${q(member)} ]; then mv -T -- ${q(member)} ${q(`${e.dataDir}/.rejoin-rolled-back-${ctx.runId}`)}; fi; mv -T -- ${q(aside)} ${q(member)}; fi` }],
-      [{ kind: 'exec', cmd: `${etcdctl(h, eps)} member remove ${q(id)}` }],
-      [{ kind: 'exec', cmd: `cp -a -- ${q(`${bk}/previous`)} ${q(tmp)} && mv -f -- ${q(tmp)} ${q(file)}` }],
+      [{ kind: 'exec', cmd: sh`if [ -e ${moved} ]; then if [ -e ${member} ]; then mv -T -- ${member} ${`${e.dataDir}/.rejoin-rolled-back-${ctx.runId}`}; fi; mv -T -- ${aside} ${member} && rm -f -- ${moved}; fi` }],
+      // by peer URL, looked up when it runs: the id member add printed is not needed (nor known after a crash)
+      [{ kind: 'exec', cmd: removeByPeerUrl(h, eps, e.peerUrl) }],
+      [{ kind: 'exec', cmd: sh`if [ -e ${`${bk}/previous`} ]; then cp -a -- ${`${bk}/previous`} ${tmp} && mv -f -- ${tmp} ${file}; fi` }],
       [...stop, waitClosed],
       [],
       [],
@@ -340,27 +349,30 @@ export const etcdRehearseRestore: Action<{ snapshot: string; address?: string; c
     const h = ctx.host;
     const cport = Number(args.client_port ?? 12379);
     const pport = Number(args.peer_port ?? 12380);
+    if (![cport, pport].every((p) => Number.isInteger(p) && p > 0 && p < 65536)) return refuse('client_port and peer_port must be 1-65535');
     const dir = `${backupDir(ctx)}/rehearsal`;
+    const log = `${dir}.log`;
     // the throwaway etcd holds every key, Secrets included, without TLS: by default only this host can reach it
     const address = args.address ?? '127.0.0.1';
     if (!isHostAddress(address)) return refuse(`address '${address}' is not a host name or IP address`);
     const peer = `http://${address}:${pport}`;
     const client = `http://${address}:${cport}`;
-    const restore = restoreCommand(h, { snapshot: args.snapshot, token: `rehearsal-${ctx.runId}`, version: args.version, initialCluster: `rehearsal=${peer}`, dataDir: dir }).replace(
-      `--name=${q(h.etcd.name)}`,
-      '--name=rehearsal',
-    ).replace(`--initial-advertise-peer-urls=${q(h.etcd.peerUrl)}`, `--initial-advertise-peer-urls=${q(peer)}`);
-    const etcd = `etcd --name=rehearsal --data-dir=${q(dir)} --listen-client-urls=${q(client)} --advertise-client-urls=${q(client)} --listen-peer-urls=${q(peer)} --initial-advertise-peer-urls=${q(peer)} --initial-cluster=${q(`rehearsal=${peer}`)}`;
-    const get = `ETCDCTL_API=3 ${q(h.etcd.etcdctl)} --endpoints=${q(client)} --dial-timeout=1s --command-timeout=3s get '' --prefix --keys-only --limit=1 -w json`;
-    const cmd = [
-      `rm -rf -- ${q(dir)} && mkdir -p ${q(dir.slice(0, dir.lastIndexOf('/')))}`,
-      `${restore} >&2 || exit 1`,
-      `${etcd} > ${q(`${dir}.log`)} 2>&1 & pid=$!`,
-      `trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf -- ${q(dir)} ${q(`${dir}.log`)}' EXIT`,
-      `for i in $(seq 1 100); do if ${get} 2>/dev/null; then exit 0; fi; sleep 0.2; done`,
-      `echo 'the throwaway etcd did not answer; its log:' >&2; tail -n 20 ${q(`${dir}.log`)} >&2; exit 1`,
-    ].join('; ');
+    const restore = restoreCommand(h, { snapshot: args.snapshot, token: `rehearsal-${ctx.runId}`, version: args.version, initialCluster: `rehearsal=${peer}`, dataDir: dir, name: 'rehearsal', peerUrl: peer });
+    const etcd = sh`etcd --name=rehearsal --data-dir=${dir} --listen-client-urls=${client} --advertise-client-urls=${client} --listen-peer-urls=${peer} --initial-advertise-peer-urls=${peer} --initial-cluster=${`rehearsal=${peer}`}`;
+    const get = sh`ETCDCTL_API=3 ${h.etcd.etcdctl} --endpoints=${client} --dial-timeout=1s --command-timeout=3s get '' --prefix --keys-only --limit=1 -w json`;
+    // the trap's text is a command of its own: built as one, and quoted once as trap's argument
+    const cleanup = sh`kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf -- ${dir} ${log}`;
+    const cmd = join(
+      [
+        sh`rm -rf -- ${dir} && mkdir -p ${dir.slice(0, dir.lastIndexOf('/'))}`,
+        sh`${restore} >&2 || exit 1`,
+        sh`${etcd} > ${log} 2>&1 & pid=$!`,
+        sh`trap ${arg(cleanup)} EXIT`,
+        sh`for i in $(seq 1 100); do if ${get} 2>/dev/null; then exit 0; fi; sleep 0.2; done`,
+        sh`echo 'the throwaway etcd did not answer; its log:' >&2; tail -n 20 ${log} >&2; exit 1`,
+      ],
+      '; ',
+    );
     return ok({ commands: [{ kind: 'exec', cmd, parse: { parser: 'key-count' } }], undo: [], changes: false });
   },
 };
-

@@ -1,9 +1,10 @@
 import type { Host } from '../model/inventory.js';
-import { shellQuote as q } from '../util/shell-quote.js';
+import type { Shell } from '../model/shell.js';
+import { sh } from '../shell/build.js';
 
 /** etcdctl with TLS and explicit endpoints (3.4 defaults to 127.0.0.1:2379, which is nobody's on a shared loopback). */
-export function etcdctl(h: Host, endpoints: string[]): string {
-  return `ETCDCTL_API=3 ${q(h.etcd.etcdctl)} --endpoints=${q(endpoints.join(','))} --cacert=${q(h.etcd.cacert)} --cert=${q(h.etcd.cert)} --key=${q(h.etcd.key)} --dial-timeout=3s --command-timeout=10s`;
+export function etcdctl(h: Host, endpoints: string[]): Shell {
+  return sh`ETCDCTL_API=3 ${h.etcd.etcdctl} --endpoints=${endpoints.join(',')} --cacert=${h.etcd.cacert} --cert=${h.etcd.cert} --key=${h.etcd.key} --dial-timeout=3s --command-timeout=10s`;
 }
 
 export function urlHostPort(url: string): { address: string; port: number } {

@@ -2,12 +2,13 @@ import { readFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { resolve } from 'node:path';
 import type { Command } from '../model/command.js';
-import { shellQuote as q } from '../util/shell-quote.js';
+import type { Shell } from '../model/shell.js';
+import { sh } from '../shell/build.js';
 import { type Action, type ActionContext, backupDir, checkPath, ok, type PlanResult, refuse } from './action.js';
 
 /** `mv` that refuses to overwrite: the destination is what a rollback would need. */
-export function moveCommand(src: string, dest: string): string {
-  return `if [ -e ${q(dest)} ]; then echo ${q(`refusing to move: ${dest} already exists`)} >&2; exit 17; fi; mv -T -- ${q(src)} ${q(dest)}`;
+export function moveCommand(src: string, dest: string): Shell {
+  return sh`if [ -e ${dest} ]; then echo ${`refusing to move: ${dest} already exists`} >&2; exit 17; fi; mv -T -- ${src} ${dest}`;
 }
 
 export const fileMove: Action<{ src: string; dest: string }> = {
@@ -33,14 +34,16 @@ function parseMode(mode: unknown, dflt: number): number {
 function writeWithBackup(ctx: ActionContext, dest: string, content: string, mode: number, summary: string): PlanResult {
   const bad = checkPath(dest, 'dest');
   if (bad) return refuse(bad);
+  if (!Number.isInteger(mode) || mode < 0 || mode > 0o7777) return refuse('mode must be an octal file mode such as "0644"');
   const bk = backupDir(ctx);
+  // taken once: a retried attempt must not overwrite the backup with its own first attempt's file
   const save: Command = {
     kind: 'exec',
-    cmd: `mkdir -p ${q(bk)} && if [ -e ${q(dest)} ]; then cp -a -- ${q(dest)} ${q(`${bk}/previous`)}; else : > ${q(`${bk}/absent`)}; fi`,
+    cmd: sh`mkdir -p ${bk} && if [ -e ${`${bk}/previous`} ] || [ -e ${`${bk}/absent`} ]; then :; elif [ -e ${dest} ]; then cp -a -- ${dest} ${`${bk}/previous`}; else : > ${`${bk}/absent`}; fi`,
   };
   const restore: Command = {
     kind: 'exec',
-    cmd: `if [ -e ${q(`${bk}/previous`)} ]; then cp -a -- ${q(`${bk}/previous`)} ${q(dest)}; elif [ -e ${q(`${bk}/absent`)} ]; then rm -f -- ${q(dest)}; else echo ${q(`no backup of ${dest} in ${bk}`)} >&2; exit 1; fi`,
+    cmd: sh`if [ -e ${`${bk}/previous`} ]; then cp -a -- ${`${bk}/previous`} ${dest}; elif [ -e ${`${bk}/absent`} ]; then rm -f -- ${dest}; else echo ${`no backup of ${dest} in ${bk}`} >&2; exit 1; fi`,
   };
   return ok({ commands: [save, { kind: 'upload', dest, mode, content, summary }], undo: [restore], changes: true });
 }
@@ -92,15 +95,16 @@ export const fileMkdir: Action<{ path: string; mode?: string }> = {
     const bad = checkPath(args.path, 'path');
     if (bad) return refuse(bad);
     const bk = backupDir(ctx);
-    const mode = parseMode(args.mode, 0o755).toString(8);
+    const mode = parseMode(args.mode, 0o755);
+    if (!Number.isInteger(mode) || mode < 0 || mode > 0o7777) return refuse('mode must be an octal file mode such as "0755"');
     return ok({
       commands: [
         {
           kind: 'exec',
-          cmd: `mkdir -p ${q(bk)} && if [ -d ${q(args.path)} ]; then : > ${q(`${bk}/existed`)}; else mkdir -p -m ${mode} -- ${q(args.path)}; fi`,
+          cmd: sh`mkdir -p ${bk} && if [ -e ${`${bk}/created`} ]; then :; elif [ -d ${args.path} ]; then : > ${`${bk}/existed`}; else mkdir -p -m ${mode.toString(8)} -- ${args.path} && : > ${`${bk}/created`}; fi`,
         },
       ],
-      undo: [{ kind: 'exec', cmd: `if [ ! -e ${q(`${bk}/existed`)} ]; then rmdir -- ${q(args.path)}; fi` }],
+      undo: [{ kind: 'exec', cmd: sh`if [ ! -e ${`${bk}/existed`} ] && [ -d ${args.path} ]; then rmdir -- ${args.path}; fi` }],
       changes: true,
     });
   },

@@ -1,3 +1,4 @@
+import type { Text } from '../model/command.js';
 import { type Action, ok } from './action.js';
 
 export const assertAction: Action<{ that: string | string[]; msg?: string }> = {
@@ -23,9 +24,10 @@ export const confirmAction: Action<{ prompt?: string; expect?: string }> = {
   },
 };
 
-export const messageAction: Action<{ text: string }> = {
+export const messageAction: Action<{ text: Text | number | boolean }> = {
   name: 'message',
   changes: 'never',
   shellArgs: [],
-  plan: (args) => ok({ commands: [{ kind: 'local', op: { op: 'message', text: String(args.text) } }], undo: [], changes: false }),
+  runtimeArgs: ['text'],
+  plan: (args) => ok({ commands: [{ kind: 'local', op: { op: 'message', text: typeof args.text === 'object' ? args.text : String(args.text) } }], undo: [], changes: false }),
 };

@@ -21,6 +21,12 @@ export interface CliArgs {
   help: boolean;
   version: boolean;
   force: boolean;
+  /** plan --out FILE: save the compiled program. */
+  out: string | undefined;
+  /** run --plan FILE: execute a saved program. */
+  plan: string | undefined;
+  /** Deadline of a command when neither step nor action names one (seconds). */
+  commandTimeout: number | undefined;
 }
 
 export type ParsedArgs = { ok: true; args: CliArgs } | { ok: false; message: string };
@@ -51,6 +57,9 @@ export function parseCli(argv: string[]): ParsedArgs {
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean' },
         force: { type: 'boolean' },
+        out: { type: 'string' },
+        plan: { type: 'string' },
+        'command-timeout': { type: 'string' },
       },
     });
   } catch (e) {
@@ -71,6 +80,8 @@ export function parseCli(argv: string[]): ParsedArgs {
   if (output !== 'text' && output !== 'json') return { ok: false, message: `--output must be text or json` };
   const connectTimeout = Number(v['connect-timeout'] ?? 10);
   if (!(connectTimeout > 0)) return { ok: false, message: `--connect-timeout must be a number of seconds` };
+  const commandTimeout = v['command-timeout'] === undefined ? undefined : Number(v['command-timeout']);
+  if (commandTimeout !== undefined && !(Number.isFinite(commandTimeout) && commandTimeout > 0 && commandTimeout <= 86_400)) return { ok: false, message: '--command-timeout must be a number of seconds (at most 86400)' };
   const runId = v['run-id'] as string | undefined;
   if (runId !== undefined && !/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(runId)) return { ok: false, message: `--run-id: use letters, digits, '.', '_', '-'` };
   const [command, ...positionals] = parsed.positionals;
@@ -97,6 +108,9 @@ export function parseCli(argv: string[]): ParsedArgs {
       help: v['help'] === true,
       version: v['version'] === true,
       force: v['force'] === true,
+      out: v['out'] as string | undefined,
+      plan: v['plan'] as string | undefined,
+      commandTimeout,
     },
   };
 }
@@ -106,7 +120,9 @@ export const USAGE = `runbook — etcd disaster-recovery runbooks over SSH
 Usage:
   runbook validate PLAYBOOK [-i INVENTORY] [-e NAME=VALUE]...
   runbook plan     PLAYBOOK -i INVENTORY [options]        dry run: exact per-host commands, nothing contacted
+  runbook plan     PLAYBOOK -i INVENTORY --out FILE       save the compiled plan (for review in Git)
   runbook run      PLAYBOOK -i INVENTORY [options]        execute (with --dry-run: same as plan)
+  runbook run      --plan FILE [-e SECRET=…]              execute exactly a saved plan; refused if anything it was made from changed
   runbook runs                                            list recorded runs
   runbook runs show RUN_ID                                show one run's journal
   runbook resume RUN_ID [-e SECRET=…]                     continue a run whose process died, from its journal
@@ -128,6 +144,9 @@ Options:
       --run-id ID             fix the run id (plan and run then render identical commands)
       --runs-dir DIR          where journals go (default $RUNBOOK_RUNS_DIR or ./.runbook/runs)
       --connect-timeout SECS  SSH connect timeout (default 10)
+      --command-timeout SECS  deadline of a command when the step and action name none (default 900)
+      --out FILE              plan: also save the compiled plan to FILE
+      --plan FILE             run: execute the saved plan FILE
   -v, --verbose               print every command as it runs
 
 Exit codes: 0 ok, 1 failed (rolled back / refused), 2 invalid input, 3 needs attention (an undo failed).

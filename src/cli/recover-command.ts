@@ -1,17 +1,21 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { hostname, userInfo } from 'node:os';
 import { dirname, join } from 'node:path';
-import type { RunEvent } from '../model/events.js';
+import type { RunEvent, RunStatus } from '../model/events.js';
+import type { Host } from '../model/inventory.js';
 import { Journal, readJournal } from '../engine/journal.js';
 import { acquireLock, releaseLock } from '../engine/lock.js';
 import { makeRedactor } from '../engine/redact.js';
-import { recoverRun } from '../engine/recover.js';
 import { rollback } from '../engine/rollback.js';
+import { foldEvents } from '../engine/run-state.js';
 import { runPlaybook } from '../engine/run.js';
-import { resolveLimit } from '../engine/select-hosts.js';
+import { readSavedPlan } from '../engine/saved-plan.js';
+import { buildScope } from '../engine/scope.js';
+import { expandNames } from '../engine/select-hosts.js';
 import { loadInventory } from '../load/load-inventory.js';
 import { loadPlaybook } from '../load/load-playbook.js';
 import { formatProblem } from '../load/problem.js';
+import { hasSecret } from '../shell/build.js';
 import { s3StoreFor } from '../storage/s3.js';
 import { SshTransport } from '../transport/ssh.js';
 import { jsonReporter } from '../report/json.js';
@@ -19,11 +23,13 @@ import { plainReporter } from '../report/plain.js';
 import { makeStyle } from '../report/style.js';
 import type { CliArgs } from './args.js';
 import { askToType } from './prompt.js';
-import { fileSha256, type Io, runsDirOf, secretValues } from './run-command.js';
+import { fileSha256, holdHook, type Io, PROGRAM_FILE, runsDirOf, secretValues, secretVars } from './run-command.js';
 
 /**
- * `runbook resume RUN_ID` and `runbook rollback RUN_ID`: continue or unwind a run whose process died,
- * from what its journal recorded. The same journal is appended to.
+ * `runbook resume RUN_ID` and `runbook rollback RUN_ID`: continue or unwind a run whose process died (or
+ * that ended needing attention), from its journal and its saved program. The journal is folded with the
+ * same transition function the live run used; the attempt is appended to it. A run is settled only when
+ * it is done or back at a rollback point: until then any number of attempts may follow.
  */
 export async function recover(mode: 'resume' | 'rollback', args: CliArgs, io: Io): Promise<number> {
   const id = args.positionals[0];
@@ -44,39 +50,69 @@ export async function recover(mode: 'resume' | 'rollback', args: CliArgs, io: Io
     for (const p of inv.problems) io.stderr.write(`${formatProblem(p)}\n`);
     return 2;
   }
-  const rec = recoverRun(records, inv.value);
-  if (!rec.ok) return fail(rec.message);
-  const state = rec.run;
-  if (state.finished) return fail(`run ${id} already ended (see runbook runs show ${id}): there is nothing to ${mode}`);
-  if (state.missingHosts.length) return fail(`the inventory no longer has ${state.missingHosts.join(', ')}: restore it as it was for run ${id}`);
+  const inventory = inv.value;
+  const state = foldEvents(
+    records.map((r) => r.event),
+    inventory.hosts.map((h) => h.name),
+  );
+  if (state.settled === 'rolled_back' && mode === 'rollback') {
+    io.stdout.write(`run ${id} is already back at '${state.lastPoint}': nothing to unwind\n`);
+    return 0;
+  }
+  if (state.settled) return fail(`run ${id} ended ${state.settled === 'ok' ? 'ok' : state.settled === 'failed' ? 'before anything changed' : `rolled back to '${state.lastPoint}'`}: there is nothing to ${mode} (see runbook runs show ${id})`);
+  const byName = new Map(inventory.hosts.map((h) => [h.name, h]));
+  const named = [...new Set([...state.stack.map((e) => e.host), ...state.inFlight.map((f) => f.host), ...meta.lockHosts])];
+  const missing = named.filter((n) => !byName.has(n));
+  if (missing.length) return fail(`the inventory no longer has ${missing.join(', ')}: restore it as it was for run ${id}`);
   if (fileSha256(meta.inventoryFile) !== meta.inventorySha256) return fail(`${meta.inventoryFile} changed since run ${id} started: put it back as it was`);
+  let saved: ReturnType<typeof readSavedPlan> = { ok: false, message: `${PROGRAM_FILE} is missing` };
+  try {
+    saved = readSavedPlan(readFileSync(join(dir, PROGRAM_FILE), 'utf8'));
+  } catch (e) {
+    saved = { ok: false, message: `cannot read ${PROGRAM_FILE}: ${(e as Error).message}` };
+  }
+  const secretNames = saved.ok ? saved.plan.program.secrets : [];
 
-  // what resume needs: the same playbook, the same variables (secrets passed again)
-  const extraVars: Record<string, unknown> = { ...meta.extraVars, ...args.extraVars };
+  // secrets are never stored: they come again from -e or RUNBOOK_SECRET_<NAME>
   const style = makeStyle(io.stdout, io.env);
-  let playbook: Extract<ReturnType<typeof loadPlaybook>, { ok: true }>['value'] | undefined;
+  let runInputs: { playbook: Extract<ReturnType<typeof loadPlaybook>, { ok: true }>['value']; extraVars: Record<string, string> } | undefined;
+  let entries = [
+    ...state.stack.map((e) => ({ step: e.step, stepIndex: e.index, host: byName.get(e.host) as Host, undo: e.undo })),
+    // steps caught mid-way are undone too: each undo checks what is there (a lost host's outcome is unknown)
+    ...state.inFlight.map((f) => ({ step: f.step, stepIndex: f.index, host: byName.get(f.host) as Host, undo: f.undo })),
+  ];
   if (mode === 'resume') {
+    if (!saved.ok) return fail(`run ${id} cannot be resumed: ${saved.message}. Unwind it with runbook rollback ${id}`);
     if (fileSha256(meta.playbookFile) !== meta.playbookSha256) return fail(`${meta.playbookFile} changed since run ${id} started: resuming would not do what the plan said. Put it back, or use runbook rollback ${id}`);
-    const redactedLeft = Object.entries(extraVars).filter(([, v]) => v === '***').map(([k]) => k);
-    if (redactedLeft.length) return fail(`secret values are not kept in the journal: pass them again with ${redactedLeft.map((k) => `-e ${k}=…`).join(' ')}`);
-    const pb = loadPlaybook(meta.playbookFile, { inventory: inv.value, extraVars });
+    const secrets = secretVars(secretNames, args.extraVars, io.env);
+    if (secrets.missing.length) return fail(`secret values are never stored: give them again with ${secrets.missing.map((k) => `-e ${k}=… (or RUNBOOK_SECRET_${k})`).join(', ')}`);
+    const extraVars = { ...saved.plan.inputs.extraVars, ...secrets.vars };
+    const pb = loadPlaybook(meta.playbookFile, { inventory, extraVars });
     if (!pb.ok) {
       for (const p of pb.problems) io.stderr.write(`${formatProblem(p)}\n`);
       return 2;
     }
-    playbook = pb.value;
-    if (state.failedStep) return fail(`step '${state.failedStep}' had failed when the run died (it was unwinding or about to): finish the unwinding with runbook rollback ${id}`, 1);
-    const blocked = state.inFlight.filter((f) => !f.repeatable);
+    runInputs = { playbook: pb.value, extraVars };
+    if (state.failedStep || state.unwinding) return fail(`step '${state.failedStep}' had failed when the run stopped (it was unwinding or about to): finish the unwinding with runbook rollback ${id}`, 1);
+    const blocked = state.inFlight.filter((f) => !f.repeatable || f.lost);
     if (blocked.length)
       return fail(
-        `${blocked.map((b) => `'${b.step}' on ${b.host}`).join(', ')} had started and not finished when the run died, and ${blocked.length > 1 ? 'they are' : 'it is'} not safe to repeat. ` +
-          `Check by hand, or unwind with: runbook rollback ${id}`,
+        `${blocked.map((b) => `'${b.step}' on ${b.host}${b.lost ? ' (connection lost)' : ''}`).join(', ')} had started and not finished, and ${blocked.length > 1 ? 'they are' : 'it is'} not safe to repeat without knowing what it did. ` +
+          `Unwind with: runbook rollback ${id}`,
         1,
       );
+  } else {
+    const need = entries.some((e) => hasSecret(e.undo)) ? secretNames : [];
+    const secrets = secretVars(need, args.extraVars, io.env);
+    if (secrets.missing.length) return fail(`the undo commands use secrets, which are never stored: give them again with ${secrets.missing.map((k) => `-e ${k}=… (or RUNBOOK_SECRET_${k})`).join(', ')}`);
+    const pb = saved.ok ? loadPlaybook(meta.playbookFile, { inventory, extraVars: { ...saved.plan.inputs.extraVars, ...secrets.vars } }) : undefined;
+    if (pb?.ok) runInputs = { playbook: pb.value, extraVars: { ...(saved.ok ? saved.plan.inputs.extraVars : {}), ...secrets.vars } };
+    else if (need.length) return fail(`the undo commands use secrets, and ${meta.playbookFile} no longer loads to say how: put it back as it was`);
+    entries = entries.filter((e, i) => entries.findIndex((x) => x.step === e.step && x.host.name === e.host.name) === i);
   }
 
   const journal = new Journal(dir);
-  const redact = makeRedactor(playbook ? secretValues(playbook, extraVars, io.env, inv.value) : []);
+  const redact = makeRedactor(secretValues(runInputs?.playbook, runInputs?.extraVars ?? {}, io.env, inventory, secretNames));
   const report = args.output === 'json' ? jsonReporter((s) => io.stdout.write(s)) : plainReporter((s) => io.stdout.write(s), style, args.verbose);
   const emit = (raw: RunEvent) => {
     const e = redact(raw);
@@ -84,58 +120,62 @@ export async function recover(mode: 'resume' | 'rollback', args: CliArgs, io: Io
     report(e);
   };
   const started = Date.now();
-  emit({ type: 'resumed', by: `${userInfo().username}@${hostname()}`, pid: process.pid, mode });
-  const transport = new SshTransport({ knownHostsFile: inv.value.knownHosts, acceptNewHostKeys: false, connectTimeoutMs: args.connectTimeout * 1000, keepaliveIntervalMs: 5000 });
-  let status: 'ok' | 'rolled_back' | 'failed' | 'needs_attention' = 'failed';
+  const transport = new SshTransport({ knownHostsFile: inventory.knownHosts, acceptNewHostKeys: false, connectTimeoutMs: args.connectTimeout * 1000, keepaliveIntervalMs: 5000 });
+  let status: RunStatus = 'failed';
   let exitCode = 1;
   let message = '';
+  emit({ type: 'resumed', by: `${userInfo().username}@${hostname()}`, pid: process.pid, mode });
   try {
-    const hosts = inv.value.hosts.filter((h) => meta.hosts.includes(h.name) && !h.down);
+    // the same hosts the run locked, taken over only from the dead run itself
+    const lockHosts = meta.lockHosts.map((n) => byName.get(n) as Host).filter((h) => !h.down);
     const owner = { runId: id, user: userInfo().username, machine: hostname(), pid: process.pid, playbook: meta.playbookFile, since: new Date().toISOString() };
-    const lock = await acquireLock(hosts, owner, transport, owner.machine, id);
+    const lock = await acquireLock(lockHosts, owner, transport, owner.machine, id);
     if (!lock.ok) {
       emit({ type: 'log', level: 'error', message: lock.message });
-      message = 'refused: the cluster lock is held by another run';
+      message = `refused: ${lock.message}`;
     } else {
       try {
         if (mode === 'rollback') {
-          const byName = new Map(inv.value.hosts.map((h) => [h.name, h]));
-          const inFlight = state.inFlight.flatMap((f) => {
-            const h = byName.get(f.host);
-            return h ? [{ step: f.step, stepIndex: f.index, host: h, undo: f.undo }] : [];
-          });
-          for (const f of state.inFlight) emit({ type: 'log', level: 'warn', message: `'${f.step}' was in flight on ${f.host} when the run died: undoing it too (its undo checks what is there)` });
-          const confirmed = args.yes || (await askToType(`Unwind run ${id} to '${state.lastPoint}' on ${hosts.map((h) => h.name).join(', ')}? Type the cluster name`, inv.value.cluster, io.stdin, io.stdout));
+          for (const f of state.inFlight) emit({ type: 'log', level: 'warn', message: `'${f.step}' was in flight on ${f.host} when the run stopped: undoing it too (its undo checks what is there)` });
+          const confirmed = args.yes || (await askToType(`Unwind run ${id} to '${state.lastPoint}' on ${lockHosts.map((h) => h.name).join(', ')}? Type the cluster name`, inventory.cluster, io.stdin, io.stdout));
           if (!confirmed) message = 'not confirmed: nothing was changed';
           else {
-            const rb = await rollback({ entries: [...state.stack, ...inFlight], to: state.lastPoint, reason: `runbook rollback ${id}`, unreachable: new Set(), transport, emit, signal: new AbortController().signal, stores: s3StoreFor });
+            const cluster = runInputs ? expandNames([runInputs.playbook.hosts], inventory) : [];
+            const scopeOf = (host: Host) =>
+              runInputs && saved.ok
+                ? buildScope({ playbook: runInputs.playbook, inventory, host, run: saved.plan.inputs.run, extraVars: runInputs.extraVars, registered: state.registered[host.name] ?? {}, cluster })
+                : { vars: {} };
+            const rb = await rollback({ entries, to: state.lastPoint, reason: `runbook rollback ${id}`, unreachable: new Set(), transport, emit, signal: new AbortController().signal, stores: s3StoreFor, scopeOf });
             status = rb.ok ? 'rolled_back' : 'needs_attention';
-            exitCode = rb.ok ? 1 : 3;
-            message = rb.ok ? `rolled back to '${state.lastPoint}'` : `rollback to '${state.lastPoint}' INCOMPLETE: ${rb.remaining.map((r) => `${r.host}: ${r.steps.join(', ')} (${r.why})`).join('; ')}`;
+            exitCode = rb.ok ? 0 : 3;
+            message = rb.ok ? `rolled back to '${state.lastPoint}'` : `rollback to '${state.lastPoint}' INCOMPLETE: ${rb.remaining.map((r) => `${r.host}: ${r.steps.join(', ')} (${r.why})`).join('; ')}. Run runbook rollback ${id} again once that is fixed`;
           }
-        } else if (playbook) {
-          const limit = resolveLimit(meta.limit, inv.value);
+        } else if (runInputs && saved.ok) {
           const out = await runPlaybook({
-            playbook,
-            inventory: inv.value,
-            extraVars,
-            limit: limit.ok ? limit.limit : undefined,
-            run: { id, dir, user: owner.user, started: meta.startedAt, commit: meta.git.commit ?? 'unknown' },
+            program: saved.plan.program,
+            playbook: runInputs.playbook,
+            inventory,
+            extraVars: runInputs.extraVars,
+            run: saved.plan.inputs.run,
             forks: args.forks,
             noRollback: args.noRollback,
             transport,
             emit,
-            tags: meta.tags,
-            startAt: undefined,
             signal: new AbortController().signal,
             stores: s3StoreFor,
+            beforeStep: holdHook(io.env),
             confirm: async (prompt, expect) => args.yes || askToType(prompt, expect, io.stdin, io.stdout),
-            resume: { registered: state.registered, stack: state.stack, lastPoint: state.lastPoint, startIndex: state.startIndex, doneHosts: state.doneHosts },
+            resume: state,
           });
           ({ status, exitCode, message } = out);
         }
+      } catch (e) {
+        status = 'needs_attention';
+        exitCode = 3;
+        message = `internal fault: ${(e as Error).message}; run runbook ${mode} ${id} again`;
       } finally {
-        await releaseLock(lock.held, id, transport);
+        if (status === 'needs_attention') emit({ type: 'log', level: 'warn', message: `cluster lock kept: hosts are not at a rollback point (runbook rollback ${id})` });
+        else await releaseLock(lock.held, id, transport);
       }
     }
   } finally {

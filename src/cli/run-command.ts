@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { hostname, userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -7,7 +7,8 @@ import type { RunEvent, RunMeta } from '../model/events.js';
 import type { Inventory } from '../model/inventory.js';
 import type { Playbook } from '../model/playbook.js';
 import { Journal } from '../engine/journal.js';
-import { makePlan } from '../engine/plan.js';
+import { makePlan, type Program, secretNames } from '../engine/plan.js';
+import { type PlanInputs, programSha256, readSavedPlan, savePlan } from '../engine/saved-plan.js';
 import { makeRedactor } from '../engine/redact.js';
 import { runPlaybook } from '../engine/run.js';
 import type { RunInfo } from '../engine/scope.js';
@@ -21,7 +22,6 @@ import { plainReporter } from '../report/plain.js';
 import { formatPlan } from '../report/plan-text.js';
 import { makeStyle } from '../report/style.js';
 import { gitInfo } from '../util/git-info.js';
-import { shellQuote } from '../util/shell-quote.js';
 import type { CliArgs } from './args.js';
 import { askToType } from './prompt.js';
 
@@ -48,18 +48,18 @@ export function runsDirOf(args: CliArgs, env: NodeJS.ProcessEnv): string {
 
 /**
  * Values never to show: secret params wherever they were set (-e, the inventory, a default) and
- * credentials from the environment, each also in the shell-quoted form a command would carry.
+ * credentials from the environment. Commands carry secrets by reference, so only what a host prints
+ * back (stdout, stderr, registered results) can hold one: that is scrubbed by value.
  */
-export function secretValues(pb: Playbook, vars: Record<string, unknown>, env: NodeJS.ProcessEnv, inventory?: Inventory): string[] {
+export function secretValues(pb: Playbook | undefined, vars: Record<string, unknown>, env: NodeJS.ProcessEnv, inventory?: Inventory, names?: string[]): string[] {
   const raw: unknown[] = [];
-  for (const [k, p] of Object.entries(pb.params)) {
-    if (!p.secret) continue;
-    raw.push(vars[k], p.default);
+  const secret = new Set([...(names ?? []), ...Object.entries(pb?.params ?? {}).filter(([, p]) => p.secret).map(([k]) => k)]);
+  for (const k of secret) {
+    raw.push(vars[k], pb?.params[k]?.default, env[`RUNBOOK_SECRET_${k}`]);
     for (const h of inventory?.hosts ?? []) raw.push(h.vars[k]);
   }
   for (const k of ['AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'AWS_ACCESS_KEY_ID']) raw.push(env[k]);
-  const out = raw.filter((v): v is string | number => typeof v === 'string' || typeof v === 'number').map(String);
-  return [...out, ...out.map(shellQuote)];
+  return raw.filter((v): v is string | number => typeof v === 'string' || typeof v === 'number').map(String);
 }
 
 export function missingParams(pb: Playbook, inv: Inventory, extra: Record<string, unknown>): string[] {
@@ -74,70 +74,30 @@ export interface Prepared {
   limit: Set<string> | undefined;
 }
 
-export function printPlan(prep: Prepared, args: CliArgs, io: Io, run: RunInfo): number {
-  const planned = makePlan({ playbook: prep.playbook, inventory: prep.inventory, extraVars: args.extraVars, limit: prep.limit, run, tags: args.tags, startAt: args.startAt });
-  if (!planned.ok) {
-    io.stderr.write(`runbook: ${planned.message}\n`);
-    return 2;
-  }
-  if (planned.plan.errors.length) {
-    // a plan with errors is not a plan: say where, print nothing else
-    for (const e of planned.plan.errors) io.stderr.write(`${e.pos.file}:${e.pos.line}:${e.pos.col}: step '${e.step}' on ${e.host}: ${e.message}\n`);
-    io.stderr.write(`${planned.plan.errors.length} problem(s) found\n`);
-    return 2;
-  }
-  const redact = makeRedactor(secretValues(prep.playbook, args.extraVars, io.env, prep.inventory));
-  if (args.output === 'json') {
-    const text = JSON.stringify(planned.plan, null, 2);
-    const scrubbed = (redact({ type: 'log', level: 'info', message: text }) as { message: string }).message;
-    io.stdout.write(`${scrubbed}\n`);
-  } else {
-    const text = formatPlan(planned.plan, makeStyle(io.stdout, io.env));
-    io.stdout.write((redact({ type: 'log', level: 'info', message: text }) as { message: string }).message);
-  }
-  return 0;
+/** The -e values that may be saved with a plan (secret ones are given again to the run). */
+export function nonSecretVars(pb: Playbook, vars: Record<string, string>): Record<string, string> {
+  const secret = secretNames(pb);
+  return Object.fromEntries(Object.entries(vars).filter(([k]) => !secret.has(k)));
 }
 
-type Outcome = { status: 'ok' | 'rolled_back' | 'failed' | 'needs_attention'; exitCode: number; failedStep: string | undefined; message: string };
-type Host = Inventory['hosts'][number];
-
-/**
- * Before any step: every targeted host reachable with a verified host key, then the cluster lock on
- * every master. A refusal changes nothing anywhere.
- */
-async function preflight(p: { targets: Host[]; cluster: Host[]; transport: SshTransport; emit: (e: RunEvent) => void; owner: LockOwner }): Promise<{ ok: true; held: Host[] } | { ok: false; outcome: Outcome }> {
-  const checks = await Promise.all(p.targets.map(async (h) => ({ h, r: await p.transport.connect(h) })));
-  const refused = checks.filter((c) => !c.r.ok);
-  if (refused.length) {
-    const hostKey = refused.some((c) => !c.r.ok && c.r.hostKey);
-    for (const c of refused) if (!c.r.ok) p.emit({ type: 'log', level: 'error', message: `${c.h.name}: ${c.r.message}` });
-    const why = hostKey ? 'failed host-key verification' : 'unreachable (mark a dead host down: true in the inventory, or leave it out with --limit)';
-    return { ok: false, outcome: { status: 'failed', exitCode: hostKey ? 2 : 1, failedStep: undefined, message: `refused before any step: ${refused.map((c) => c.h.name).join(', ')} ${why}; nothing was changed` } };
-  }
-  const lockHosts = [...new Map([...p.cluster.filter((h) => !h.down), ...p.targets].map((h) => [h.name, h])).values()];
-  const lock = await acquireLock(lockHosts, p.owner, p.transport, p.owner.machine);
-  if (!lock.ok) {
-    p.emit({ type: 'log', level: 'error', message: lock.message });
-    return { ok: false, outcome: { status: 'failed', exitCode: 1, failedStep: undefined, message: `refused before any step: ${lock.stale ? 'stale cluster lock' : 'the cluster is locked by another run'}; nothing was changed` } };
-  }
-  p.emit({ type: 'log', level: 'info', message: `cluster lock taken on ${lock.held.map((h) => h.name).join(', ')}` });
-  return { ok: true, held: lock.held };
+function planInputs(prep: Prepared, args: CliArgs, run: RunInfo, version: string): PlanInputs {
+  return {
+    runbookVersion: version,
+    playbookFile: resolve(prep.playbook.file),
+    playbookSha256: fileSha256(prep.playbook.file),
+    inventoryFile: resolve(prep.inventory.file),
+    inventorySha256: fileSha256(prep.inventory.file),
+    extraVars: nonSecretVars(prep.playbook, args.extraVars),
+    limit: args.limit,
+    tags: args.tags,
+    startAt: args.startAt,
+    run,
+  };
 }
 
-/** A real run: preflight connections, journal, reporters, engine, summary, exit code. */
-export async function executeRun(prep: Prepared, args: CliArgs, io: Io): Promise<number> {
-  const { playbook, inventory } = prep;
-  const started = Date.now();
-  const runId = args.runId ?? newRunId();
-  const runsDir = runsDirOf(args, io.env);
-  if (existsSync(join(runsDir, runId))) {
-    io.stderr.write(`runbook: run ${runId} already exists in ${runsDir}: choose another --run-id\n`);
-    return 2;
-  }
-  const git = gitInfo([playbook.file, inventory.file]);
-  const run: RunInfo = { id: runId, dir: join(runsDir, runId), user: userInfo().username, started: new Date(started).toISOString(), commit: git.commit ?? 'unknown' };
-  // the whole plan first: a value that cannot be rendered stops the run before anything is touched
-  const planned = makePlan({ playbook, inventory, extraVars: args.extraVars, limit: prep.limit, run, tags: args.tags, startAt: args.startAt });
+/** Compile the run; a plan with errors is not a plan: say where, print nothing else. */
+export function compile(prep: Prepared, args: CliArgs, io: Io, run: RunInfo): Program | number {
+  const planned = makePlan({ playbook: prep.playbook, inventory: prep.inventory, extraVars: args.extraVars, limit: prep.limit, run, tags: args.tags, startAt: args.startAt, defaultTimeoutS: args.commandTimeout });
   if (!planned.ok) {
     io.stderr.write(`runbook: ${planned.message}\n`);
     return 2;
@@ -147,8 +107,122 @@ export async function executeRun(prep: Prepared, args: CliArgs, io: Io): Promise
     io.stderr.write(`${planned.plan.errors.length} problem(s) found: nothing was run\n`);
     return 2;
   }
-  const journal = new Journal(run.dir);
-  const redact = makeRedactor(secretValues(playbook, args.extraVars, io.env, inventory));
+  return planned.plan;
+}
+
+export function printPlan(prep: Prepared, args: CliArgs, io: Io, run: RunInfo, version: string): number {
+  const program = compile(prep, args, io, run);
+  if (typeof program === 'number') return program;
+  const redact = makeRedactor(secretValues(prep.playbook, args.extraVars, io.env, prep.inventory));
+  const scrub = (text: string) => (redact({ type: 'log', level: 'info', message: text }) as { message: string }).message;
+  if (args.out) {
+    const saved = savePlan(planInputs(prep, args, run, version), program);
+    writeFileSync(args.out, scrub(`${JSON.stringify(saved, null, 2)}\n`), { mode: 0o644 });
+    io.stderr.write(`plan saved to ${args.out} (run id ${run.id}); apply exactly this with: runbook run --plan ${args.out}\n`);
+  }
+  if (args.output === 'json') io.stdout.write(`${scrub(JSON.stringify(program, null, 2))}\n`);
+  else io.stdout.write(scrub(formatPlan(program, makeStyle(io.stdout, io.env))));
+  return 0;
+}
+
+/**
+ * `run --plan FILE`: the saved program, only while everything it was built from is as it was — the
+ * playbook and inventory files, the variables, this tool's version — and compiling them again gives
+ * the very same program.
+ */
+export function loadSavedRun(file: string, args: CliArgs, io: Io, version: string, load: (inputs: PlanInputs) => Prepared | number): { prep: Prepared; program: Program; run: RunInfo; extraVars: Record<string, string> } | number {
+  const fail = (m: string) => {
+    io.stderr.write(`runbook: --plan ${file}: ${m}\n`);
+    return 2;
+  };
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    return fail(`cannot read it (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
+  }
+  const r = readSavedPlan(text);
+  if (!r.ok) return fail(r.message);
+  const { inputs, program } = r.plan;
+  if (inputs.runbookVersion !== version) return fail(`it was made by runbook ${inputs.runbookVersion}, this is ${version}: make the plan again`);
+  for (const [what, f, sha] of [['playbook', inputs.playbookFile, inputs.playbookSha256], ['inventory', inputs.inventoryFile, inputs.inventorySha256]] as const) {
+    if (!existsSync(f)) return fail(`the ${what} ${f} it was made from is gone`);
+    if (fileSha256(f) !== sha) return fail(`the ${what} ${f} changed since the plan was made: review a new plan (runbook plan --out) before running`);
+  }
+  const prep = load(inputs);
+  if (typeof prep === 'number') return prep;
+  const secret = secretNames(prep.playbook);
+  const notSecret = Object.keys(args.extraVars).filter((k) => !secret.has(k));
+  if (notSecret.length) return fail(`-e ${notSecret.join(', ')}: a saved plan runs with the variables it was made with; only secrets are given again`);
+  if (args.limit || args.tags || args.startAt) return fail('--limit, --tags and --start-at are part of the saved plan: make a new plan to change them');
+  const extraVars = { ...inputs.extraVars, ...args.extraVars };
+  const again = makePlan({ playbook: prep.playbook, inventory: prep.inventory, extraVars, limit: prep.limit, run: inputs.run, tags: inputs.tags, startAt: inputs.startAt, defaultTimeoutS: args.commandTimeout });
+  if (!again.ok || programSha256(again.plan) !== programSha256(program)) return fail('compiling its playbook and inventory again no longer gives the saved program: review a new plan before running');
+  return { prep, program, run: inputs.run, extraVars };
+}
+
+type Outcome = { status: 'ok' | 'rolled_back' | 'failed' | 'needs_attention'; exitCode: number; failedStep: string | undefined; message: string };
+type Host = Inventory['hosts'][number];
+
+/**
+ * Before any step: every targeted host reachable with a verified host key, then the cluster lock on
+ * every master. A refusal changes nothing anywhere.
+ */
+async function preflight(p: { targets: Host[]; lockHosts: Host[]; transport: SshTransport; emit: (e: RunEvent) => void; owner: LockOwner }): Promise<{ ok: true; held: Host[] } | { ok: false; outcome: Outcome }> {
+  const checks = await Promise.all(p.targets.map(async (h) => ({ h, r: await p.transport.connect(h) })));
+  const refused = checks.filter((c) => !c.r.ok);
+  if (refused.length) {
+    const hostKey = refused.some((c) => !c.r.ok && c.r.hostKey);
+    for (const c of refused) if (!c.r.ok) p.emit({ type: 'log', level: 'error', message: `${c.h.name}: ${c.r.message}` });
+    const why = hostKey ? 'failed host-key verification' : 'unreachable (mark a dead host down: true in the inventory, or leave it out with --limit)';
+    return { ok: false, outcome: { status: 'failed', exitCode: hostKey ? 2 : 1, failedStep: undefined, message: `refused before any step: ${refused.map((c) => c.h.name).join(', ')} ${why}; nothing was changed` } };
+  }
+  const lock = await acquireLock(p.lockHosts, p.owner, p.transport, p.owner.machine);
+  if (!lock.ok) {
+    p.emit({ type: 'log', level: 'error', message: lock.message });
+    return { ok: false, outcome: { status: 'failed', exitCode: 1, failedStep: undefined, message: `refused before any step: ${lock.stale ? 'stale cluster lock' : 'the cluster is locked by another run'}; nothing was changed` } };
+  }
+  p.emit({ type: 'log', level: 'info', message: `cluster lock taken on ${lock.held.map((h) => h.name).join(', ')}` });
+  return { ok: true, held: lock.held };
+}
+
+/**
+ * For tests only: RUNBOOK_TEST_HOLD_BEFORE=STEP and RUNBOOK_TEST_HOLD_DIR=DIR make the run write DIR/held
+ * before STEP starts and wait until DIR/release exists, so a test acts at a known point, never by timing.
+ */
+export function holdHook(env: NodeJS.ProcessEnv): ((step: string) => Promise<void>) | undefined {
+  const step = env['RUNBOOK_TEST_HOLD_BEFORE'];
+  const dir = env['RUNBOOK_TEST_HOLD_DIR'];
+  if (!step || !dir) return undefined;
+  return async (name) => {
+    if (name !== step) return;
+    writeFileSync(join(dir, 'held'), `${name}\n`);
+    while (!existsSync(join(dir, 'release'))) await new Promise((r) => setTimeout(r, 50));
+  };
+}
+
+/** The run directory's copy of the program: what resume and rollback execute. */
+export const PROGRAM_FILE = 'program.json';
+
+/** A real run of a compiled program: preflight connections, journal, reporters, engine, summary, exit code. */
+export async function executeRun(prep: Prepared, args: CliArgs, io: Io, compiled: { program: Program; run: RunInfo; extraVars: Record<string, string> } | undefined, version: string): Promise<number> {
+  const { playbook, inventory } = prep;
+  const started = Date.now();
+  const runsDir = runsDirOf(args, io.env);
+  const git = gitInfo([playbook.file, inventory.file]);
+  const runId = compiled?.run.id ?? args.runId ?? newRunId();
+  if (existsSync(join(runsDir, runId))) {
+    io.stderr.write(`runbook: run ${runId} already exists in ${runsDir}: ${compiled ? 'a saved plan is applied once; make a new one' : 'choose another --run-id'}\n`);
+    return 2;
+  }
+  const run: RunInfo = compiled?.run ?? { id: runId, dir: join(runsDir, runId), user: userInfo().username, started: new Date(started).toISOString(), commit: git.commit ?? 'unknown' };
+  const extraVars = compiled?.extraVars ?? args.extraVars;
+  // the whole program first: a value that cannot be rendered stops the run before anything is touched
+  const program = compiled?.program ?? compile(prep, args, io, run);
+  if (typeof program === 'number') return program;
+  const journal = new Journal(join(runsDir, runId));
+  writeFileSync(join(journal.dir, PROGRAM_FILE), `${JSON.stringify(savePlan(planInputs(prep, { ...args, extraVars, limit: compiled ? undefined : args.limit }, run, version), program))}\n`, { mode: 0o600 });
+  const redact = makeRedactor(secretValues(playbook, extraVars, io.env, inventory));
   const style = makeStyle(io.stdout, io.env);
   const write = (s: string) => io.stdout.write(s);
   const plain = plainReporter(write, style, args.verbose);
@@ -161,7 +235,8 @@ export async function executeRun(prep: Prepared, args: CliArgs, io: Io): Promise
   };
   const byName = new Map(inventory.hosts.map((h) => [h.name, h]));
   const targets = new Map<string, Inventory['hosts'][number]>();
-  for (const e of planned.plan.entries) if (e.kind === 'step') for (const h of e.hosts) targets.set(h.host, byName.get(h.host) as Inventory['hosts'][number]);
+  for (const e of program.entries) if (e.kind === 'step') for (const h of e.hosts) targets.set(h.host, byName.get(h.host) as Inventory['hosts'][number]);
+  const lockHosts = [...new Map([...expandNames([playbook.hosts], inventory).filter((h) => !h.down), ...targets.values()].map((h) => [h.name, h])).values()];
   const meta: RunMeta = {
     runId,
     playbook: playbook.name,
@@ -175,9 +250,10 @@ export async function executeRun(prep: Prepared, args: CliArgs, io: Io): Promise
     git,
     dryRun: false,
     hosts: [...targets.keys()],
+    lockHosts: lockHosts.map((h) => h.name),
     startedAt: run.started,
-    extraVars: args.extraVars,
-    limit: args.limit,
+    extraVars: nonSecretVars(playbook, extraVars),
+    limit: compiled ? undefined : args.limit,
     tags: args.tags,
     playbookSha256: fileSha256(playbook.file),
     inventorySha256: fileSha256(inventory.file),
@@ -202,24 +278,23 @@ export async function executeRun(prep: Prepared, args: CliArgs, io: Io): Promise
   process.on('SIGTERM', onSignal);
   let outcome: Outcome;
   try {
-    const gate = await preflight({ targets: [...targets.values()], cluster: expandNames([playbook.hosts], inventory), transport, emit, owner: { runId, user: run.user, machine: meta.machine, pid: process.pid, playbook: meta.playbookFile, since: run.started } });
+    const gate = await preflight({ targets: [...targets.values()], lockHosts, transport, emit, owner: { runId, user: run.user, machine: meta.machine, pid: process.pid, playbook: meta.playbookFile, since: run.started } });
     if (!gate.ok) outcome = gate.outcome;
     else {
       try {
         outcome = await runPlaybook({
+          program,
           playbook,
           inventory,
-          extraVars: args.extraVars,
-          limit: prep.limit,
+          extraVars,
           run,
           forks: args.forks,
           noRollback: args.noRollback,
           transport,
           emit,
-          tags: args.tags,
-          startAt: args.startAt,
           signal: abort.signal,
           stores: s3StoreFor,
+          beforeStep: holdHook(io.env),
           confirm: async (prompt, expect) => {
             if (args.yes) {
               emit({ type: 'log', level: 'info', message: `approval gate passed with --yes (${expect})` });
@@ -229,8 +304,13 @@ export async function executeRun(prep: Prepared, args: CliArgs, io: Io): Promise
             return askToType(prompt, expect, io.stdin, io.stdout);
           },
         });
+      } catch (e) {
+        // the engine itself failed: hosts may be changed, so nothing is settled and the lock stays
+        outcome = { status: 'needs_attention', exitCode: 3, failedStep: undefined, message: `internal fault: ${(e as Error).message}. Hosts may be changed and the cluster lock stays: unwind with runbook rollback ${runId}` };
       } finally {
-        await releaseLock(gate.held, runId, transport);
+        // the lock guards hosts left changed: it is released only when the run is done or back at a rollback point
+        if (outcome! === undefined || outcome.status !== 'needs_attention') await releaseLock(gate.held, runId, transport);
+        else emit({ type: 'log', level: 'warn', message: `cluster lock kept on ${gate.held.map((h) => h.name).join(', ')}: hosts are not at a rollback point (runbook rollback ${runId}, or runbook unlock --force once repaired by hand)` });
       }
     }
   } finally {
@@ -243,4 +323,19 @@ export async function executeRun(prep: Prepared, args: CliArgs, io: Io): Promise
   await listr?.done();
   if (args.output === 'text') io.stdout.write(style.dim(`journal: ${journal.file}\n`));
   return outcome.exitCode;
+}
+
+/**
+ * Secret values for a run: -e first, else RUNBOOK_SECRET_<NAME> from the environment (so a resume at
+ * 3 a.m. need not type them on a command line). Names still missing are returned, to be asked for.
+ */
+export function secretVars(names: string[], extraVars: Record<string, string>, env: NodeJS.ProcessEnv): { vars: Record<string, string>; missing: string[] } {
+  const vars: Record<string, string> = {};
+  const missing: string[] = [];
+  for (const n of names) {
+    const v = extraVars[n] ?? env[`RUNBOOK_SECRET_${n}`];
+    if (v === undefined) missing.push(n);
+    else vars[n] = v;
+  }
+  return { vars, missing };
 }

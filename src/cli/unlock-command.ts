@@ -1,3 +1,4 @@
+import { sh } from '../shell/build.js';
 import { hostname, userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Journal } from '../engine/journal.js';
@@ -25,7 +26,7 @@ export async function unlock(args: CliArgs, io: Io): Promise<number> {
   try {
     if (!args.force) {
       for (const h of hosts) {
-        const r = await transport.exec(h, `cat ${h.etcd.stashDir}/lock/owner.json 2>/dev/null || echo unlocked`, { root: true });
+        const r = await transport.exec(h, sh`cat ${`${h.etcd.stashDir}/lock/owner.json`} 2>/dev/null || echo unlocked`, { root: true });
         io.stdout.write(`${h.name}: ${r.kind === 'exited' ? r.stdout.trim() : `unreachable: ${r.message}`}\n`);
       }
       return 0;
@@ -40,7 +41,7 @@ export async function unlock(args: CliArgs, io: Io): Promise<number> {
     const started = new Date().toISOString();
     journal.write({
       type: 'run.start',
-      meta: { runId, playbook: 'unlock --force', playbookFile: '(unlock)', inventoryFile: resolve(inv.value.file), cluster: inv.value.cluster, user: userInfo().username, machine: hostname(), pid: process.pid, argv: io.argv, git: { commit: undefined, dirty: undefined }, dryRun: false, hosts: hosts.map((h) => h.name), startedAt: started, extraVars: {}, limit: undefined, tags: undefined, playbookSha256: '', inventorySha256: '' },
+      meta: { runId, playbook: 'unlock --force', playbookFile: '(unlock)', inventoryFile: resolve(inv.value.file), cluster: inv.value.cluster, user: userInfo().username, machine: hostname(), pid: process.pid, argv: io.argv, git: { commit: undefined, dirty: undefined }, dryRun: false, hosts: hosts.map((h) => h.name), lockHosts: hosts.map((h) => h.name), startedAt: started, extraVars: {}, limit: undefined, tags: undefined, playbookSha256: '', inventorySha256: '' },
     });
     const removed = await forceUnlock(hosts, transport);
     let failed = false;

@@ -1,6 +1,6 @@
 import type { Host } from '../model/inventory.js';
 import type { Transport } from '../transport/transport.js';
-import { shellQuote as q } from '../util/shell-quote.js';
+import { sh } from '../shell/build.js';
 
 export interface LockOwner {
   runId: string;
@@ -45,7 +45,7 @@ export async function acquireLock(hosts: Host[], owner: LockOwner, transport: Tr
   for (const h of hosts) {
     const dir = lockDir(h);
     const json = JSON.stringify(owner);
-    const r = await transport.exec(h, `mkdir -p ${q(h.etcd.stashDir)} && mkdir ${q(dir)} 2>/dev/null && printf '%s\\n' ${q(json)} > ${q(`${dir}/owner.json`)}`, { root: true });
+    const r = await transport.exec(h, sh`mkdir -p ${h.etcd.stashDir} && mkdir ${dir} 2>/dev/null && printf '%s\\n' ${json} > ${`${dir}/owner.json`}`, { root: true });
     if (r.kind === 'exited' && r.code === 0) {
       held.push(h);
       continue;
@@ -54,7 +54,7 @@ export async function acquireLock(hosts: Host[], owner: LockOwner, transport: Tr
       await releaseLock(held, owner.runId, transport);
       return { ok: false, message: `cannot take the cluster lock on ${h.name}: ${r.message}`, holder: undefined, stale: false };
     }
-    const read = await transport.exec(h, `cat ${q(`${dir}/owner.json`)} 2>/dev/null`, { root: true });
+    const read = await transport.exec(h, sh`cat ${`${dir}/owner.json`} 2>/dev/null`, { root: true });
     let holder: LockOwner | undefined;
     try {
       holder = read.kind === 'exited' && read.code === 0 ? (JSON.parse(read.stdout) as LockOwner) : undefined;
@@ -64,7 +64,7 @@ export async function acquireLock(hosts: Host[], owner: LockOwner, transport: Tr
     const stale = holder !== undefined && isStale(holder, machine, pidAlive);
     // resume/rollback of the very run that died may take its own stale lock over, nothing else
     if (stale && holder && takeOverRunId !== undefined && holder.runId === takeOverRunId) {
-      const w = await transport.exec(h, `printf '%s\\n' ${q(JSON.stringify(owner))} > ${q(`${dir}/owner.json`)}`, { root: true });
+      const w = await transport.exec(h, sh`printf '%s\\n' ${JSON.stringify(owner)} > ${`${dir}/owner.json`}`, { root: true });
       if (w.kind === 'exited' && w.code === 0) {
         held.push(h);
         continue;
@@ -84,7 +84,7 @@ export async function releaseLock(hosts: Host[], runId: string, transport: Trans
   await Promise.all(
     hosts.map((h) => {
       const dir = lockDir(h);
-      return transport.exec(h, `if grep -q ${q(`"runId":"${runId}"`)} ${q(`${dir}/owner.json`)} 2>/dev/null; then rm -f ${q(`${dir}/owner.json`)} && rmdir ${q(dir)}; fi`, { root: true });
+      return transport.exec(h, sh`if grep -q ${`"runId":"${runId}"`} ${`${dir}/owner.json`} 2>/dev/null; then rm -f ${`${dir}/owner.json`} && rmdir ${dir}; fi`, { root: true });
     }),
   );
 }
@@ -94,7 +94,7 @@ export async function forceUnlock(hosts: Host[], transport: Transport): Promise<
   return Promise.all(
     hosts.map(async (h) => {
       const dir = lockDir(h);
-      const r = await transport.exec(h, `if [ -d ${q(dir)} ]; then cat ${q(`${dir}/owner.json`)} 2>/dev/null || echo '(no owner.json)'; rm -rf -- ${q(dir)}; fi`, { root: true });
+      const r = await transport.exec(h, sh`if [ -d ${dir} ]; then cat ${`${dir}/owner.json`} 2>/dev/null || echo '(no owner.json)'; rm -rf -- ${dir}; fi`, { root: true });
       if (r.kind !== 'exited') return { host: h.name, removed: undefined, error: r.message };
       if (r.code !== 0) return { host: h.name, removed: undefined, error: r.stderr.trim() };
       return { host: h.name, removed: r.stdout.trim() || undefined, error: undefined };

@@ -1,14 +1,34 @@
 import { dirname } from 'node:path';
+import { findAction } from '../actions/registry.js';
 import type { Inventory } from '../model/inventory.js';
-import type { Playbook, SourcePos } from '../model/playbook.js';
-import { ExpressionError } from '../template/expression.js';
+import type { Playbook, SourcePos, Step } from '../model/playbook.js';
+import { isCat, isRef } from '../shell/build.js';
+import { ExpressionError, readPaths, UndefinedNameError } from '../template/expression.js';
+import { templateExpressions } from '../template/render.js';
 import { filterItems, type ItemFilter } from './filter-items.js';
 import { type HostStepPlan, planStepOnHost } from './plan-step.js';
 import { buildScope, type RunInfo } from './scope.js';
 import { renderValue } from '../template/render.js';
 import { expandNames, selectHosts } from './select-hosts.js';
+import { isRepeatable } from './repeatable.js';
 
-export type PlanEntry =
+/** How a step runs across its hosts and attempts: everything the run needs besides the commands. */
+export interface StepControls {
+  register: string | undefined;
+  /** run_once and jump-host steps: every host of the inventory sees the one result (as with Ansible). */
+  shareResult: boolean;
+  /** Runs on this machine, once, not per host. */
+  jumpHost: boolean;
+  serial: number | undefined;
+  retries: number;
+  delaySeconds: number;
+  until: string | undefined;
+  ignoreErrors: boolean;
+  /** Safe to run again after a crash interrupted it. */
+  repeatable: boolean;
+}
+
+export type ProgramEntry =
   | { kind: 'rollback_point'; name: string; index: number }
   | { kind: 'skipped'; name: string; index: number; reason: string }
   | {
@@ -16,22 +36,29 @@ export type PlanEntry =
       name: string;
       index: number;
       action: string;
-      serial: number | undefined;
-      runOnce: boolean;
-      retries: number;
-      until: string | undefined;
+      pos: SourcePos;
+      controls: StepControls;
       down: string[];
       hosts: HostStepPlan[];
     };
 
-export interface Plan {
+/**
+ * The compiled run: every step × host × command with its undo, the rollback points, and typed holes for
+ * the values only the run knows. `plan` shows it; `run` executes exactly it and only fills the holes.
+ */
+export interface Program {
   playbook: string;
   cluster: string;
   runId: string;
-  entries: PlanEntry[];
+  entries: ProgramEntry[];
+  /** Secret variables: referenced by name in the program, their values given to the run, never stored. */
+  secrets: string[];
   /** Steps that could not be planned (bad rendered value): a run would refuse to start. */
   errors: { step: string; host: string; message: string; pos: SourcePos }[];
 }
+
+export type Plan = Program;
+export type PlanEntry = ProgramEntry;
 
 export interface PlanInput extends ItemFilter {
   playbook: Playbook;
@@ -39,21 +66,74 @@ export interface PlanInput extends ItemFilter {
   extraVars: Record<string, unknown>;
   limit: Set<string> | undefined;
   run: RunInfo;
+  defaultTimeoutS?: number | undefined;
 }
 
-/** The dry run: pure, connects nowhere. Values registered at run time show as placeholders. */
-export function makePlan(input: PlanInput): { ok: true; plan: Plan } | { ok: false; message: string } {
+export function secretNames(playbook: Playbook): Set<string> {
+  return new Set(Object.entries(playbook.params).filter(([, p]) => p.secret).map(([k]) => k));
+}
+
+function controlsOf(step: Step): StepControls {
+  const jumpHost = findAction(step.action)?.runOnce === true;
+  return {
+    register: step.register,
+    shareResult: step.runOnce || jumpHost,
+    jumpHost,
+    serial: step.serial,
+    retries: step.retries,
+    delaySeconds: step.delaySeconds,
+    until: step.until,
+    ignoreErrors: step.ignoreErrors,
+    repeatable: isRepeatable(step),
+  };
+}
+
+/** Names of registered results a step reads (for a clear error when a host will not have one). */
+function registeredReads(step: Step, registeredBy: Map<string, { step: string; hosts: string[] }>): string[] {
+  const texts: string[] = [];
+  const collect = (v: unknown): void => {
+    if (typeof v === 'string') texts.push(...templateExpressions(v));
+    else if (Array.isArray(v)) v.forEach(collect);
+    else if (v && typeof v === 'object') Object.values(v).forEach(collect);
+  };
+  collect(step.args);
+  if (step.undo) texts.push(...templateExpressions(step.undo));
+  if (step.when) texts.push(step.when);
+  const out = new Set<string>();
+  for (const t of texts) {
+    try {
+      for (const [root] of readPaths(t)) if (root && registeredBy.has(root)) out.add(root);
+    } catch {
+      // not parseable: the planner reports it
+    }
+  }
+  return [...out];
+}
+
+/** Compile the playbook for this inventory and these variables. Pure: connects nowhere. */
+export function makePlan(input: PlanInput): { ok: true; plan: Program } | { ok: false; message: string } {
   const { playbook, inventory } = input;
   const filtered = filterItems(playbook, input);
   if (!filtered.ok) return filtered;
   const cluster = expandNames([playbook.hosts], inventory);
+  const secrets = secretNames(playbook);
+  // which registered results each host will hold, step by step, as the run will register them
+  const holds = new Map<string, Set<string>>(inventory.hosts.map((h) => [h.name, new Set<string>()]));
+  const registeredBy = new Map<string, { step: string; hosts: string[] }>();
+  const scopeFor = (host: Inventory['hosts'][number]) => {
+    const planning = { runtime: holds.get(host.name) ?? new Set<string>(), secrets };
+    return { planning, scope: buildScope({ playbook, inventory, host, run: input.run, extraVars: input.extraVars, registered: {}, cluster, planning }) };
+  };
   const first = inventory.hosts[0];
-  const hostTemplate = (t: string) =>
-    first ? renderValue(t, buildScope({ playbook, inventory, host: first, run: input.run, extraVars: input.extraVars, registered: {}, cluster }), { mode: 'text' }) : t;
-  const deferred = new Set<string>();
-  for (const i of playbook.items) if (i.kind === 'step' && i.register) deferred.add(i.register);
-  const entries: PlanEntry[] = [];
-  const errors: Plan['errors'] = [];
+  const hostTemplate = (t: string) => {
+    if (!first) return t;
+    const { scope, planning } = scopeFor(first);
+    const v = renderValue(t, scope, planning);
+    if (isRef(v) || isCat(v)) throw new ExpressionError(`'${t}' depends on a value known only at run time: the hosts of a step must be known when planning`);
+    return v;
+  };
+  const entries: ProgramEntry[] = [];
+  const errors: Program['errors'] = [];
   for (const { item, index, skip } of filtered.items) {
     if (skip) {
       entries.push({ kind: 'skipped', name: item.name, index, reason: skip });
@@ -71,24 +151,37 @@ export function makePlan(input: PlanInput): { ok: true; plan: Plan } | { ok: fal
       errors.push({ step: item.name, host: '(hosts)', message: `hosts: ${e.message}`, pos: item.pos });
       continue;
     }
-    const hosts = sel.hosts.map((host) => {
-      const scope = buildScope({ playbook, inventory, host, run: input.run, extraVars: input.extraVars, registered: {}, cluster });
-      const p = planStepOnHost({ step: item, stepIndex: index, host, cluster, inventory, scope, runId: input.run.id, baseDir: dirname(playbook.file), deferred });
+    const controls = controlsOf(item);
+    const targets = controls.jumpHost ? sel.hosts.slice(0, 1) : sel.hosts;
+    const reads = registeredReads(item, registeredBy);
+    const hosts = targets.map((host): HostStepPlan => {
+      const missing = reads.filter((r) => !holds.get(host.name)?.has(r));
+      if (missing.length) {
+        const why = missing.map((m) => {
+          const by = registeredBy.get(m);
+          return `'${m}' is registered by step '${by?.step}' on ${by?.hosts.join(', ') || 'no host'} only`;
+        });
+        const p: HostStepPlan = { kind: 'error', host: host.name, message: `${why.join('; ')}: ${host.name} will not have it. Run that step with run_once: true to share its result, or aim this step at the same hosts` };
+        errors.push({ step: item.name, host: host.name, message: p.message, pos: item.pos });
+        return p;
+      }
+      const { scope, planning } = scopeFor(host);
+      let p: HostStepPlan;
+      try {
+        p = planStepOnHost({ step: item, stepIndex: index, host, cluster, inventory, scope, render: planning, runId: input.run.id, baseDir: dirname(playbook.file), defaultTimeoutS: input.defaultTimeoutS });
+      } catch (e) {
+        if (!(e instanceof UndefinedNameError)) throw e;
+        p = { kind: 'error', host: host.name, message: e.message };
+      }
       if (p.kind === 'error') errors.push({ step: item.name, host: host.name, message: p.message, pos: item.pos });
       return p;
     });
-    entries.push({
-      kind: 'step',
-      name: item.name,
-      index,
-      action: item.action,
-      serial: item.serial,
-      runOnce: item.runOnce,
-      retries: item.retries,
-      until: item.until,
-      down: sel.down.map((h) => h.name),
-      hosts,
-    });
+    if (controls.register) {
+      const receivers = controls.shareResult ? inventory.hosts.map((h) => h.name) : hosts.filter((h) => h.kind !== 'error').map((h) => h.host);
+      for (const r of receivers) holds.get(r)?.add(controls.register);
+      registeredBy.set(controls.register, { step: item.name, hosts: receivers });
+    }
+    entries.push({ kind: 'step', name: item.name, index, action: item.action, pos: item.pos, controls, down: sel.down.map((h) => h.name), hosts });
   }
-  return { ok: true, plan: { playbook: playbook.name, cluster: inventory.cluster, runId: input.run.id, entries, errors } };
+  return { ok: true, plan: { playbook: playbook.name, cluster: inventory.cluster, runId: input.run.id, entries, secrets: [...secrets], errors } };
 }

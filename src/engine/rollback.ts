@@ -1,6 +1,7 @@
 import type { Command } from '../model/command.js';
 import type { EmitFn } from '../model/events.js';
 import type { Host } from '../model/inventory.js';
+import type { Scope } from '../template/expression.js';
 import type { Transport } from '../transport/transport.js';
 import { runCommand } from './run-command.js';
 import type { StoreFactory } from './run-special.js';
@@ -23,6 +24,8 @@ export interface RollbackInput {
   emit: EmitFn;
   signal: AbortSignal;
   stores: StoreFactory;
+  /** A host's run-time scope: gives the undo's secret references their values (nothing else is re-rendered). */
+  scopeOf: (host: Host) => Scope;
 }
 
 export interface RollbackOutcome {
@@ -60,8 +63,7 @@ export async function rollback(input: RollbackInput): Promise<RollbackOutcome> {
         host: e.host,
         phase: 'undo',
         index: i,
-        timeoutMs: undefined,
-        scope: {},
+        scope: input.scopeOf(e.host),
         confirm: async () => false,
         signal: input.signal,
         stores: input.stores,

@@ -4,7 +4,9 @@ import type { EmitFn, Phase } from '../model/events.js';
 import type { Host } from '../model/inventory.js';
 import { evaluateBool, type Scope } from '../template/expression.js';
 import type { ExecOutcome, Transport } from '../transport/transport.js';
-import { describeCommand } from './plan-step.js';
+import { KILL_AFTER_S, wireShell, DEFAULT_TIMEOUT_S } from '../shell/wire.js';
+import { describeCommand } from './describe-command.js';
+import { filledText, fillFor } from '../shell/fill.js';
 import { applyParse, runEdit, runS3Get, runS3Prune, runS3Put, runS3Verify, type StoreFactory } from './run-special.js';
 
 export interface CommandContext {
@@ -14,7 +16,7 @@ export interface CommandContext {
   host: Host;
   phase: Phase;
   index: number;
-  timeoutMs: number | undefined;
+  /** The host's run-time scope: fills the command's holes (and evaluates asserts). */
   scope: Scope;
   /** Asks the operator; resolves true when they typed what was expected. */
   confirm: (prompt: string, expect: string) => Promise<boolean>;
@@ -47,14 +49,28 @@ const sleep = (ms: number, signal: AbortSignal) =>
 export async function runCommand(cmd: Command, ctx: CommandContext): Promise<CommandOutcome> {
   const started = Date.now();
   const startedAt = new Date(started).toISOString();
-  const shown = describeCommand(cmd);
-  ctx.emit({ type: 'command.start', step: ctx.step, host: ctx.host.name, phase: ctx.phase, index: ctx.index, command: shown, kind: cmd.kind });
-  let outcome: CommandOutcome;
+  const planned = describeCommand(cmd);
+  let shown = planned;
+  let exact: Command | undefined;
+  let fillError = '';
   try {
-    outcome = await execute(cmd, ctx);
+    // the planned command with its run-time values: shown with secrets by name, executed with them
+    shown = describeCommand(fillFor(ctx.scope, false)(cmd));
+    exact = fillFor(ctx.scope, true)(cmd);
   } catch (e) {
-    // a fault in a transfer or a parser is this command's failure, not the end of the run (which must unwind)
-    outcome = { ok: false, exitCode: null, signal: null, stdout: '', stderr: '', durationMs: Date.now() - started, attempts: 1, error: `failed: ${(e as Error).message}` };
+    fillError = (e as Error).message;
+  }
+  ctx.emit({ type: 'command.start', step: ctx.step, host: ctx.host.name, phase: ctx.phase, index: ctx.index, command: shown, planned, kind: cmd.kind });
+  let outcome: CommandOutcome;
+  const failed = (error: string): CommandOutcome => ({ ok: false, exitCode: null, signal: null, stdout: '', stderr: '', durationMs: Date.now() - started, attempts: 1, error });
+  if (exact === undefined) outcome = failed(`a value known only at run time is missing: ${fillError}`);
+  else {
+    try {
+      outcome = await execute(exact, ctx);
+    } catch (e) {
+      // a fault in a transfer or a parser is this command's failure, not the end of the run (which must unwind)
+      outcome = failed(`failed: ${(e as Error).message}`);
+    }
   }
   ctx.emit({
     type: 'command.end',
@@ -63,6 +79,7 @@ export async function runCommand(cmd: Command, ctx: CommandContext): Promise<Com
     phase: ctx.phase,
     index: ctx.index,
     command: shown,
+    planned,
     kind: cmd.kind,
     ok: outcome.ok,
     exitCode: outcome.exitCode,
@@ -117,8 +134,11 @@ async function execute(cmd: Command, ctx: CommandContext): Promise<CommandOutcom
   switch (cmd.kind) {
     case 'exec': {
       const okCodes = cmd.okCodes ?? [0];
+      const wired = wireShell(cmd);
+      // the host's `timeout -k` ends it; the channel is closed only if that did not happen in time
+      const timeoutMs = ((cmd.timeoutS ?? DEFAULT_TIMEOUT_S) + KILL_AFTER_S + 15) * 1000;
       const opts = {
-        timeoutMs: ctx.timeoutMs,
+        timeoutMs,
         onStdout: (text: string) => ctx.emit({ type: 'command.output', step: ctx.step, host: ctx.host.name, phase: ctx.phase, stream: 'stdout', text }),
         onStderr: (text: string) => ctx.emit({ type: 'command.output', step: ctx.step, host: ctx.host.name, phase: ctx.phase, stream: 'stderr', text }),
       };
@@ -127,12 +147,12 @@ async function execute(cmd: Command, ctx: CommandContext): Promise<CommandOutcom
         const p = applyParse(cmd.parse, r.stdout);
         return p.ok ? { ...r, facts: p.facts } : { ...r, ok: false, facts: p.facts, error: p.reason };
       };
-      if (!cmd.poll) return withFacts(fromExec(await ctx.transport.exec(ctx.host, cmd.cmd, opts), okCodes, 1, started));
+      if (!cmd.poll) return withFacts(fromExec(await ctx.transport.exec(ctx.host, wired, opts), okCodes, 1, started));
       const deadline = started + cmd.poll.timeoutMs;
       let attempts = 0;
       for (;;) {
         attempts++;
-        const o = await ctx.transport.exec(ctx.host, cmd.cmd, { timeoutMs: ctx.timeoutMs });
+        const o = await ctx.transport.exec(ctx.host, wired, { timeoutMs });
         const r = withFacts(fromExec(o, okCodes, attempts, started));
         if (o.kind !== 'exited') return r;
         const done = cmd.poll.until === 'succeeds' ? r.ok : !r.ok && !o.timedOut;
@@ -162,9 +182,11 @@ async function execute(cmd: Command, ctx: CommandContext): Promise<CommandOutcom
     case 'local': {
       const op = cmd.op;
       switch (op.op) {
-        case 'message':
-          ctx.emit({ type: 'log', level: 'info', message: `${ctx.host.name}: ${op.text}` });
-          return simple(true, undefined, op.text);
+        case 'message': {
+          const text = filledText(op.text);
+          ctx.emit({ type: 'log', level: 'info', message: `${ctx.host.name}: ${text}` });
+          return simple(true, undefined, text);
+        }
         case 'assert': {
           const failed = op.that.filter((e) => {
             try {

@@ -9,7 +9,8 @@ import { checkCluster, parseClusterFacts, parseEtcdJson, parseKeyCount, parseSna
 import { editFlags } from '../facts/manifest-edit.js';
 import type { BackupStore, StoreLocation } from '../storage/store.js';
 import type { Transport } from '../transport/transport.js';
-import { shellQuote as q } from '../util/shell-quote.js';
+import { sh } from '../shell/build.js';
+import { filledText } from '../shell/fill.js';
 
 export type StoreFactory = (loc: StoreLocation) => BackupStore;
 
@@ -39,9 +40,18 @@ export function applyParse(p: Parse, stdout: string): { ok: true; facts: unknown
       case 'key-count': {
         const facts = parseKeyCount(stdout);
         const { count } = facts;
-        const e = p.expect;
-        if (e?.equals !== undefined && count !== e.equals) return { ok: false, facts, reason: `${count} keys, want exactly ${e.equals}` };
-        if (e?.min !== undefined && count < e.min) return { ok: false, facts, reason: `${count} keys, want at least ${e.min}` };
+        // an expectation registered by an earlier step arrives as text: it must be a count
+        const want = (v: unknown): number | undefined | string => {
+          if (v === undefined || v === null || v === '') return undefined;
+          const n = Number(v);
+          return Number.isInteger(n) && n >= 0 ? n : `the expected key count '${String(v)}' is not a count`;
+        };
+        const equals = want(p.expect?.equals);
+        const min = want(p.expect?.min);
+        if (typeof equals === 'string') return { ok: false, facts, reason: equals };
+        if (typeof min === 'string') return { ok: false, facts, reason: min };
+        if (equals !== undefined && count !== equals) return { ok: false, facts, reason: `${count} keys, want exactly ${equals}` };
+        if (min !== undefined && count < min) return { ok: false, facts, reason: `${count} keys, want at least ${min}` };
         return { ok: true, facts };
       }
       case 'member-add': {
@@ -61,13 +71,13 @@ export function applyParse(p: Parse, stdout: string): { ok: true; facts: unknown
 }
 
 export async function runEdit(c: Extract<Command, { kind: 'edit' }>, ctx: SpecialContext): Promise<Outcome> {
-  const read = await ctx.transport.exec(ctx.host, `cat -- ${q(c.path)}`, { root: true });
+  const read = await ctx.transport.exec(ctx.host, sh`cat -- ${c.path}`, { root: true });
   if (read.kind !== 'exited') return fail(read.kind === 'unreachable' ? `unreachable: ${read.message}` : `connection lost: ${read.message}`);
   if (read.code !== 0) return fail(`cannot read ${c.path}: ${read.stderr.trim()}`);
   const r = editFlags(read.stdout, c.style, c.edits);
   if (!r.ok) return fail(`${c.path}: ${r.message}`);
   if (!r.changed) return done(`${c.path}: already as wanted`);
-  const mode = await ctx.transport.exec(ctx.host, `stat -c %a -- ${q(c.path)}`, { root: true });
+  const mode = await ctx.transport.exec(ctx.host, sh`stat -c %a -- ${c.path}`, { root: true });
   const m = mode.kind === 'exited' && mode.code === 0 ? Number.parseInt(mode.stdout.trim(), 8) : 0o600;
   const up = await ctx.transport.upload(ctx.host, c.path, Buffer.from(r.text, 'utf8'), m);
   if (up.kind !== 'done') return fail(`${up.kind === 'unreachable' ? 'unreachable' : 'write failed'}: ${up.message}`);
@@ -76,11 +86,11 @@ export async function runEdit(c: Extract<Command, { kind: 'edit' }>, ctx: Specia
 
 export async function runS3Put(c: Extract<Command, { kind: 's3-put' }>, ctx: SpecialContext): Promise<Outcome> {
   const store = ctx.stores({ endpoint: c.endpoint, region: c.region, bucket: c.bucket });
-  const s = await ctx.transport.stream(ctx.host, `cat -- ${q(c.src)}`, { root: true });
+  const s = await ctx.transport.stream(ctx.host, sh`cat -- ${c.src}`, { root: true, deadlineS: 6 * 3600 });
   if (s.kind !== 'ok') return fail(`unreachable: ${s.message}`);
   let put: { sha256: string; size: number };
   try {
-    put = await store.put(c.key, s.stdout, c.meta);
+    put = await store.put(c.key, s.stdout, Object.fromEntries(Object.entries(c.meta).map(([k, v]) => [k, filledText(v)])));
   } catch (e) {
     s.stdout.destroy();
     return fail(`upload to s3://${c.bucket}/${c.key} failed: ${(e as Error).message}`);
@@ -123,7 +133,7 @@ async function expectedSha(store: BackupStore, key: string, given: string | unde
 /** Read the whole object on this machine and check its sha256 against the recorded one; touches no host. */
 export async function runS3Verify(op: Extract<LocalOp, { op: 's3-verify' }>, stores: StoreFactory): Promise<Outcome> {
   const store = stores({ endpoint: op.endpoint, region: op.region, bucket: op.bucket });
-  const want = await expectedSha(store, op.key, op.sha256);
+  const want = await expectedSha(store, op.key, filledText(op.sha256));
   if (!want) return fail(`s3://${op.bucket}/${op.key} has no recorded sha256 (no metadata, no provenance): refusing an unverifiable snapshot`);
   let got: { sha256: string; size: number };
   try {
@@ -138,7 +148,7 @@ export async function runS3Verify(op: Extract<LocalOp, { op: 's3-verify' }>, sto
 
 export async function runS3Get(c: Extract<Command, { kind: 's3-get' }>, ctx: SpecialContext): Promise<Outcome> {
   const store = ctx.stores({ endpoint: c.endpoint, region: c.region, bucket: c.bucket });
-  const want = await expectedSha(store, c.key, c.sha256);
+  const want = await expectedSha(store, c.key, filledText(c.sha256));
   if (!want) return fail(`s3://${c.bucket}/${c.key} has no recorded sha256 (no metadata, no provenance): refusing to restore an unverifiable snapshot`);
   const dir = mkdtempSync(join(tmpdir(), 'runbook-get-'));
   const local = join(dir, 'object');
@@ -156,7 +166,7 @@ export async function runS3Get(c: Extract<Command, { kind: 's3-get' }>, ctx: Spe
     if (got !== want) return fail(`sha256 mismatch for s3://${c.bucket}/${c.key}: got ${got}, recorded ${want}. The object is corrupt or was replaced: refusing to use it; nothing was copied to ${ctx.host.name}`);
     const up = await ctx.transport.uploadFile(ctx.host, local, c.dest, 0o600);
     if (up.kind !== 'done') return fail(`${up.kind === 'unreachable' ? 'unreachable' : 'copy failed'}: ${up.message}`);
-    const check = await ctx.transport.exec(ctx.host, `sha256sum -- ${q(c.dest)}`, { root: true });
+    const check = await ctx.transport.exec(ctx.host, sh`sha256sum -- ${c.dest}`, { root: true, deadlineS: 3600 });
     const onHost = check.kind === 'exited' ? check.stdout.split(/\s+/)[0] : undefined;
     if (onHost !== want) return fail(`after copying, ${c.dest} on ${ctx.host.name} has sha256 ${onHost ?? '(unreadable)'}, want ${want}`);
     return done(JSON.stringify({ key: c.key, sha256: want, dest: c.dest }), { key: c.key, sha256: want, dest: c.dest });

@@ -1,14 +1,23 @@
 import type { Command, CommandOutcome, StepResult } from '../model/command.js';
 import type { EmitFn } from '../model/events.js';
-import type { Step } from '../model/playbook.js';
-import { evaluateBool } from '../template/expression.js';
+import type { Host } from '../model/inventory.js';
+import { fillFor } from '../shell/fill.js';
+import { evaluateBool, type Scope } from '../template/expression.js';
 import type { Transport } from '../transport/transport.js';
-import { findAction } from '../actions/registry.js';
-import { type PlanStepInput, planStepOnHost } from './plan-step.js';
+import type { ProgramEntry } from './plan.js';
+import type { HostStepPlan } from './plan-step.js';
 import { runCommand } from './run-command.js';
 import type { StoreFactory } from './run-special.js';
 
-export interface StepRunContext extends Omit<PlanStepInput, 'deferred' | 'self'> {
+type StepEntry = Extract<ProgramEntry, { kind: 'step' }>;
+type RunPlan = Extract<HostStepPlan, { kind: 'run' }>;
+
+export interface StepRunContext {
+  entry: StepEntry;
+  plan: RunPlan;
+  host: Host;
+  /** The host's run-time scope: variables with secrets, and what earlier steps registered on it. */
+  scope: Scope;
   transport: Transport;
   emit: EmitFn;
   confirm: (prompt: string, expect: string) => Promise<boolean>;
@@ -20,11 +29,11 @@ export interface StepRunContext extends Omit<PlanStepInput, 'deferred' | 'self'>
 export interface StepRun {
   result: StepResult;
   registered: Record<string, unknown> | undefined;
-  /** Undo commands; only set when the step completed and changed the host. */
+  /** Undo commands owed on this host (secrets still by reference). */
   undo: Command[];
 }
 
-function registerValue(o: CommandOutcome | undefined, status: StepResult['status']): Record<string, unknown> {
+export function registerValue(o: CommandOutcome | undefined, status: StepResult['status']): Record<string, unknown> {
   const stdout = o?.stdout ?? '';
   let json: unknown;
   const t = stdout.trim();
@@ -47,14 +56,6 @@ function registerValue(o: CommandOutcome | undefined, status: StepResult['status
     ...(json === undefined ? {} : { json }),
     ...(o?.facts === undefined ? {} : { json: o.facts }),
   };
-}
-
-/** Safe to run again after a crash left it half-done: read-only actions, or steps that say so. */
-export function isRepeatable(step: Step): boolean {
-  if (step.repeatable !== undefined) return step.repeatable;
-  const a = findAction(step.action);
-  if (!a) return false;
-  return a.changes === 'never' || (a.changes === 'declared' && step.changes === false) || a.repeatable === true;
 }
 
 /** Fill in flag values an edit takes from earlier commands of the same step. */
@@ -80,45 +81,65 @@ const sleep = (ms: number, signal: AbortSignal) =>
     }, { once: true });
   });
 
-/** Run one step on one host: when, plan, commands in order, retries/until, register. */
+/**
+ * Run one planned step on one host: its condition, its commands in order (holes filled, nothing
+ * re-rendered), retries/until, register, and the undo it owes.
+ */
 export async function runStepOnHost(ctx: StepRunContext): Promise<StepRun> {
-  const { step, host } = ctx;
-  const planned = planStepOnHost({ step, stepIndex: ctx.stepIndex, host, cluster: ctx.cluster, inventory: ctx.inventory, scope: ctx.scope, runId: ctx.runId, baseDir: ctx.baseDir });
-  if (planned.kind === 'skip') {
-    const result: StepResult = { status: 'skipped', host: host.name, reason: planned.reason };
-    ctx.emit({ type: 'host.result', step: step.name, index: ctx.stepIndex, attempt: 1, final: true, result });
-    return { result, registered: step.register ? registerValue(undefined, 'skipped') : undefined, undo: [] };
+  const { entry, plan, host } = ctx;
+  const c = entry.controls;
+  const hostResult = (result: StepResult, attempt: number, final: boolean) => ctx.emit({ type: 'host.result', step: entry.name, index: entry.index, attempt, final, result });
+  if (plan.condition !== undefined) {
+    let yes: boolean;
+    try {
+      yes = evaluateBool(plan.condition, ctx.scope);
+    } catch (e) {
+      const result: StepResult = { status: 'failed', host: host.name, outcome: undefined, message: `when: ${(e as Error).message}` };
+      hostResult(result, 1, true);
+      return { result, registered: undefined, undo: [] };
+    }
+    if (!yes) {
+      const result: StepResult = { status: 'skipped', host: host.name, reason: `when: ${plan.condition} is false` };
+      hostResult(result, 1, true);
+      return { result, registered: c.register ? registerValue(undefined, 'skipped') : undefined, undo: [] };
+    }
   }
-  if (planned.kind === 'error') {
-    const result: StepResult = { status: 'failed', host: host.name, outcome: undefined, message: planned.message };
-    ctx.emit({ type: 'host.result', step: step.name, index: ctx.stepIndex, attempt: 1, final: true, result });
+  const keep = fillFor(ctx.scope, false);
+  let fullUndo: Command[];
+  let partialUndo: Command[][] | undefined;
+  try {
+    fullUndo = keep(plan.undo);
+    partialUndo = plan.partialUndo === undefined ? undefined : keep(plan.partialUndo);
+  } catch (e) {
+    const result: StepResult = { status: 'failed', host: host.name, outcome: undefined, message: `undo: ${(e as Error).message}` };
+    hostResult(result, 1, true);
     return { result, registered: undefined, undo: [] };
   }
-  if (planned.changes) ctx.emit({ type: 'step.planned', step: step.name, index: ctx.stepIndex, host: host.name, undo: planned.undo, repeatable: isRepeatable(step) });
-  const attempts = step.retries + 1;
+  if (plan.changes) ctx.emit({ type: 'step.planned', step: entry.name, index: entry.index, host: host.name, undo: fullUndo, repeatable: c.repeatable });
+  const attempts = c.retries + 1;
   let last: StepRun | undefined;
+  // what the attempts so far did to the host: a later attempt failing early does not make it undone
+  let owed: Command[] = [];
   for (let attempt = 1; attempt <= attempts; attempt++) {
     let outcome: CommandOutcome | undefined;
     let failure: string | undefined;
     let unreachable = false;
     let completedCommands = 0;
     const facts: Record<string, unknown> = {};
-    for (const [i, planCmd] of planned.commands.entries()) {
-      const cmd = resolveFacts(planCmd, facts);
-      const o = await runCommand(cmd, {
+    for (const [i, planCmd] of plan.commands.entries()) {
+      const o = await runCommand(resolveFacts(planCmd, facts), {
         transport: ctx.transport,
         emit: ctx.emit,
-        step: step.name,
+        step: entry.name,
         host,
         phase: 'do',
         index: i,
-        timeoutMs: step.timeoutSeconds === undefined ? undefined : step.timeoutSeconds * 1000,
         scope: ctx.scope,
         confirm: ctx.confirm,
         signal: ctx.signal,
         stores: ctx.stores,
       });
-      if (cmd.kind !== 'local' || outcome === undefined || o.facts !== undefined) outcome = o;
+      if (planCmd.kind !== 'local' || outcome === undefined || o.facts !== undefined) outcome = o;
       if (o.ok && o.facts && typeof o.facts === 'object') Object.assign(facts, o.facts);
       if (!o.ok) {
         outcome = o;
@@ -133,37 +154,28 @@ export async function runStepOnHost(ctx: StepRunContext): Promise<StepRun> {
     let result: StepResult;
     if (unreachable) result = { status: 'unreachable', host: host.name, message: failure ?? 'unreachable' };
     else if (failure !== undefined) result = { status: 'failed', host: host.name, outcome, message: failure };
-    else result = { status: planned.changes ? 'changed' : 'ok', host: host.name, outcome };
-    const registered = step.register ? registerValue(outcome, result.status) : undefined;
-    if (step.until && !unreachable && registered) {
+    else result = { status: plan.changes ? 'changed' : 'ok', host: host.name, outcome };
+    const registered = c.register ? registerValue(outcome, result.status) : undefined;
+    if (c.until && !unreachable && registered && c.register) {
       let done = false;
       try {
-        done = evaluateBool(step.until, { ...ctx.scope, [step.register as string]: registered });
+        done = evaluateBool(c.until, { ...ctx.scope, [c.register]: registered });
       } catch (e) {
         result = { status: 'failed', host: host.name, outcome, message: `until: ${(e as Error).message}` };
       }
-      if (!done && result.status !== 'failed') result = { status: 'failed', host: host.name, outcome, message: `until: ${step.until} still false after ${attempt} attempt(s)` };
+      if (!done && result.status !== 'failed') result = { status: 'failed', host: host.name, outcome, message: `until: ${c.until} still false after ${attempt} attempt(s)` };
     }
     const completed = result.status === 'changed' || result.status === 'ok';
-    let plan = planned;
-    if (planned.changes && findAction(step.action)?.undoNeedsResult) {
-      // the undo names what the step created (a new member id): plan it again, now that it is known
-      const again = planStepOnHost({ step, stepIndex: ctx.stepIndex, host, cluster: ctx.cluster, inventory: ctx.inventory, scope: ctx.scope, runId: ctx.runId, baseDir: ctx.baseDir, self: registerValue(outcome, result.status) });
-      if (again.kind === 'run') plan = again;
-    }
-    // every command ran (even if `until` was not satisfied yet): the host changed, so the undo is owed
-    let undo = failure === undefined && plan.changes ? plan.undo : [];
-    if (!completed && plan.partialUndo && completedCommands > 0) {
-      // failed part-way: undo what the completed commands did, newest first
-      undo = plan.partialUndo.slice(0, completedCommands).reverse().flat();
-    }
-    last = { result, registered, undo };
+    // every command ran (even if `until` was not satisfied yet): the host changed, so the full undo is owed
+    if (failure === undefined && plan.changes) owed = fullUndo;
+    else if (owed.length === 0 && partialUndo && completedCommands > 0) owed = partialUndo.slice(0, completedCommands).reverse().flat();
+    last = { result, registered, undo: owed };
     // a part-way failure that changed the host is not retried: it is unwound instead
-    const partWay = failure !== undefined && undo.length > 0;
+    const partWay = failure !== undefined && completedCommands > 0 && plan.changes;
     const final = completed || unreachable || partWay || attempt === attempts || ctx.signal.aborted;
-    ctx.emit({ type: 'host.result', step: step.name, index: ctx.stepIndex, attempt, final, result });
+    hostResult(result, attempt, final);
     if (final) break;
-    await sleep(step.delaySeconds * 1000, ctx.signal);
+    await sleep(c.delaySeconds * 1000, ctx.signal);
   }
   return last as StepRun;
 }

@@ -1,20 +1,25 @@
-import { dirname } from 'node:path';
 import type { StepResult } from '../model/command.js';
 import type { EmitFn, RunStatus } from '../model/events.js';
-import type { Host } from '../model/inventory.js';
-import type { Step } from '../model/playbook.js';
+import type { Host, Inventory } from '../model/inventory.js';
+import type { Playbook } from '../model/playbook.js';
 import type { Transport } from '../transport/transport.js';
-import { findAction } from '../actions/registry.js';
-import { filterItems } from './filter-items.js';
-import type { PlanInput } from './plan.js';
-import { rollback, type UndoEntry } from './rollback.js';
+import type { Program, ProgramEntry } from './plan.js';
+import { rollback } from './rollback.js';
+import { applyEvent, initialState, type RunState } from './run-state.js';
 import { runStepOnHost, type StepRun } from './run-step.js';
-import { buildScope } from './scope.js';
-import { renderValue } from '../template/render.js';
-import { expandNames, selectHosts } from './select-hosts.js';
+import { buildScope, type RunInfo } from './scope.js';
+import { expandNames } from './select-hosts.js';
 import type { StoreFactory } from './run-special.js';
 
-export interface RunInput extends PlanInput {
+export interface RunInput {
+  /** The compiled program: executed as it is, only its run-time holes filled. */
+  program: Program;
+  /** For the variables of the run-time scope (the program holds the steps). */
+  playbook: Playbook;
+  inventory: Inventory;
+  /** -e values, secrets included: they fill the program's secret references. */
+  extraVars: Record<string, unknown>;
+  run: RunInfo;
   forks: number;
   noRollback: boolean;
   transport: Transport;
@@ -22,19 +27,12 @@ export interface RunInput extends PlanInput {
   confirm: (prompt: string, expect: string) => Promise<boolean>;
   signal: AbortSignal;
   stores: StoreFactory;
-  /** Continue a run that died: state rebuilt from its journal. */
-  resume?: ResumeState | undefined;
+  /** Called before each step starts (tests hold a run at a named step with it). */
+  beforeStep?: ((name: string) => Promise<void>) | undefined;
+  /** Continue a run that died: its state, folded from its journal with the same `applyEvent` this loop uses. */
+  resume?: RunState | undefined;
 }
 
-export interface ResumeState {
-  registered: Map<string, Record<string, unknown>>;
-  stack: UndoEntry[];
-  lastPoint: string;
-  /** Items before this index are done. */
-  startIndex: number;
-  /** For the step that was running: hosts where it had completed. */
-  doneHosts: Set<string>;
-}
 
 export interface RunOutcome {
   status: RunStatus;
@@ -77,102 +75,120 @@ function failureMessage(r: StepResult): string {
   }
 }
 
-/** The run loop: steps in order, hosts per strategy, rollback on failure. Emits events; never prints. */
-export async function runPlaybook(input: RunInput): Promise<RunOutcome> {
-  const { playbook, inventory, emit } = input;
-  const filtered = filterItems(playbook, input);
-  if (!filtered.ok) return { status: 'failed', exitCode: 2, failedStep: undefined, message: filtered.message };
-  const resume = input.resume;
-  const registered = resume?.registered ?? new Map<string, Record<string, unknown>>(inventory.hosts.map((h) => [h.name, {}]));
-  const unreachable = new Set<string>();
-  let stack: UndoEntry[] = resume?.stack ?? [];
-  let lastPoint = resume?.lastPoint ?? '(start of the playbook)';
-  const baseDir = dirname(playbook.file);
-  const cluster = expandNames([playbook.hosts], inventory);
+type StepEntry = Extract<ProgramEntry, { kind: 'step' }>;
 
-  for (const { item, index, skip } of filtered.items) {
-    if (resume && index < resume.startIndex) continue;
-    if (skip) {
-      emit({ type: 'step.skip', step: item.name, index, reason: skip });
+/** The run loop: the program's steps in order, hosts per strategy, rollback on failure. Emits events; never prints. */
+export async function runPlaybook(input: RunInput): Promise<RunOutcome> {
+  const { program, playbook, inventory } = input;
+  const resume = input.resume;
+  // the run's state moves only by the events it emits, through the same function recovery folds the journal with
+  let state: RunState = resume ?? initialState(inventory.hosts.map((h) => h.name));
+  const emit: EmitFn = (e) => {
+    state = applyEvent(state, e);
+    input.emit(e);
+  };
+  const unreachable = new Set<string>();
+  const cluster = expandNames([playbook.hosts], inventory);
+  const byName = new Map(inventory.hosts.map((h) => [h.name, h]));
+  const scopeOf = (host: Host) => buildScope({ playbook, inventory, host, run: input.run, extraVars: input.extraVars, registered: state.registered[host.name] ?? {}, cluster });
+
+  for (const entry of program.entries) {
+    const index = entry.index;
+    if (index < state.cursor) continue;
+    if (entry.kind === 'skipped') {
+      emit({ type: 'step.skip', step: entry.name, index, reason: entry.reason });
       continue;
     }
-    if (item.kind === 'rollback_point') {
-      stack = [];
-      lastPoint = item.name;
-      emit({ type: 'rollback_point', name: item.name, index });
+    if (entry.kind === 'rollback_point') {
+      emit({ type: 'rollback_point', name: entry.name, index });
       continue;
     }
-    const step: Step = item;
     // Ctrl-C / SIGTERM: stop between steps and unwind like a failure (the rollback is not interruptible)
-    const interrupted = input.signal.aborted ? `interrupted before step '${step.name}'` : undefined;
-    const first = inventory.hosts[0];
-    const hostTemplate = (t: string) =>
-      first ? renderValue(t, buildScope({ playbook, inventory, host: first, run: input.run, extraVars: input.extraVars, registered: registered.get(first.name) ?? {}, cluster }), { mode: 'text' }) : t;
-    let sel: ReturnType<typeof selectHosts>;
-    try {
-      sel = selectHosts(step, playbook, inventory, input.limit, hostTemplate);
-    } catch (e) {
-      return { status: 'failed', exitCode: 2, failedStep: step.name, message: `step '${step.name}': hosts: ${(e as Error).message}` };
+    let interrupted = input.signal.aborted ? `interrupted before step '${entry.name}'` : undefined;
+    if (!interrupted && input.beforeStep) {
+      await input.beforeStep(entry.name);
+      if (input.signal.aborted) interrupted = `interrupted before step '${entry.name}'`;
     }
-    const runOnJumpHost = findAction(step.action)?.runOnce === true;
-    const all = runOnJumpHost ? sel.hosts.slice(0, 1) : sel.hosts;
-    // resuming the step that was running: hosts where it had completed are not run again
-    const targets = resume && index === resume.startIndex ? all.filter((h) => !resume.doneHosts.has(h.name)) : all;
-    const results: StepResult[] = [];
-    if (!interrupted) {
-      emit({ type: 'step.start', step: step.name, index, hosts: targets.map((h) => h.name), down: sel.down.map((h) => h.name) });
-      if (all.length === 0 && sel.down.length > 0) {
-        // a step aimed only at hosts marked down must not pass as "skipped": the plan assumed it ran
-        for (const h of sel.down) results.push({ status: 'unreachable', host: h.name, message: 'marked down in the inventory, and this step targets it' });
-      }
-    }
-    const runOne = async (host: Host): Promise<StepRun> => {
-      if (unreachable.has(host.name)) {
-        const result: StepResult = { status: 'unreachable', host: host.name, message: 'unreachable earlier in this run' };
-        emit({ type: 'host.result', step: step.name, index, attempt: 1, final: true, result });
-        return { result, registered: undefined, undo: [] };
-      }
-      const scope = buildScope({ playbook, inventory, host, run: input.run, extraVars: input.extraVars, registered: registered.get(host.name) ?? {}, cluster });
-      const r = await runStepOnHost({ step, stepIndex: index, host, cluster, inventory, scope, runId: input.run.id, baseDir, transport: input.transport, emit, confirm: input.confirm, signal: input.signal, stores: input.stores });
-      // recorded as soon as this host is done, not at the end of the batch: a crash in between must not lose it
-      if (r.result.status === 'unreachable') unreachable.add(host.name);
-      if (r.undo.length > 0) {
-        stack.push({ step: step.name, stepIndex: index, host, undo: r.undo });
-        emit({ type: 'undo.recorded', step: step.name, index, host: host.name, undo: r.undo });
-      }
-      if (r.registered && step.register) {
-        // run_once and jump-host steps: every host sees the one result, as with Ansible.
-        const receivers = step.runOnce || runOnJumpHost ? inventory.hosts.map((h) => h.name) : [host.name];
-        for (const name of receivers) (registered.get(name) ?? {})[step.register] = r.registered;
-        emit({ type: 'registered', step: step.name, index, hosts: receivers, name: step.register, value: r.registered });
-      }
-      return r;
-    };
-    if (!interrupted && results.length === 0) {
-      for (const batch of chunk(targets, step.serial)) {
-        const runs = await mapLimit(batch, input.forks, runOne);
-        for (const r of runs) results.push(r.result);
-        if (runs.some((r) => isFailure(r.result)) && !step.ignoreErrors) break;
-      }
-    }
+    const results = interrupted ? [] : await runEntry(entry);
     const failed = results.filter(isFailure);
-    const status = interrupted || (failed.length && !step.ignoreErrors) ? 'failed' : results.some((r) => r.status === 'changed') ? 'changed' : results.every((r) => r.status === 'skipped') ? 'skipped' : 'ok';
-    if (!interrupted) emit({ type: 'step.end', step: step.name, index, status });
+    const status = interrupted || (failed.length && !entry.controls.ignoreErrors) ? 'failed' : results.some((r) => r.status === 'changed') ? 'changed' : results.every((r) => r.status === 'skipped') ? 'skipped' : 'ok';
+    if (!interrupted) emit({ type: 'step.end', step: entry.name, index, status });
     if (status !== 'failed') continue;
 
     const why = interrupted ?? failed.map((f) => `${f.host}: ${failureMessage(f)}`).join('; ');
-    const reason = interrupted ? `run ${interrupted}` : `step '${step.name}' failed (${why})`;
+    const reason = interrupted ? `run ${interrupted}` : `step '${entry.name}' failed (${why})`;
     const lost = [...unreachable];
+    const lastPoint = state.lastPoint;
     if (input.noRollback) {
-      emit({ type: 'rollback.skipped', to: lastPoint, pending: [...stack].reverse().map((e) => ({ step: e.step, host: e.host.name })) });
-      return { status: 'needs_attention', exitCode: 3, failedStep: step.name, message: `${reason}; --no-rollback: hosts left as they are for hands-on repair` };
+      emit({ type: 'rollback.skipped', to: lastPoint, pending: [...state.stack].reverse().map((e) => ({ step: e.step, host: e.host })) });
+      return { status: 'needs_attention', exitCode: 3, failedStep: entry.name, message: `${reason}; --no-rollback: hosts left as they are for hands-on repair (the cluster lock stays; runbook rollback ${input.run.id} unwinds)` };
     }
     // a fresh signal: an interrupted run must still be able to wait for its undos
-    const rb = await rollback({ entries: stack, to: lastPoint, reason, unreachable, transport: input.transport, emit, signal: new AbortController().signal, stores: input.stores });
-    if (rb.ok && lost.length === 0) return { status: 'rolled_back', exitCode: 1, failedStep: step.name, message: `${reason}; rolled back to '${lastPoint}'` };
+    const rb = await rollback({ entries: state.stack.map((r) => ({ step: r.step, stepIndex: r.index, host: byName.get(r.host) as Host, undo: r.undo })), to: lastPoint, reason, unreachable, transport: input.transport, emit, signal: new AbortController().signal, stores: input.stores, scopeOf });
+    if (rb.ok && lost.length === 0) return { status: 'rolled_back', exitCode: 1, failedStep: entry.name, message: `${reason}; rolled back to '${lastPoint}'` };
     const left = rb.remaining.map((r) => `${r.host}: ${r.steps.join(', ')} (${r.why})`).join('; ');
     const lostNote = lost.length && rb.ok ? `; ${lost.join(', ')} unreachable: what the failed step did there is unknown, check by hand` : '';
-    return { status: 'needs_attention', exitCode: 3, failedStep: step.name, message: `${reason}; rollback to '${lastPoint}' ${rb.ok ? 'done on the reachable hosts' : `INCOMPLETE, not undone: ${left}`}${lostNote}` };
+    return {
+      status: 'needs_attention',
+      exitCode: 3,
+      failedStep: entry.name,
+      message: `${reason}; rollback to '${lastPoint}' ${rb.ok ? 'done on the reachable hosts' : `INCOMPLETE, not undone: ${left}`}${lostNote}. The cluster lock stays: finish with runbook rollback ${input.run.id}`,
+    };
   }
   return { status: 'ok', exitCode: 0, failedStep: undefined, message: 'all steps completed' };
+
+  async function runEntry(entry: StepEntry): Promise<StepResult[]> {
+    const index = entry.index;
+    const c = entry.controls;
+    // resuming the step that was running: hosts where it had completed are not run again
+    const done = index === state.cursor ? new Set(state.doneHosts) : new Set<string>();
+    const planned = entry.hosts.filter((h) => !done.has(h.host));
+    emit({ type: 'step.start', step: entry.name, index, hosts: planned.map((h) => h.host), down: entry.down });
+    const results: StepResult[] = [];
+    if (entry.hosts.length === 0 && entry.down.length > 0) {
+      // a step aimed only at hosts marked down must not pass as "skipped": the plan assumed it ran
+      for (const h of entry.down) results.push({ status: 'unreachable', host: h, message: 'marked down in the inventory, and this step targets it' });
+      return results;
+    }
+    const runOne = async (hp: StepEntry['hosts'][number]): Promise<StepRun> => {
+      const host = byName.get(hp.host) as Host;
+      const report = (result: StepResult): StepRun => {
+        emit({ type: 'host.result', step: entry.name, index, attempt: 1, final: true, result });
+        return { result, registered: undefined, undo: [] };
+      };
+      if (unreachable.has(host.name)) return report({ status: 'unreachable', host: host.name, message: 'unreachable earlier in this run' });
+      let r: StepRun;
+      try {
+        switch (hp.kind) {
+          case 'skip':
+            r = report({ status: 'skipped', host: host.name, reason: hp.reason });
+            if (c.register) r = { ...r, registered: { rc: null, stdout: '', stdout_lines: [], stderr: '', ok: false, failed: false, changed: false, skipped: true } };
+            break;
+          case 'error':
+            r = report({ status: 'failed', host: host.name, outcome: undefined, message: hp.message });
+            break;
+          case 'run':
+            r = await runStepOnHost({ entry, plan: hp, host, scope: scopeOf(host), transport: input.transport, emit, confirm: input.confirm, signal: input.signal, stores: input.stores });
+            break;
+        }
+      } catch (e) {
+        // an engine fault on one host is that step failing there: the run unwinds, it does not crash
+        r = report({ status: 'failed', host: host.name, outcome: undefined, message: `internal fault while running the step: ${(e as Error).message}` });
+      }
+      // recorded as soon as this host is done, not at the end of the batch: a crash in between must not lose it
+      if (r.result.status === 'unreachable') unreachable.add(host.name);
+      if (r.undo.length > 0) emit({ type: 'undo.recorded', step: entry.name, index, host: host.name, undo: r.undo });
+      if (r.registered && c.register) {
+        const receivers = c.shareResult ? inventory.hosts.map((h) => h.name) : [host.name];
+        emit({ type: 'registered', step: entry.name, index, hosts: receivers, name: c.register, value: r.registered });
+      }
+      return r;
+    };
+    for (const batch of chunk(planned, c.serial)) {
+      const runs = await mapLimit(batch, input.forks, runOne);
+      for (const r of runs) results.push(r.result);
+      if (runs.some((r) => isFailure(r.result)) && !c.ignoreErrors) break;
+    }
+    return results;
+  }
 }

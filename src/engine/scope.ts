@@ -1,7 +1,7 @@
 import type { Host, Inventory } from '../model/inventory.js';
 import type { Playbook } from '../model/playbook.js';
 import type { Scope } from '../template/expression.js';
-import { renderValue } from '../template/render.js';
+import { type RenderOptions, renderValue } from '../template/render.js';
 
 export interface RunInfo {
   id: string;
@@ -53,6 +53,11 @@ export interface ScopeInput {
   registered: Record<string, unknown>;
   /** The etcd members: the playbook's host group. */
   cluster: Host[];
+  /**
+   * Planning: secret variables are left out (their templates become references the run fills in), and
+   * names registered at run time are known to exist. A run's scope has neither: it holds the values.
+   */
+  planning?: RenderOptions | undefined;
 }
 
 /**
@@ -64,6 +69,7 @@ export function buildScope(input: ScopeInput): Scope {
   const vars: Record<string, unknown> = {};
   for (const [k, p] of Object.entries(playbook.params)) if (p.default !== undefined) vars[k] = p.default;
   Object.assign(vars, playbook.vars, host.vars, input.extraVars);
+  for (const k of input.planning?.secrets ?? []) delete vars[k];
   const hosts: Record<string, unknown> = {};
   for (const h of inventory.hosts) hosts[h.name] = hostView(h);
   const base: Scope = {
@@ -85,6 +91,6 @@ export function buildScope(input: ScopeInput): Scope {
     ...input.registered,
   };
   const rendered: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(vars)) rendered[k] = renderValue(v, base, { mode: 'text' });
+  for (const [k, v] of Object.entries(vars)) rendered[k] = renderValue(v, base, input.planning ?? {});
   return { ...base, vars: rendered };
 }

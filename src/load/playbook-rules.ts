@@ -6,6 +6,7 @@ import { templateExpressions } from '../template/render.js';
 import type { Problem } from './problem.js';
 import { ETCD_FIELDS, HOST_FIELDS, ROOT_NAMES, RUN_FIELDS } from './template-scope.js';
 import type { YamlSource } from './yaml-source.js';
+import { quotedHole } from '../shell/quote-state.js';
 
 export interface RuleContext {
   inventory: Inventory | undefined;
@@ -81,6 +82,14 @@ export function templateProblems(src: YamlSource, ctx: RuleContext): Problem[] {
     if (typeof raw['when'] === 'string') sites.push({ path: ['steps', i, 'when'], kind: 'expr', text: raw['when'] });
     collectStrings(raw['hosts'], ['steps', i, 'hosts'], sites);
     for (const s of sites) checkSite(s, new Set());
+    // shell text: a value inside the author's own quotes would be quoted twice (and `"$(x)"` would run)
+    const action = typeof raw['action'] === 'string' ? findAction(raw['action']) : undefined;
+    const args = isRecord(raw['args']) ? raw['args'] : {};
+    const shellTexts: [Path, unknown][] = [...(action?.shellArgs ?? []).map((k): [Path, unknown] => [['steps', i, 'args', k], args[k]]), [['steps', i, 'undo'], raw['undo']]];
+    for (const [path, text] of shellTexts) {
+      const bad = typeof text === 'string' ? quotedHole(text) : undefined;
+      if (bad) problems.push(src.problem(path, bad));
+    }
     const reg = typeof raw['register'] === 'string' ? raw['register'] : undefined;
     if (typeof raw['until'] === 'string') checkSite({ path: ['steps', i, 'until'], kind: 'expr', text: raw['until'] }, new Set(reg ? [reg] : []));
     if (reg) registered.add(reg);

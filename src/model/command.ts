@@ -2,12 +2,16 @@
 
 import type { ClusterExpectation } from '../facts/etcd-json.js';
 import type { FlagEdit, ManifestStyle } from '../facts/manifest-edit.js';
+import type { Cat, Ref, Shell } from './shell.js';
+
+/** Text that may hold run-time values (filled in by the run, never re-rendered). */
+export type Text = string | Cat | Ref;
 
 /** How the engine turns a command's stdout into facts, and what the facts must show. */
 export type Parse =
   | { parser: 'etcd-cluster'; endpoints: string[]; expect?: ClusterExpectation | undefined }
   | { parser: 'snapshot-status' }
-  | { parser: 'key-count'; expect?: { equals?: number | undefined; min?: number | undefined } | undefined }
+  | { parser: 'key-count'; expect?: { equals?: number | Ref | undefined; min?: number | Ref | undefined } | undefined }
   | { parser: 'member-add'; name: string; peerUrl: string };
 
 /** Repeat a command until it succeeds (exit 0) or, with `until: 'fails'`, until it fails. */
@@ -20,8 +24,12 @@ export interface Poll {
 export type Command =
   | {
       kind: 'exec';
-      /** The exact string sent to the host's shell. */
-      cmd: string;
+      /** The command: shell text and typed holes. What the host runs is `wireShell` of it (deadline, sudo). */
+      cmd: Shell;
+      /** Deadline of one execution on the host (`timeout -k`): set on every command by the planner. */
+      timeoutS?: number | undefined;
+      /** Run through `sudo -n` (a non-root SSH user with become). */
+      sudo?: boolean | undefined;
       poll?: Poll | undefined;
       /** Exit codes that count as success (default [0]). */
       okCodes?: number[] | undefined;
@@ -30,9 +38,9 @@ export type Command =
   /** Read a manifest or unit file, change flags in it (everything else kept byte-for-byte), write it back atomically. */
   | { kind: 'edit'; path: string; style: ManifestStyle; edits: FlagEdit[] }
   /** Stream a file from the host straight into the object store (multipart), sha256 on the fly. */
-  | { kind: 's3-put'; src: string; endpoint: string; region: string; bucket: string; key: string; meta: Record<string, string> }
+  | { kind: 's3-put'; src: string; endpoint: string; region: string; bucket: string; key: string; meta: Record<string, Text> }
   /** Fetch an object, verify its sha256, copy it to the host and verify it there again. */
-  | { kind: 's3-get'; endpoint: string; region: string; bucket: string; key: string; dest: string; sha256: string | undefined }
+  | { kind: 's3-get'; endpoint: string; region: string; bucket: string; key: string; dest: string; sha256: Text | undefined }
   | { kind: 'upload'; dest: string; mode: number; content: string; /** shown instead of content */ summary: string }
   | { kind: 'fetch'; src: string; dest: string }
   /** Runs on the jump host, not on the target: assert, confirm, messages. */
@@ -41,8 +49,8 @@ export type Command =
 export type LocalOp =
   | { op: 'assert'; that: string[]; message: string | undefined }
   | { op: 'confirm'; prompt: string; expect: string }
-  | { op: 'message'; text: string }
-  | { op: 's3-verify'; endpoint: string; region: string; bucket: string; key: string; sha256: string | undefined }
+  | { op: 'message'; text: Text }
+  | { op: 's3-verify'; endpoint: string; region: string; bucket: string; key: string; sha256: Text | undefined }
   | { op: 's3-prune'; endpoint: string; region: string; bucket: string; prefix: string; keepLast: number; maxAgeDays: number | undefined };
 
 export interface ActionPlan {

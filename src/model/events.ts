@@ -15,8 +15,10 @@ export interface RunMeta {
   git: { commit: string | undefined; dirty: boolean | undefined };
   dryRun: boolean;
   hosts: string[];
+  /** Where the cluster lock is taken: the masters and every targeted host. Recovery takes the same. */
+  lockHosts: string[];
   startedAt: string;
-  /** What resume needs to run the same plan again (secret values are redacted: pass them again). */
+  /** The -e values the program was compiled with, secrets left out (they are given again to resume/rollback). */
   extraVars: Record<string, unknown>;
   limit: string | undefined;
   tags: string[] | undefined;
@@ -29,7 +31,8 @@ export type RunEvent =
   | { type: 'run.start'; meta: RunMeta }
   | { type: 'step.start'; step: string; index: number; hosts: string[]; down: string[] }
   | { type: 'step.skip'; step: string; index: number; reason: string }
-  | { type: 'command.start'; step: string; host: string; phase: Phase; index: number; command: string; kind: Command['kind'] }
+  /** `command`: as executed, run-time values filled in (secrets by name); `planned`: as the program has it. */
+  | { type: 'command.start'; step: string; host: string; phase: Phase; index: number; command: string; planned: string; kind: Command['kind'] }
   | { type: 'command.output'; step: string; host: string; phase: Phase; stream: 'stdout' | 'stderr'; text: string }
   | {
       type: 'command.end';
@@ -38,6 +41,7 @@ export type RunEvent =
       phase: Phase;
       index: number;
       command: string;
+      planned: string;
       kind: Command['kind'];
       ok: boolean;
       exitCode: number | null;

@@ -1,11 +1,17 @@
 import type { ChalkInstance } from 'chalk';
-import { describeCommand } from '../engine/plan-step.js';
-import type { Plan } from '../engine/plan.js';
+import { describeCommand, describeDeadline } from '../engine/describe-command.js';
+import type { Program } from '../engine/plan.js';
+import { KILL_AFTER_S } from '../shell/wire.js';
 
 /** The dry run as text: every step and host in order, exact commands, undo, rollback points. */
-export function formatPlan(plan: Plan, c: ChalkInstance): string {
+export function formatPlan(plan: Program, c: ChalkInstance): string {
   const out: string[] = [];
   out.push(`${c.bold('plan')} ${plan.playbook} on cluster ${plan.cluster} (dry run: nothing was contacted)`);
+  out.push(
+    c.dim(
+      `  each $ line is the exact text given to \`timeout -k ${KILL_AFTER_S} SECONDS bash -c TEXT\` on the host (after \`sudo -n --\` where become applies); <name> is a value only the run knows, filled in as one quoted word`,
+    ),
+  );
   for (const e of plan.entries) {
     switch (e.kind) {
       case 'rollback_point':
@@ -15,7 +21,8 @@ export function formatPlan(plan: Plan, c: ChalkInstance): string {
         out.push(c.dim(`- [${e.index + 1}] ${e.name}: skipped (${e.reason})`));
         break;
       case 'step': {
-        const flags = [e.action, e.serial ? `serial ${e.serial}` : '', e.runOnce ? 'run_once' : '', e.retries ? `retries ${e.retries}${e.until ? ` until ${e.until}` : ''}` : '']
+        const k = e.controls;
+        const flags = [e.action, k.serial ? `serial ${k.serial}` : '', k.shareResult && !k.jumpHost ? 'run_once' : '', k.retries ? `retries ${k.retries}${k.until ? ` until ${k.until}` : ''}` : '', k.register ? `register ${k.register}` : '']
           .filter(Boolean)
           .join(', ');
         out.push(`${c.cyan('▶')} [${e.index + 1}] ${c.bold(e.name)} ${c.dim(`(${flags})`)}`);
@@ -31,7 +38,10 @@ export function formatPlan(plan: Plan, c: ChalkInstance): string {
               break;
             case 'run':
               out.push(`  ${h.host}:${h.condition ? c.dim(` only if ${h.condition}`) : ''}`);
-              for (const cmd of h.commands) out.push(`    $ ${describeCommand(cmd)}`);
+              for (const cmd of h.commands) {
+                const d = describeDeadline(cmd);
+                out.push(`    $ ${describeCommand(cmd)}${d ? c.dim(`    [${d}]`) : ''}`);
+              }
               for (const u of h.undo) out.push(c.dim(`    undo $ ${describeCommand(u)}`));
               if (h.irreversible) out.push(c.yellow(`    no undo: ${h.irreversible}`));
               break;

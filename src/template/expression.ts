@@ -528,3 +528,19 @@ function staticPath(n: Node): string[] | undefined {
   }
   return undefined;
 }
+
+/** Every static path an expression may read, guarded or not (which values it depends on). */
+export function readPaths(src: string): string[][] {
+  const out: string[][] = [];
+  const walk = (n: Node): void => {
+    if (n.t === 'name' || n.t === 'get') {
+      const p = staticPath(n);
+      if (p) out.push(p);
+      if (n.t === 'get') walk(n.key);
+      return;
+    }
+    children(n).forEach(walk);
+  };
+  walk(parseExpression(src));
+  return out;
+}

@@ -1,30 +1,18 @@
-import { shellQuote } from '../util/shell-quote.js';
-import { type Node, parseExpression, type Scope, toText, UndefinedNameError, evaluate } from './expression.js';
+import type { Piece, Ref, Shell, ShellPart } from '../model/shell.js';
+import { cat, hasSecret, isCat, isRef } from '../shell/build.js';
+import { describeContext, QUOTE_HINT, quoteScanner } from '../shell/quote-state.js';
+import { ExpressionError, evaluate, type Node, parseExpression, readPaths, type Scope, toText } from './expression.js';
 
-/** `shell`: every interpolated value is shell-quoted unless its last filter is `raw`. `text`: values as they are. */
-export type RenderMode = 'shell' | 'text';
-
+/**
+ * What the plan cannot know. `runtime`: names registered on this host by earlier steps (their values
+ * come from the run). `secrets`: variables whose values never enter the plan, the journal or the output.
+ */
 export interface RenderOptions {
-  mode: RenderMode;
-  /**
-   * Roots whose values are only known at run time (registered results during a dry run):
-   * an undefined path under one of them renders as a visible placeholder instead of failing.
-   */
-  deferredRoots?: ReadonlySet<string> | undefined;
+  runtime?: ReadonlySet<string> | undefined;
+  secrets?: ReadonlySet<string> | undefined;
 }
 
 const TEMPLATE = /\{\{(.*?)\}\}/gs;
-
-const DEFERRED = ': known at run time>';
-
-function deferredText(expr: string): string {
-  return `<${expr.trim()}${DEFERRED}`;
-}
-
-/** A dry run's stand-in for a value only a real run knows (actions must not refuse it). */
-export function isDeferred(v: unknown): boolean {
-  return typeof v === 'string' && v.startsWith('<') && v.endsWith(DEFERRED);
-}
 
 export function templateExpressions(template: string): string[] {
   return [...template.matchAll(TEMPLATE)].map((m) => m[1] ?? '');
@@ -34,43 +22,101 @@ function lastFilter(n: Node): string | undefined {
   return n.t === 'filter' ? n.name : undefined;
 }
 
-function evalOrPlaceholder(expr: string, scope: Scope, opts: RenderOptions): { value: unknown; deferred: boolean } {
-  try {
-    return { value: evaluate(expr, scope), deferred: false };
-  } catch (e) {
-    if (e instanceof UndefinedNameError && opts.deferredRoots?.has(e.path.split('.')[0] ?? '')) {
-      return { value: deferredText(expr), deferred: true };
-    }
-    throw e;
+function lookup(scope: Scope, path: string[]): unknown {
+  let v: unknown = scope;
+  for (const k of path) {
+    if (isRef(v) || isCat(v)) return v;
+    if (v === null || typeof v !== 'object' || !Object.hasOwn(v, k)) return undefined;
+    v = (v as Record<string, unknown>)[k];
   }
+  return v;
 }
 
-export function renderString(template: string, scope: Scope, opts: RenderOptions): string {
-  return template.replace(TEMPLATE, (_m, expr: string) => {
-    const { value, deferred } = evalOrPlaceholder(expr, scope, opts);
-    const text = toText(value);
-    const filter = lastFilter(parseExpression(expr));
-    if (deferred) return text;
-    if (filter === 'raw') return text;
-    if (filter === 'quote' || opts.mode === 'shell') return shellQuote(text);
-    return text;
-  });
+/** Whether an expression needs a value only the run knows, and whether that value is secret. */
+export function runtimeDependency(expr: string, scope: Scope, opts: RenderOptions): { runtime: boolean; secret: boolean } {
+  let runtime = false;
+  let secret = false;
+  for (const p of readPaths(expr)) {
+    const [root = '', second = ''] = p;
+    if (opts.runtime?.has(root) && !Object.hasOwn(scope, root)) runtime = true;
+    if (root === 'vars' && opts.secrets?.has(second)) {
+      runtime = true;
+      secret = true;
+    }
+    const v = lookup(scope, p);
+    if (isRef(v) || isCat(v)) {
+      runtime = true;
+      if (hasSecret(v)) secret = true;
+    }
+  }
+  return { runtime, secret };
+}
+
+/** The value of `{{ expr }}`: known now, or a reference the run fills in. */
+export function evalValue(expr: string, scope: Scope, opts: RenderOptions): unknown {
+  const dep = runtimeDependency(expr, scope, opts);
+  if (dep.runtime) return dep.secret ? { ref: expr.trim(), secret: true } : { ref: expr.trim() };
+  return evaluate(expr, scope);
+}
+
+function asPiece(v: unknown): Piece[] {
+  if (isRef(v)) return [v];
+  if (isCat(v)) return v.cat;
+  return [toText(v)];
+}
+
+/** Text mode: values as they are; a run-time value leaves a hole. */
+export function renderText(template: string, scope: Scope, opts: RenderOptions): string | ReturnType<typeof cat> {
+  const pieces: Piece[] = [];
+  let at = 0;
+  for (const m of template.matchAll(TEMPLATE)) {
+    pieces.push(template.slice(at, m.index));
+    pieces.push(...asPiece(evalValue(m[1] ?? '', scope, opts)));
+    at = (m.index ?? 0) + m[0].length;
+  }
+  pieces.push(template.slice(at));
+  return cat(pieces);
 }
 
 /**
- * Render a value from a playbook's args: strings are templates; a string that is exactly one
- * `{{ expr }}` yields the expression's value with its type (a list stays a list).
+ * Shell mode: the template's text is shell syntax, each `{{ }}` one quoted word (`| raw` pastes a
+ * plan-time value as syntax). A value inside the author's own quotes is refused: it would be quoted twice.
+ */
+export function renderShellTemplate(template: string, scope: Scope, opts: RenderOptions): Shell {
+  const parts: ShellPart[] = [];
+  const scan = quoteScanner();
+  let at = 0;
+  for (const m of template.matchAll(TEMPLATE)) {
+    const text = template.slice(at, m.index);
+    const ctx = scan.feed(text);
+    if (text) parts.push({ lit: text });
+    const expr = m[1] ?? '';
+    const filter = lastFilter(parseExpression(expr));
+    if (filter === 'raw') {
+      const v = evalValue(expr, scope, opts);
+      if (isRef(v)) throw new ExpressionError(`{{${expr}}} uses '| raw' on a value known only at run time: raw text must be known when planning`);
+      parts.push({ lit: toText(v) });
+      scan.feed(toText(v));
+    } else {
+      if (ctx !== 'none') throw new ExpressionError(`{{${expr}}} is ${describeContext(ctx)}: ${QUOTE_HINT}`);
+      parts.push({ word: asPiece(evalValue(expr, scope, opts)) });
+    }
+    at = (m.index ?? 0) + m[0].length;
+  }
+  const rest = template.slice(at);
+  if (rest) parts.push({ lit: rest });
+  return { sh: parts };
+}
+
+/**
+ * A value from a playbook's args: strings are templates; a string that is exactly one `{{ expr }}`
+ * yields the expression's value with its type (a list stays a list), or a reference the run fills in.
  */
 export function renderValue(value: unknown, scope: Scope, opts: RenderOptions): unknown {
-  // shell text is always rendered as text, so even a lone {{ x }} is quoted
-  if (typeof value === 'string' && opts.mode === 'shell') return renderString(value, scope, opts);
   if (typeof value === 'string') {
     const m = /^\{\{(.*?)\}\}$/s.exec(value);
-    if (m && !value.slice(2, -2).includes('{{')) {
-      const r = evalOrPlaceholder(m[1] ?? '', scope, opts);
-      return r.value;
-    }
-    return renderString(value, scope, opts);
+    if (m && !value.slice(2, -2).includes('{{')) return evalValue(m[1] ?? '', scope, opts);
+    return renderText(value, scope, opts);
   }
   if (Array.isArray(value)) return value.map((v) => renderValue(v, scope, opts));
   if (value && typeof value === 'object') {
@@ -80,3 +126,5 @@ export function renderValue(value: unknown, scope: Scope, opts: RenderOptions): 
   }
   return value;
 }
+
+export type { Ref };

@@ -1,7 +1,10 @@
 import { createReadStream, createWriteStream, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
-import { needsSudo, sudoWrap } from '../util/become.js';
-import { shellQuote } from '../util/shell-quote.js';
+import { needsSudo } from '../util/become.js';
+import type { Shell } from '../model/shell.js';
+import { sh } from '../shell/build.js';
+import { renderShell } from '../shell/render.js';
+import { internalShell } from '../shell/wire.js';
 import { connect as netConnect } from 'node:net';
 import { posix } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -127,8 +130,8 @@ export class SshTransport implements Transport {
     return o.ok ? { ok: true as const } : { ok: false as const, message: o.message, hostKey: o.hostKey };
   }
 
-  async exec(host: Host, command: string, opts: ExecOptions = {}): Promise<ExecOutcome> {
-    if (opts.root && needsSudo(host)) command = sudoWrap(command);
+  async exec(host: Host, shell: Shell, opts: ExecOptions = {}): Promise<ExecOutcome> {
+    const command = toText(host, shell, opts);
     const o = await this.open(host);
     if (!o.ok) return { kind: 'unreachable', message: o.message };
     const { conn } = o;
@@ -217,8 +220,8 @@ export class SshTransport implements Transport {
   private async putViaSudo(host: Host, dest: string, mode: number, input: Buffer | Readable, bytes: number): Promise<TransferOutcome> {
     const started = Date.now();
     const tmp = posix.join(posix.dirname(dest), `.${posix.basename(dest)}.runbook-${process.pid}`);
-    const cmd = `umask 077 && cat > ${shellQuote(tmp)} && chmod ${mode.toString(8)} ${shellQuote(tmp)} && mv -f -- ${shellQuote(tmp)} ${shellQuote(dest)}`;
-    const r = await this.exec(host, cmd, { root: true, input });
+    const cmd = sh`umask 077 && cat > ${tmp} && chmod ${mode.toString(8)} ${tmp} && mv -f -- ${tmp} ${dest}`;
+    const r = await this.exec(host, cmd, { root: true, input, deadlineS: 6 * 3600 });
     if (r.kind === 'unreachable') return { kind: 'unreachable', message: r.message };
     if (r.kind === 'lost') return { kind: 'failed', message: `writing ${dest} on ${host.name}: ${r.message}` };
     if (r.code !== 0) return { kind: 'failed', message: `writing ${dest} on ${host.name}: ${r.stderr.trim() || `exit ${r.code}`}` };
@@ -240,8 +243,8 @@ export class SshTransport implements Transport {
     );
   }
 
-  async stream(host: Host, command: string, opts: { root?: boolean } = {}) {
-    if (opts.root && needsSudo(host)) command = sudoWrap(command);
+  async stream(host: Host, shell: Shell, opts: { root?: boolean; deadlineS?: number } = {}) {
+    const command = toText(host, shell, opts);
     const o = await this.open(host);
     if (!o.ok) return { kind: 'unreachable' as const, message: o.message };
     const { conn } = o;
@@ -277,7 +280,7 @@ export class SshTransport implements Transport {
   async fetch(host: Host, src: string, localDest: string): Promise<TransferOutcome> {
     if (needsSudo(host)) {
       const started = Date.now();
-      const s = await this.stream(host, `cat -- ${shellQuote(src)}`, { root: true });
+      const s = await this.stream(host, sh`cat -- ${src}`, { root: true, deadlineS: 6 * 3600 });
       if (s.kind !== 'ok') return { kind: 'unreachable', message: s.message };
       mkdirSync(posix.dirname(localDest), { recursive: true });
       await pipeline(s.stdout, createWriteStream(localDest, { mode: 0o600 }));
@@ -303,4 +306,14 @@ export class SshTransport implements Transport {
     this.conns.clear();
     for (const o of all) if (o.ok && !o.conn.closed) o.conn.client.end();
   }
+}
+
+function noHoles(): string {
+  throw new Error('a command reached the transport with a run-time value not filled in');
+}
+
+/** The text the host's shell gets. Engine-internal commands get their deadline (and sudo) here. */
+function toText(host: Host, shell: Shell, opts: { root?: boolean | undefined; deadlineS?: number | undefined }): string {
+  const wired = opts.root ? internalShell(shell, { sudo: needsSudo(host), timeoutS: opts.deadlineS }) : shell;
+  return renderShell(wired, noHoles);
 }

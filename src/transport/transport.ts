@@ -2,6 +2,7 @@
 
 import type { Readable } from 'node:stream';
 import type { Host } from '../model/inventory.js';
+import type { Shell } from '../model/shell.js';
 
 export type ExecOutcome =
   | { kind: 'exited'; code: number | null; signal: string | null; stdout: string; stderr: string; durationMs: number; timedOut: boolean }
@@ -9,8 +10,13 @@ export type ExecOutcome =
   | { kind: 'lost'; message: string; stdout: string; stderr: string };
 
 export interface ExecOptions {
-  /** An engine-internal command (lock, manifest read, transfers): run through sudo when the host says become. */
+  /**
+   * An engine-internal command (lock, manifest read, transfers): the transport gives it a deadline on the
+   * host and runs it through sudo when the host says become. Planned commands arrive already wired.
+   */
   root?: boolean | undefined;
+  /** The on-host deadline of an engine-internal command (default INTERNAL_TIMEOUT_S). */
+  deadlineS?: number | undefined;
   /** Fed to the command's stdin. */
   input?: Buffer | Readable | undefined;
   timeoutMs?: number | undefined;
@@ -21,13 +27,13 @@ export interface ExecOptions {
 export type TransferOutcome = { kind: 'done'; bytes: number; durationMs: number } | { kind: 'unreachable'; message: string } | { kind: 'failed'; message: string };
 
 export interface Transport {
-  exec(host: Host, command: string, opts?: ExecOptions): Promise<ExecOutcome>;
+  exec(host: Host, command: Shell, opts?: ExecOptions): Promise<ExecOutcome>;
   upload(host: Host, dest: string, content: Buffer, mode: number): Promise<TransferOutcome>;
   fetch(host: Host, src: string, localDest: string): Promise<TransferOutcome>;
   /** Copy a local file to the host (atomic rename into place). */
   uploadFile(host: Host, localPath: string, dest: string, mode: number): Promise<TransferOutcome>;
   /** Run a command and hand its stdout over as a stream (for large files: nothing is buffered). */
-  stream(host: Host, command: string, opts?: { root?: boolean }): Promise<{ kind: 'ok'; stdout: Readable; done: Promise<ExecOutcome> } | { kind: 'unreachable'; message: string }>;
+  stream(host: Host, command: Shell, opts?: { root?: boolean; deadlineS?: number }): Promise<{ kind: 'ok'; stdout: Readable; done: Promise<ExecOutcome> } | { kind: 'unreachable'; message: string }>;
   /** Open the connection now (checks reachability and host key) without running anything. */
   connect(host: Host): Promise<{ ok: true } | { ok: false; message: string; hostKey: boolean }>;
   close(): Promise<void>;

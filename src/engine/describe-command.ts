@@ -1,0 +1,53 @@
+import { describeEdits } from '../facts/manifest-edit.js';
+import type { Command, Text } from '../model/command.js';
+import { isCat, isRef } from '../shell/build.js';
+import { refLabel, showShell } from '../shell/render.js';
+
+function text(t: Text): string {
+  if (isRef(t)) return refLabel(t);
+  if (isCat(t)) return t.cat.map((p) => (typeof p === 'string' ? p : refLabel(p))).join('');
+  return t;
+}
+
+/**
+ * One line that shows a command exactly as it will run, run-time values and secrets by name (uploads
+ * summarised). A shell command is shown as the text `bash -c` gets; `wireShell` adds the deadline and sudo.
+ */
+export function describeCommand(c: Command): string {
+  switch (c.kind) {
+    case 'exec': {
+      const s = showShell(c.cmd);
+      return c.poll ? `${s}    # repeated every ${c.poll.intervalMs / 1000}s until it ${c.poll.until}, at most ${c.poll.timeoutMs / 1000}s` : s;
+    }
+    case 'upload':
+      return `sftp put → ${c.dest} (mode ${c.mode.toString(8).padStart(4, '0')}, ${c.summary})`;
+    case 'fetch':
+      return `sftp get ${c.src} → ${c.dest} (on this machine)`;
+    case 'local':
+      switch (c.op.op) {
+        case 'assert':
+          return `assert ${c.op.that.join(' and ')} (on this machine)`;
+        case 'confirm':
+          return `confirm: operator must type '${c.op.expect}' (on this machine)`;
+        case 'message':
+          return `message: ${text(c.op.text)}`;
+        case 's3-verify':
+          return `read s3://${c.op.bucket}/${c.op.key} and check its sha256${c.op.sha256 ? ` = ${text(c.op.sha256)}` : ' against the recorded one'} (on this machine)`;
+        case 's3-prune':
+          return `s3 prune s3://${c.op.bucket}/${c.op.prefix}: keep newest ${c.op.keepLast}${c.op.maxAgeDays === undefined ? '' : `, delete older than ${c.op.maxAgeDays}d`}, never the only verified backup (on this machine)`;
+      }
+      return 'local';
+    case 'edit':
+      return `edit ${c.path}: ${describeEdits(c.edits)} (everything else kept byte-for-byte)`;
+    case 's3-put':
+      return `stream ${c.src} → s3://${c.bucket}/${c.key} (multipart, sha256 on the fly, read back and verified; provenance ${c.key}.json)`;
+    case 's3-get':
+      return `s3://${c.bucket}/${c.key} → verify sha256${c.sha256 ? ` = ${text(c.sha256)}` : ' (from its metadata)'} → sftp put ${c.dest} → sha256sum on the host`;
+  }
+}
+
+/** The deadline line the plan shows with a shell command. */
+export function describeDeadline(c: Command): string | undefined {
+  if (c.kind !== 'exec') return undefined;
+  return `${c.sudo ? 'sudo -n, ' : ''}deadline ${c.timeoutS}s${c.poll ? ' per try' : ''}`;
+}
