@@ -20,6 +20,7 @@ import { listrReporter } from '../report/listr.js';
 import { jsonReporter } from '../report/json.js';
 import { plainReporter } from '../report/plain.js';
 import { formatPlan } from '../report/plan-text.js';
+import { programJson } from '../report/plan-json.js';
 import { makeStyle } from '../report/style.js';
 import { gitInfo } from '../util/git-info.js';
 import type { CliArgs } from './args.js';
@@ -104,7 +105,7 @@ export function compile(prep: Prepared, args: CliArgs, io: Io, run: RunInfo): Pr
   }
   if (planned.plan.errors.length) {
     for (const e of planned.plan.errors) io.stderr.write(`${e.pos.file}:${e.pos.line}:${e.pos.col}: step '${e.step}' on ${e.host}: ${e.message}\n`);
-    io.stderr.write(`${planned.plan.errors.length} problem(s) found: nothing was run\n`);
+    io.stderr.write(`${planned.plan.errors.length} problem(s) found\n`);
     return 2;
   }
   return planned.plan;
@@ -120,7 +121,7 @@ export function printPlan(prep: Prepared, args: CliArgs, io: Io, run: RunInfo, v
     writeFileSync(args.out, scrub(`${JSON.stringify(saved, null, 2)}\n`), { mode: 0o644 });
     io.stderr.write(`plan saved to ${args.out} (run id ${run.id}); apply exactly this with: runbook run --plan ${args.out}\n`);
   }
-  if (args.output === 'json') io.stdout.write(`${scrub(JSON.stringify(program, null, 2))}\n`);
+  if (args.output === 'json') io.stdout.write(`${scrub(JSON.stringify(programJson(program), null, 2))}\n`);
   else io.stdout.write(scrub(formatPlan(program, makeStyle(io.stdout, io.env))));
   return 0;
 }

@@ -5,6 +5,11 @@ import { checkCluster, parseClusterFacts, parseKeyCount, parseMembers, MEMBERS_M
 import { etcdDefaults } from '../../src/load/load-inventory.js';
 import type { Host } from '../../src/model/inventory.js';
 import type { Step } from '../../src/model/playbook.js';
+import type { Command } from '../../src/model/command.js';
+import { showShell } from '../../src/shell/render.js';
+
+/** Commands with their shell text, as the plan shows them. */
+const text = (cs: Command[]) => cs.map((c) => (c.kind === 'exec' ? { ...c, cmd: showShell(c.cmd) } : c));
 
 const host = (n: number, style: 'static-pod' | 'systemd' = 'static-pod'): Host => ({
   name: `m${n}`,
@@ -28,7 +33,7 @@ describe('restore command by etcd version', () => {
     ['3.5', { bump_revision: 1000000000, mark_compacted: true }, 'etcdutl snapshot restore /s/snap.db --name=m1 --initial-cluster=m1=https://10.0.0.1:2380 --initial-cluster-token=tok-2 --initial-advertise-peer-urls=https://10.0.0.1:2380 --data-dir=/var/lib/etcd --bump-revision=1000000000 --mark-compacted'],
     ['3.6.1', { skip_hash_check: true }, 'etcdutl snapshot restore /s/snap.db --name=m1 --initial-cluster=m1=https://10.0.0.1:2380 --initial-cluster-token=tok-2 --initial-advertise-peer-urls=https://10.0.0.1:2380 --data-dir=/var/lib/etcd --skip-hash-check'],
   ])('etcd %s %j', (version, extra, want) => {
-    expect(restoreCommand(h, { ...base, version, ...extra })).toBe(want);
+    expect(showShell(restoreCommand(h, { ...base, version, ...extra }))).toBe(want);
   });
 });
 
@@ -43,7 +48,8 @@ function plan(action: string, args: Record<string, unknown>, h = host(2)) {
   if (!a) throw new Error(action);
   const cluster = [host(1), host(2), host(3)];
   const inventory = { file: 'i', cluster: 'c', knownHosts: 'k', hosts: cluster, groups: { all: ['m1', 'm2', 'm3'] }, vars: {} };
-  return a.plan(args, { host: h, cluster, inventory, step: step(action), stepIndex: 0, runId: 'R', baseDir: '/', undo: undefined });
+  const p = a.plan(args, { host: h, cluster, inventory, step: step(action), stepIndex: 0, runId: 'R', baseDir: '/', undo: undefined });
+  return p.ok ? { ...p, plan: { ...p.plan, commands: text(p.plan.commands), undo: text(p.plan.undo) } } : p;
 }
 
 describe('etcd actions plan commands as data', () => {
@@ -58,7 +64,7 @@ describe('etcd actions plan commands as data', () => {
     const p = plan('etcd.stop', {}, host(2, 'systemd'));
     if (!p.ok) throw new Error(p.message);
     expect(p.plan.commands[0]).toMatchObject({ cmd: expect.stringContaining('systemctl stop etcd.service') });
-    expect(p.plan.undo[0]).toMatchObject({ cmd: expect.stringContaining('systemctl start etcd.service') });
+    expect(p.plan.undo[0]).toMatchObject({ cmd: expect.stringContaining('systemctl start --no-block etcd.service') });
   });
   it('restore refuses an existing data dir and undoes by moving the restored dir aside, never deleting', () => {
     const p = plan('etcd.snapshot_restore', { snapshot: '/s/snap.db', token: 'new' });

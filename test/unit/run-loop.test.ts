@@ -3,17 +3,28 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { makePlan } from '../../src/engine/plan.js';
 import { runPlaybook } from '../../src/engine/run.js';
+import { foldEvents } from '../../src/engine/run-state.js';
+import type { Shell } from '../../src/model/shell.js';
+import { showShell } from '../../src/shell/render.js';
 import { loadInventory } from '../../src/load/load-inventory.js';
 import { loadPlaybook } from '../../src/load/load-playbook.js';
 import type { RunEvent } from '../../src/model/events.js';
 import type { Host } from '../../src/model/inventory.js';
 import type { ExecOutcome, Transport } from '../../src/transport/transport.js';
 
+/** The planned command inside its wire form (`timeout … bash -c CMD`), as text. */
+function innerText(s: Shell): string {
+  const sub = s.sh.find((p) => 'sub' in p);
+  return sub && 'sub' in sub ? showShell(sub.sub) : showShell(s);
+}
+
 /** Fails a command when `fails(host, cmd)` says so; records every command per host. */
 function fakeTransport(fails: (host: string, cmd: string) => boolean, unreachable = new Set<string>()): Transport & { log: string[] } {
   const log: string[] = [];
-  const exec = async (h: Host, cmd: string): Promise<ExecOutcome> => {
+  const exec = async (h: Host, shell: Shell): Promise<ExecOutcome> => {
+    const cmd = innerText(shell);
     if (unreachable.has(h.name)) return { kind: 'unreachable', message: 'no route' };
     log.push(`${h.name}: ${cmd}`);
     const bad = fails(h.name, cmd);
@@ -47,18 +58,19 @@ const step = (name: string, cmd: string, undo: string) => `  - name: ${name}\n  
 async function run(steps: string, t: Transport) {
   const { inventory, playbook } = setup(steps);
   const events: RunEvent[] = [];
+  const run = { id: 'R', dir: '/tmp', user: 'u', started: 'now', commit: 'x' };
+  const planned = makePlan({ playbook, inventory, extraVars: {}, limit: undefined, run, tags: undefined, startAt: undefined });
+  if (!planned.ok) throw new Error(planned.message);
   const out = await runPlaybook({
+    program: planned.plan,
     playbook,
     inventory,
     extraVars: {},
-    limit: undefined,
-    run: { id: 'R', dir: '/tmp', user: 'u', started: 'now', commit: 'x' },
+    run,
     forks: 1,
     noRollback: false,
     transport: t,
     emit: (e) => events.push(e),
-    tags: undefined,
-    startAt: undefined,
     confirm: async () => true,
     signal: new AbortController().signal,
     stores: () => {
@@ -96,7 +108,7 @@ describe('run loop and rollback (fake transport)', () => {
     const inner = t.exec;
     let n = 0;
     t.exec = async (h, cmd, o) => {
-      if (h.name === 'b' && cmd === 'do-2' && n++ === 0) down.add('b');
+      if (h.name === 'b' && innerText(cmd) === 'do-2' && n++ === 0) down.add('b');
       return inner(h, cmd, o);
     };
     const { out } = await run(step('one', 'do-1', 'undo-1') + step('two', 'do-2', 'undo-2'), t);
@@ -104,4 +116,37 @@ describe('run loop and rollback (fake transport)', () => {
     expect(out.message).toMatch(/b: one \(unreachable\)/);
     expect(t.log.filter((l) => l.includes('undo'))).toEqual(['a: undo-2', 'a: undo-1']);
   });
+
+  it('retries keep the undo an earlier attempt made owed, even when a later attempt fails on its first command', async () => {
+    let attempt = 0;
+    const t = fakeTransport((h, cmd) => {
+      if (h !== 'a' || !cmd.startsWith('do-x')) return cmd === 'do-y';
+      attempt++;
+      return attempt > 1; // attempt 1 completes (until stays false), attempt 2 fails at once
+    });
+    const steps =
+      '  - name: x\n    action: shell\n    args: { cmd: "do-x" }\n    undo: "undo-x"\n    register: r\n    retries: 1\n    delay: 0\n    until: r.stdout == "never"\n    hosts: a\n' +
+      step('y', 'do-y', 'undo-y');
+    const { out } = await run(steps, t);
+    expect(out).toMatchObject({ status: 'rolled_back' });
+    expect(t.log.filter((l) => l.startsWith('a: '))).toEqual(['a: do-x', 'a: do-x', 'a: undo-x']);
+  });
+
+  it('the live run and the journal fold agree: the state the run ended in is the fold of what it emitted', async () => {
+    const t = fakeTransport((h, cmd) => h === 'b' && cmd === 'do-3');
+    const { events } = await run(step('one', 'do-1', 'undo-1') + '  - rollback_point: p\n' + step('two', 'do-2', 'undo-2') + step('three', 'do-3', 'undo-3'), t);
+    const s = foldEvents(events, ['a', 'b']);
+    expect(s).toMatchObject({ lastPoint: 'p', stack: [], inFlight: [], failedStep: 'three', unwinding: false });
+  });
+
+  it('a run-time value is filled into the planned command on the host that registered it, nothing re-rendered', async () => {
+    const t = fakeTransport(() => false);
+    const { events } = await run('  - name: one\n    action: shell\n    changes: false\n    args: { cmd: "echo hi" }\n    register: r\n' + '  - name: two\n    action: shell\n    changes: false\n    args: { cmd: "echo {{ r.rc }}" }\n', t);
+    const two = events.filter((e) => e.type === 'command.end' && e.step === 'two');
+    expect(two.map((e) => e.type === 'command.end' && [e.planned, e.command])).toEqual([
+      ["echo '<r.rc>'", 'echo 0'],
+      ["echo '<r.rc>'", 'echo 0'],
+    ]);
+  });
 });
+

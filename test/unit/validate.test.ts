@@ -66,10 +66,10 @@ describe('runbook validate', () => {
 describe('become', () => {
   it('a non-root user with become gets sudo -n around every planned command, shown in the plan', () => {
     const out = execFileSync('node', [CLI, 'plan', 'playbooks/backup.yml', '-i', 'inventories/example-systemd.yml', '--output', 'json'], { cwd: ROOT, encoding: 'utf8' });
-    const plan = JSON.parse(out) as { entries: { hosts?: { commands?: { kind: string; cmd?: string }[] }[] }[] };
+    const plan = JSON.parse(out) as { entries: { hosts?: { commands?: { kind: string; wire?: string; sudo?: boolean }[] }[] }[] };
     const execs = plan.entries.flatMap((e) => e.hosts ?? []).flatMap((h) => h.commands ?? []).filter((c) => c.kind === 'exec');
     expect(execs.length).toBeGreaterThan(3);
-    for (const c of execs) expect(c.cmd).toMatch(/^sudo -n -- bash -c '/);
+    for (const c of execs) expect(c.wire).toMatch(/^sudo -n -- timeout -k 10 \d+ bash -c '/);
   });
 });
 
