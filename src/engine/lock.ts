@@ -72,7 +72,7 @@ export async function acquireLock(hosts: Host[], owner: LockOwner, transport: Tr
     }
     await releaseLock(held, owner.runId, transport);
     const message = stale
-      ? `the cluster lock on ${h.name} is STALE: held by ${describeOwner(holder)}, whose process is gone. Check that run's journal (runbook runs show ${holder?.runId}), then free it with: runbook unlock -i INVENTORY --force`
+      ? `the cluster lock on ${h.name} is STALE: held by ${describeOwner(holder)}, whose process is gone. That run may have left hosts changed: finish it with runbook rollback ${holder?.runId} (or runbook resume ${holder?.runId}); only if its journal (runbook runs show ${holder?.runId}) shows nothing is owed, free it with: runbook unlock -i INVENTORY --force`
       : `the cluster is locked: ${h.name} is held by ${describeOwner(holder)}. Wait for it to finish; if it is dead, see runbook runs and runbook unlock --force`;
     return { ok: false, message, holder, stale };
   }

@@ -36,8 +36,10 @@ export function stableJson(v: unknown): string {
   return JSON.stringify(v) ?? 'null';
 }
 
+/** The program's identity: what it executes (source positions, for messages only, left out). */
 export function programSha256(p: Program): string {
-  return createHash('sha256').update(stableJson(p)).digest('hex');
+  const entries = p.entries.map((e) => (e.kind === 'step' ? { ...e, pos: undefined } : e));
+  return createHash('sha256').update(stableJson({ ...p, entries })).digest('hex');
 }
 
 export function savePlan(inputs: PlanInputs, program: Program): SavedPlan {

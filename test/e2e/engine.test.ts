@@ -1,7 +1,8 @@
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Lab, startLab } from '../lab/lab.js';
-import { runCli } from '../support/cli.js';
+import { holdEnv, runCli, waitForFile } from '../support/cli.js';
 import { writeLabInventory } from '../support/lab-inventory.js';
 import { ROOT } from '../support/paths.js';
 
@@ -53,17 +54,17 @@ describe('engine on a real SSH lab', () => {
     for (const i of [0, 1, 2]) await sh(i, 'rm -rf /var/lib/runbook-demo');
     const plan = await runCli(['plan', ...args, '--output', 'json'], { env: env() });
     expect(plan.code, plan.stderr).toBe(0);
-    const planned = JSON.parse(plan.stdout) as { entries: { kind: string; name: string; hosts?: { kind: string; host: string; commands: { kind: string; cmd?: string; dest?: string }[] }[] }[] };
+    const planned = JSON.parse(plan.stdout) as { entries: { kind: string; name: string; hosts?: { kind: string; host: string; commands: { kind: string; text?: string; dest?: string }[] }[] }[] };
     const run = await runCli(['run', ...args, '--output', 'json'], { env: env() });
     expect(run.code, run.stdout + run.stderr).toBe(0);
-    const shown = (c: { kind: string; cmd?: string; dest?: string }) => (c.kind === 'exec' ? c.cmd : `${c.kind} ${c.dest ?? ''}`);
+    const shown = (c: { kind: string; text?: string; dest?: string }) => (c.kind === 'exec' ? c.text : `${c.kind} ${c.dest ?? ''}`);
     const journal = (await import('node:fs')).readFileSync(join(runsDir, runId, 'journal.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { event: Record<string, string> });
     for (const node of lab.nodes) {
       const fromPlan: string[] = [];
       for (const e of planned.entries) for (const h of e.hosts ?? []) if (h.host === node.name) for (const c of h.commands) fromPlan.push(`${e.name} | ${c.kind === 'exec' ? shown(c) : c.kind}`);
       const fromJournal = journal
         .filter((r) => r.event['type'] === 'command.end' && r.event['host'] === node.name && r.event['phase'] === 'do')
-        .map((r) => `${r.event['step']} | ${r.event['kind'] === 'exec' ? r.event['command'] : r.event['kind']}`);
+        .map((r) => `${r.event['step']} | ${r.event['kind'] === 'exec' ? r.event['planned'] : r.event['kind']}`);
       expect(fromJournal.length).toBeGreaterThan(5);
       expect(fromJournal).toEqual(fromPlan);
     }
@@ -85,12 +86,25 @@ describe('engine on a real SSH lab', () => {
     expect(r.stdout).toMatch(/undone add d except on the failing host on master-1/);
   });
 
-  it('--no-rollback leaves the hosts as they are and lists what was left', async () => {
+  it('--no-rollback leaves the hosts as they are, keeps the lock, and runbook rollback finishes the unwinding (exit 0)', async () => {
     for (const i of [0, 1, 2]) await sh(i, 'rm -rf /var/lib/rb-e2e');
-    const r = await runCli(['run', fixture('rollback.yml'), '-i', inv, '-e', `fail_on=${lab.nodes[1]!.name}`, '--no-rollback'], { env: env() });
+    const runId = `no-rollback-${Date.now()}`;
+    const r = await runCli(['run', fixture('rollback.yml'), '-i', inv, '-e', `fail_on=${lab.nodes[1]!.name}`, '--no-rollback', '--run-id', runId], { env: env() });
     expect(r.code).toBe(3); // hosts left changed: needs attention
     expect(r.stdout).toMatch(/--no-rollback: left in place/);
+    expect(r.stdout).toMatch(/cluster lock kept/);
     expect(await sh(0, 'ls /var/lib/rb-e2e')).toMatch(/c\.txt/);
+    // hosts are not at a rollback point: nobody else may start
+    const other = await runCli(['run', 'playbooks/demo-files.yml', '-i', inv], { env: env() });
+    expect(other.code).toBe(1);
+    expect(other.stdout).toMatch(new RegExp(`cluster lock on master-1 is STALE: held by run ${runId} .* finish it with runbook rollback ${runId}`));
+    const rb = await runCli(['rollback', runId, '--yes'], { env: env() });
+    expect(rb.code, rb.stdout + rb.stderr).toBe(0);
+    for (const i of [0, 1, 2]) expect(await listing(i, '/var/lib/rb-e2e')).toBe(await sh(i, 'cat /root/at-point.txt'));
+    // settled: a second rollback has nothing left to do, and says so with exit 0
+    const again = await runCli(['rollback', runId, '--yes'], { env: env() });
+    expect(again.code, again.stdout + again.stderr).toBe(0);
+    expect(again.stdout).toMatch(/already back at 'base'/);
   });
 
   it('--limit only touches the named host', async () => {
@@ -121,20 +135,24 @@ describe('engine on a real SSH lab', () => {
 
   it('a second run against a locked cluster is refused with who holds it; a dead run leaves a stale lock that unlock --force frees', async () => {
     const { spawn } = await import('node:child_process');
+    const { mkdtempSync, writeFileSync } = await import('node:fs');
     const { CLI } = await import('../support/paths.js');
-    const first = runCli(['run', fixture('slow.yml'), '-i', inv, '-e', 'seconds=4'], { env: env() });
-    await new Promise((r) => setTimeout(r, 1500));
+    // the first run is held before its step (after taking the lock) until the second has been refused
+    const hold = mkdtempSync(join(lab.stateDir, 'hold-'));
+    const first = runCli(['run', fixture('slow.yml'), '-i', inv, '-e', 'seconds=0'], { env: { ...env(), ...holdEnv('take a while', hold) } });
+    await waitForFile(join(hold, 'held'));
     const second = await runCli(['run', 'playbooks/demo-files.yml', '-i', inv], { env: env() });
     expect(second.code).toBe(1);
     expect(second.stdout).toMatch(/the cluster is locked: master-1 is held by run \S+ of .*slow\.yml by root@/);
+    writeFileSync(join(hold, 'release'), '');
     expect((await first).code).toBe(0);
     // released at the end: the next run gets it
     const third = await runCli(['run', fixture('slow.yml'), '-i', inv, '-e', 'seconds=0'], { env: env() });
     expect(third.code, third.stdout).toBe(0);
     // a run killed mid-way leaves its lock: reported as stale, never stolen
-    const victim = spawn('node', [CLI, 'run', fixture('slow.yml'), '-i', inv, '-e', 'seconds=30'], { env: { ...process.env, ...env() }, stdio: 'ignore' });
-    for (let i = 0; i < 50 && (await lab.exec(0, 'test -d /var/lib/etcd-runbook/lock')).code !== 0; i++) await new Promise((r) => setTimeout(r, 100));
-    await new Promise((r) => setTimeout(r, 300));
+    const hold2 = mkdtempSync(join(lab.stateDir, 'hold-'));
+    const victim = spawn('node', [CLI, 'run', fixture('slow.yml'), '-i', inv, '-e', 'seconds=0'], { env: { ...process.env, ...env(), ...holdEnv('take a while', hold2) }, stdio: 'ignore' });
+    await waitForFile(join(hold2, 'held'));
     victim.kill('SIGKILL');
     await new Promise((r) => victim.on('close', r));
     const refused = await runCli(['run', fixture('slow.yml'), '-i', inv, '-e', 'seconds=0'], { env: env() });
@@ -155,22 +173,76 @@ describe('engine on a real SSH lab', () => {
     const secret = 'sup3r-s3cret-t0ken-value';
     const evil = '; touch /root/pwned-1; $(touch /root/pwned-2) `touch /root/pwned-3` \' "';
     const args = [fixture('secrets.yml'), '-i', inv, '-e', `token=${secret}`, '-e', `evil=${evil}`];
-    const r = await runCli(['run', ...args, '-v', '--no-rollback'], { env: env() });
+    const plan = await runCli(['plan', ...args, '--output', 'json'], { env: env() });
+    expect(plan.code, plan.stderr).toBe(0);
+    expect(plan.stdout).toContain('<secret: vars.token>');
+    const json = await runCli(['run', ...args, '--output', 'json'], { env: env() });
+    expect(json.code, json.stderr).toBe(1); // rolled back
+    const runId = `secrets-${Date.now()}`;
+    const r = await runCli(['run', ...args, '-v', '--no-rollback', '--run-id', runId], { env: env() });
     expect(r.code).toBe(3); // the last step fails on purpose, after echoing the secret to stderr; left as is
     for (const i of [0, 1, 2]) {
       expect((await lab.exec(i, 'ls /root/pwned-* 2>/dev/null | wc -l')).stdout.trim()).toBe('0');
       expect((await lab.exec(i, 'cat /root/evil.txt')).stdout).toBe(evil);
       expect((await lab.exec(i, 'cat /root/token.txt')).stdout).toBe(secret);
     }
-    const plan = await runCli(['plan', ...args, '--output', 'json'], { env: env() });
-    const json = await runCli(['run', ...args, '--output', 'json'], { env: env() });
+    const rb = await runCli(['rollback', runId, '--yes'], { env: env() });
+    expect(rb.code, rb.stdout + rb.stderr).toBe(0);
+    expect((await lab.exec(0, 'test -e /root/token.txt')).code).not.toBe(0);
     const { spawnSync } = await import('node:child_process');
     const grep = spawnSync('grep', ['-rl', secret, runsDir], { encoding: 'utf8' });
     expect(grep.stdout).toBe('');
     expect(grep.status).toBe(1); // grep found nothing (and could read the dir)
-    for (const text of [r.stdout, r.stderr, plan.stdout, plan.stderr, json.stdout, json.stderr]) expect(text).not.toContain(secret);
+    for (const text of [r.stdout, r.stderr, plan.stdout, plan.stderr, json.stdout, json.stderr, rb.stdout, rb.stderr]) expect(text).not.toContain(secret);
     expect(r.stdout).toContain('***');
+    // the journal holds the reference, never the value or a redacted copy of the command
+    const journal = readFileSync(join(runsDir, runId, 'journal.jsonl'), 'utf8');
+    expect(journal).toContain("printf %s '<secret: vars.token>' > /root/token.txt");
   }, 60_000);
+
+  it('plan --out, then run --plan executes byte for byte the saved program; a changed inventory is refused', async () => {
+    const { copyFileSync, appendFileSync } = await import('node:fs');
+    for (const i of [0, 1, 2]) await sh(i, 'rm -rf /var/lib/runbook-demo');
+    const inv2 = join(lab.stateDir, 'inv-saved.yml');
+    copyFileSync(inv, inv2);
+    const file = join(lab.stateDir, `saved-${Date.now()}.json`);
+    const plan = await runCli(['plan', 'playbooks/demo-files.yml', '-i', inv2, '--out', file], { env: env() });
+    expect(plan.code, plan.stderr).toBe(0);
+    const saved = JSON.parse(readFileSync(file, 'utf8')) as { inputs: { run: { id: string } }; program: { entries: { kind: string; name: string; hosts?: { kind: string; host: string; commands: { kind: string; cmd?: unknown }[] }[] }[] } };
+    const { showShell } = await import('../../src/shell/render.js');
+    const run = await runCli(['run', '--plan', file], { env: env() });
+    expect(run.code, run.stdout + run.stderr).toBe(0);
+    const journal = readFileSync(join(runsDir, saved.inputs.run.id, 'journal.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { event: Record<string, string> });
+    for (const node of lab.nodes) {
+      const fromPlan: string[] = [];
+      for (const e of saved.program.entries) for (const h of e.hosts ?? []) if (h.host === node.name) for (const c of h.commands) fromPlan.push(`${e.name} | ${c.kind === 'exec' ? showShell(c.cmd as never) : c.kind}`);
+      const executed = journal.filter((r) => r.event['type'] === 'command.end' && r.event['host'] === node.name && r.event['phase'] === 'do');
+      expect(executed.map((r) => `${r.event['step']} | ${r.event['kind'] === 'exec' ? r.event['command'] : r.event['kind']}`)).toEqual(fromPlan);
+    }
+    // applied once: the same saved plan again is refused
+    expect((await runCli(['run', '--plan', file], { env: env() })).code).toBe(2);
+    const file2 = join(lab.stateDir, `saved2-${Date.now()}.json`);
+    expect((await runCli(['plan', 'playbooks/demo-files.yml', '-i', inv2, '--out', file2], { env: env() })).code).toBe(0);
+    appendFileSync(inv2, '# edited after review\n');
+    const refused = await runCli(['run', '--plan', file2], { env: env() });
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/inventory .*inv-saved\.yml changed since the plan was made/);
+  });
+
+  it('a value registered on hosts: first and read on every host is a plan error; run_once shares it and runs', async () => {
+    const bad = await runCli(['plan', fixture('first-register.yml'), '-i', inv], { env: env() });
+    expect(bad.code).toBe(2);
+    expect(bad.stdout).toBe('');
+    expect(bad.stderr).toMatch(/first-register\.yml:12:5: step 'use it everywhere' on master-2: 'leader' is registered by step 'read the leader's name' on master-1 only/);
+    expect(bad.stderr).not.toMatch(/on master-1:/);
+    const plan = await runCli(['plan', fixture('shared-register.yml'), '-i', inv], { env: env() });
+    expect(plan.code, plan.stderr).toBe(0);
+    expect(plan.stdout.match(/printf %s '<leader\.stdout \| trim>'/g)).toHaveLength(3);
+    const r = await runCli(['run', fixture('shared-register.yml'), '-i', inv], { env: env() });
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    for (const i of [0, 1, 2]) expect(await sh(i, 'cat /var/lib/rb-shared/leader')).toBe(lab.nodes[0]!.hostname);
+    expect(await sh(0, 'cat /var/lib/rb-shared/mine')).toBe(lab.nodes[0]!.hostname);
+  });
 
   it('an unreachable host is refused up front and reported as unreachable', async () => {
     const extra = await startLab({ nodes: 2 });

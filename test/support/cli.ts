@@ -37,3 +37,18 @@ export function spawnCli(args: string[], opts: CliOptions = {}): { child: ChildP
 export function runCli(args: string[], opts: CliOptions = {}): Promise<CliResult> {
   return spawnCli(args, opts).done;
 }
+
+/** Wait until a file exists (a run held at a named step writes one): no guessing how long anything takes. */
+export async function waitForFile(file: string, timeoutMs = 120_000): Promise<void> {
+  const { existsSync } = await import('node:fs');
+  const until = Date.now() + timeoutMs;
+  while (!existsSync(file)) {
+    if (Date.now() > until) throw new Error(`${file} did not appear within ${timeoutMs / 1000}s`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Environment that holds a run before the named step until `release` is written into `dir`. */
+export function holdEnv(step: string, dir: string): Record<string, string> {
+  return { RUNBOOK_TEST_HOLD_BEFORE: step, RUNBOOK_TEST_HOLD_DIR: dir };
+}
