@@ -42,27 +42,39 @@ function systemdStart(unit: string) {
 function stopCommands(h: Host, c: Component, timeoutS: number, bk: string): Command[] {
   const t = target(h, c);
   const marker = `${bk}/${c}-was-stopped`;
+  // what it was before the step is recorded once: run again after a crash, the step must not take its
+  // own stop for "was already stopped" (its undo would then leave it down)
+  const began = `${bk}/${c}-stop-began`;
   if (h.etcd.style === 'systemd')
     // always stop: a crash-looping unit is "activating", not "active", and would come back mid-restore
     return [
-      { kind: 'exec', cmd: sh`mkdir -p ${bk} && state=$(systemctl is-active ${t.unit}); systemctl stop ${t.unit} && case "$state" in inactive|failed) : > ${marker};; esac` },
+      {
+        kind: 'exec',
+        cmd: sh`mkdir -p ${bk} && if [ ! -e ${began} ]; then state=$(systemctl is-active ${t.unit}); case "$state" in inactive|failed) : > ${marker};; esac; : > ${began}; fi; systemctl stop ${t.unit}`,
+      },
       waitPort(t, 'closed', timeoutS),
     ];
   const stash = stashedPath(h, t.manifest);
   return [
     {
       kind: 'exec',
-      cmd: sh`mkdir -p ${bk} ${stash.slice(0, stash.lastIndexOf('/'))} && if [ ! -e ${t.manifest} ] && [ -e ${stash} ]; then : > ${marker}; else ${moveCommand(t.manifest, stash)}; fi`,
+      cmd: sh`mkdir -p ${bk} ${stash.slice(0, stash.lastIndexOf('/'))} && if [ ! -e ${began} ]; then if [ ! -e ${t.manifest} ] && [ -e ${stash} ]; then : > ${marker}; fi; : > ${began}; fi; if [ -e ${t.manifest} ]; then ${moveCommand(t.manifest, stash)}; elif [ ! -e ${stash} ]; then echo ${`neither ${t.manifest} nor ${stash} exists`} >&2; exit 1; fi`,
     },
     waitPort(t, 'closed', timeoutS),
   ];
+}
+
+/** Static pod started: the manifest is in the manifests dir (again). Starting twice is the same as once. */
+function moveIn(h: Host, manifest: string) {
+  const stash = stashedPath(h, manifest);
+  return join([sh`if [ -e ${manifest} ] && [ ! -e ${stash} ]; then exit 0; fi`, moveCommand(stash, manifest)], '; ');
 }
 
 /** Undo of a stop: start again, unless it had been stopped already before the step. */
 function undoStop(h: Host, c: Component, timeoutS: number, bk: string): Command[] {
   const t = target(h, c);
   const marker = `${bk}/${c}-was-stopped`;
-  const start = h.etcd.style === 'systemd' ? systemdStart(t.unit) : moveCommand(stashedPath(h, t.manifest), t.manifest);
+  const start = h.etcd.style === 'systemd' ? systemdStart(t.unit) : moveIn(h, t.manifest);
   return [
     { kind: 'exec', cmd: sh`if [ -e ${marker} ]; then exit 0; fi; ${start}` },
     { kind: 'exec', cmd: sh`if [ -e ${marker} ]; then exit 0; fi; ${portProbe(t.address, t.port)}`, poll: { until: 'succeeds', timeoutMs: timeoutS * 1000, intervalMs: 500 } },
@@ -72,7 +84,7 @@ function undoStop(h: Host, c: Component, timeoutS: number, bk: string): Command[
 function startCommand(h: Host, c: Component): Command {
   const t = target(h, c);
   if (h.etcd.style === 'systemd') return { kind: 'exec', cmd: systemdStart(t.unit) };
-  return { kind: 'exec', cmd: moveCommand(stashedPath(h, t.manifest), t.manifest) };
+  return { kind: 'exec', cmd: moveIn(h, t.manifest) };
 }
 
 /** The plain stop used to undo a start. */
@@ -89,6 +101,8 @@ function make(c: Component, op: 'stop' | 'start'): Action<{ timeout?: number; wa
     name: `${c}.${op}`,
     changes: 'always',
     shellArgs: [],
+    // every command checks what is there first: after a crash the step is simply run again
+    repeatable: true,
     plan(args, ctx): PlanResult {
       const timeout = Number(args.timeout ?? 60);
       const h = ctx.host;

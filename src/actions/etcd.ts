@@ -188,13 +188,18 @@ export const etcdSnapshotRestore: Action<RestoreArgs> = {
         },
         // 3.4 refuses an existing --data-dir, even an empty one: restore into a fresh scratch dir; on failure remove only that
         { kind: 'exec', cmd: sh`${restoreCommand(ctx.host, { ...args, initialCluster: ic, dataDir: tmp })} || { rc=$?; rm -rf -- ${tmp}; exit $rc; }` },
-        // owned like the data dir: an etcd that runs as its own user must be able to open it
-        { kind: 'exec', cmd: sh`mv -T -- ${`${tmp}/member`} ${member} && rmdir -- ${tmp} && chown -R --reference=${dataDir} -- ${member}` },
+        // owned like the data dir (an etcd that runs as its own user must open it), before it is moved into place
+        { kind: 'exec', cmd: sh`chown -R --reference=${dataDir} -- ${`${tmp}/member`} && mv -T -- ${`${tmp}/member`} ${member} && rmdir -- ${tmp}` },
       ],
       // never delete: the restored member dir is moved aside inside the data dir
       undo: [{ kind: 'exec', cmd: sh`if [ -e ${member} ]; then mkdir -p ${rolledBack} && mv -T -- ${member} ${`${rolledBack}/member`}; fi` }],
       partialUndo: [[], [{ kind: 'exec', cmd: sh`rm -rf -- ${tmp}` }], []],
       changes: true,
+      // the restored member appears by one rename: there means done; a scratch dir alone means half-written
+      probe: {
+        cmd: sh`if [ -e ${member} ]; then echo done; elif [ -e ${tmp} ]; then echo partial; else echo not-started; fi`,
+        cleanup: [{ kind: 'exec', cmd: sh`rm -rf -- ${tmp}` }],
+      },
     });
   },
 };
@@ -241,6 +246,7 @@ export const etcdSetFlags: Action<FlagsArgs> = {
   name: 'etcd.set_flags',
   changes: 'always',
   shellArgs: [],
+  repeatable: true,
   plan(args, ctx) {
     const e = ctx.host.etcd;
     const file = args.file ?? (e.style === 'systemd' ? e.manifest : stashedPath(ctx.host, e.manifest));

@@ -22,6 +22,8 @@ export const fileMove: Action<{ src: string; dest: string }> = {
       commands: [{ kind: 'exec', cmd: moveCommand(args.src, args.dest) }],
       undo: [{ kind: 'exec', cmd: moveCommand(args.dest, args.src) }],
       changes: true,
+      // a rename is atomic: after a crash it either happened or it did not
+      probe: { cmd: sh`if [ ! -e ${args.src} ] && [ -e ${args.dest} ]; then echo done; elif [ -e ${args.src} ] && [ ! -e ${args.dest} ]; then echo not-started; else echo unknown; fi`, cleanup: [] },
     });
   },
 };
@@ -52,6 +54,7 @@ export const fileWrite: Action<{ dest: string; content: string; mode?: string }>
   name: 'file.write',
   changes: 'always',
   shellArgs: [],
+  repeatable: true,
   plan(args, ctx) {
     const content = String(args.content);
     const sha = createHash('sha256').update(content).digest('hex').slice(0, 12);
@@ -63,6 +66,7 @@ export const fileUpload: Action<{ src: string; dest: string; mode?: string }> = 
   name: 'file.upload',
   changes: 'always',
   shellArgs: [],
+  repeatable: true,
   plan(args, ctx) {
     const local = resolve(ctx.baseDir, args.src);
     let content: string;
@@ -91,6 +95,7 @@ export const fileMkdir: Action<{ path: string; mode?: string }> = {
   name: 'file.mkdir',
   changes: 'always',
   shellArgs: [],
+  repeatable: true,
   plan(args, ctx) {
     const bad = checkPath(args.path, 'path');
     if (bad) return refuse(bad);

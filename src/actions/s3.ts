@@ -53,6 +53,8 @@ export const s3Download: Action<Where & { key: string; dest: string; sha256?: Te
       ],
       undo: [{ kind: 'exec', cmd: sh`rm -f -- ${args.dest}` }],
       changes: true,
+      // the file lands by an atomic rename and is verified after: one that is there may not be verified yet
+      probe: { cmd: sh`if [ -e ${args.dest} ]; then echo partial; else echo not-started; fi`, cleanup: [{ kind: 'exec', cmd: sh`rm -f -- ${args.dest}` }] },
     });
   },
 };

@@ -7,7 +7,13 @@ import { Journal, readJournal } from '../engine/journal.js';
 import { acquireLock, releaseLock } from '../engine/lock.js';
 import { makeRedactor } from '../engine/redact.js';
 import { rollback } from '../engine/rollback.js';
-import { foldEvents } from '../engine/run-state.js';
+import { applyEvent, foldEvents, type RunState } from '../engine/run-state.js';
+import type { Program } from '../engine/plan.js';
+import { runCommand } from '../engine/run-command.js';
+import type { Scope } from '../template/expression.js';
+import type { Transport } from '../transport/transport.js';
+import { describeCommand } from '../engine/describe-command.js';
+import type { ProbeVerdict } from '../model/command.js';
 import { runPlaybook } from '../engine/run.js';
 import { readSavedPlan } from '../engine/saved-plan.js';
 import { buildScope } from '../engine/scope.js';
@@ -23,7 +29,7 @@ import { plainReporter } from '../report/plain.js';
 import { makeStyle } from '../report/style.js';
 import type { CliArgs } from './args.js';
 import { askToType } from './prompt.js';
-import { fileSha256, holdHook, type Io, PROGRAM_FILE, runsDirOf, secretValues, secretVars } from './run-command.js';
+import { fileSha256, holdAfterEvent, holdHook, type Io, PROGRAM_FILE, runsDirOf, secretValues, secretVars } from './run-command.js';
 
 /**
  * `runbook resume RUN_ID` and `runbook rollback RUN_ID`: continue or unwind a run whose process died (or
@@ -94,13 +100,6 @@ export async function recover(mode: 'resume' | 'rollback', args: CliArgs, io: Io
     }
     runInputs = { playbook: pb.value, extraVars };
     if (state.failedStep || state.unwinding) return fail(`step '${state.failedStep}' had failed when the run stopped (it was unwinding or about to): finish the unwinding with runbook rollback ${id}`, 1);
-    const blocked = state.inFlight.filter((f) => !f.repeatable || f.lost);
-    if (blocked.length)
-      return fail(
-        `${blocked.map((b) => `'${b.step}' on ${b.host}${b.lost ? ' (connection lost)' : ''}`).join(', ')} had started and not finished, and ${blocked.length > 1 ? 'they are' : 'it is'} not safe to repeat without knowing what it did. ` +
-          `Unwind with: runbook rollback ${id}`,
-        1,
-      );
   } else {
     const need = entries.some((e) => hasSecret(e.undo)) ? secretNames : [];
     const secrets = secretVars(need, args.extraVars, io.env);
@@ -114,9 +113,13 @@ export async function recover(mode: 'resume' | 'rollback', args: CliArgs, io: Io
   const journal = new Journal(dir);
   const redact = makeRedactor(secretValues(runInputs?.playbook, runInputs?.extraVars ?? {}, io.env, inventory, secretNames));
   const report = args.output === 'json' ? jsonReporter((s) => io.stdout.write(s)) : plainReporter((s) => io.stdout.write(s), style, args.verbose);
+  const crashPoint = holdAfterEvent(io.env, records.length);
+  // this attempt's events move the state with the same transition function as everything else
+  let current = state;
   const emit = (raw: RunEvent) => {
     const e = redact(raw);
-    journal.write(e);
+    current = applyEvent(current, e);
+    if (journal.write(e)) crashPoint(e);
     report(e);
   };
   const started = Date.now();
@@ -151,6 +154,14 @@ export async function recover(mode: 'resume' | 'rollback', args: CliArgs, io: Io
             message = rb.ok ? `rolled back to '${state.lastPoint}'` : `rollback to '${state.lastPoint}' INCOMPLETE: ${rb.remaining.map((r) => `${r.host}: ${r.steps.join(', ')} (${r.why})`).join('; ')}. Run runbook rollback ${id} again once that is fixed`;
           }
         } else if (runInputs && saved.ok) {
+          const program = saved.plan.program;
+          const scopeOf = (host: Host) => buildScope({ playbook: runInputs.playbook, inventory, host, run: saved.plan.inputs.run, extraVars: runInputs.extraVars, registered: current.registered[host.name] ?? {}, cluster: expandNames([runInputs.playbook.hosts], inventory) });
+          const undecided = await decideInFlight({ state: current, program, byName, transport, emit, scopeOf });
+          if (undecided.length) {
+            status = 'needs_attention';
+            exitCode = 3;
+            message = `cannot resume: ${undecided.join('; ')}. Unwind with runbook rollback ${id}`;
+          } else {
           const out = await runPlaybook({
             program: saved.plan.program,
             playbook: runInputs.playbook,
@@ -165,9 +176,10 @@ export async function recover(mode: 'resume' | 'rollback', args: CliArgs, io: Io
             stores: s3StoreFor,
             beforeStep: holdHook(io.env),
             confirm: async (prompt, expect) => args.yes || askToType(prompt, expect, io.stdin, io.stdout),
-            resume: state,
+            resume: current,
           });
           ({ status, exitCode, message } = out);
+          }
         }
       } catch (e) {
         status = 'needs_attention';
@@ -184,4 +196,46 @@ export async function recover(mode: 'resume' | 'rollback', args: CliArgs, io: Io
   emit({ type: 'run.end', status, exitCode, failedStep: undefined, message, durationMs: Date.now() - started });
   journal.close();
   return exitCode;
+}
+
+/**
+ * Steps a crash interrupted, decided instead of guessed: each one's probe says done, not started or
+ * partial (then its clean-up runs and it is probed again). Returns what could not be decided.
+ */
+async function decideInFlight(p: { state: RunState; program: Program; byName: Map<string, Host>; transport: Transport; emit: (e: RunEvent) => void; scopeOf: (h: Host) => Scope }): Promise<string[]> {
+  const undecided: string[] = [];
+  for (const f of p.state.inFlight.filter((x) => !x.repeatable || x.lost)) {
+    const entry = p.program.entries.find((e) => e.kind === 'step' && e.index === f.index);
+    const hp = entry?.kind === 'step' ? entry.hosts.find((h) => h.host === f.host) : undefined;
+    const host = p.byName.get(f.host) as Host;
+    if (entry?.kind !== 'step' || hp?.kind !== 'run' || !hp.probe) {
+      const cmds = hp?.kind === 'run' ? hp.commands.map((c) => describeCommand(c)).join(' ; ') : '(not in the program)';
+      undecided.push(`'${f.step}' had started on ${f.host} and not finished, and it has no probe to say how far it got: check by hand what \`${cmds}\` did there`);
+      continue;
+    }
+    const probe = hp.probe;
+    const ask = async (): Promise<{ verdict: ProbeVerdict; output: string }> => {
+      const o = await runCommand(probe.cmd, { transport: p.transport, emit: p.emit, step: f.step, host, phase: 'probe', index: 0, scope: p.scopeOf(host), confirm: async () => false, signal: new AbortController().signal, stores: () => {
+        throw new Error('a probe does not use the object store');
+      } });
+      const out = o.stdout.trim();
+      return { verdict: o.ok && (out === 'done' || out === 'not-started' || out === 'partial') ? out : 'unknown', output: o.ok ? out : (o.error ?? 'failed') };
+    };
+    let r = await ask();
+    if (r.verdict === 'partial') {
+      p.emit({ type: 'probe', step: f.step, index: f.index, host: f.host, verdict: r.verdict, output: r.output });
+      let cleaned = true;
+      for (const [i, c] of probe.cleanup.entries()) {
+        const o = await runCommand(c, { transport: p.transport, emit: p.emit, step: f.step, host, phase: 'probe', index: i + 1, scope: p.scopeOf(host), confirm: async () => false, signal: new AbortController().signal, stores: () => {
+          throw new Error('a clean-up does not use the object store');
+        } });
+        if (!o.ok) cleaned = false;
+      }
+      r = cleaned ? await ask() : { verdict: 'unknown', output: 'its clean-up failed' };
+    }
+    if (r.verdict === 'done' && entry.controls.register) r = { verdict: 'unknown', output: `it finished, but the result it registers (${entry.controls.register}) was lost with the crash` };
+    p.emit({ type: 'probe', step: f.step, index: f.index, host: f.host, verdict: r.verdict, output: r.output });
+    if (r.verdict !== 'done' && r.verdict !== 'not-started') undecided.push(`'${f.step}' on ${f.host}: its probe could not decide (${r.output})`);
+  }
+  return undecided;
 }

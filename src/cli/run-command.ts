@@ -202,6 +202,30 @@ export function holdHook(env: NodeJS.ProcessEnv): ((step: string) => Promise<voi
   };
 }
 
+/**
+ * For tests only: RUNBOOK_TEST_HOLD_AFTER_EVENT=K and RUNBOOK_TEST_HOLD_DIR=DIR make the process stop dead
+ * right after the K-th journal record it wrote (counting from 1 in this journal), write DIR/held, and
+ * wait synchronously, nothing else running, until DIR/release exists. A test SIGKILLs it there: a crash
+ * at an exact point of the journal, every time.
+ */
+export function holdAfterEvent(env: NodeJS.ProcessEnv, alreadyInJournal = 0): (e: RunEvent) => void {
+  const k = Number(env['RUNBOOK_TEST_HOLD_AFTER_EVENT']);
+  // or: after the first record whose JSON contains this text
+  const match = env['RUNBOOK_TEST_HOLD_AFTER_MATCH'];
+  const dir = env['RUNBOOK_TEST_HOLD_DIR'];
+  if (!dir || ((!Number.isInteger(k) || k <= 0) && !match)) return () => undefined;
+  let n = alreadyInJournal;
+  let held = false;
+  const nap = new Int32Array(new SharedArrayBuffer(4));
+  return (e) => {
+    n++;
+    if (held || (match ? !JSON.stringify(e).includes(match) : n !== k)) return;
+    held = true;
+    writeFileSync(join(dir, 'held'), `${k}\n`);
+    while (!existsSync(join(dir, 'release'))) Atomics.wait(nap, 0, 0, 20);
+  };
+}
+
 /** The run directory's copy of the program: what resume and rollback execute. */
 export const PROGRAM_FILE = 'program.json';
 
@@ -229,9 +253,10 @@ export async function executeRun(prep: Prepared, args: CliArgs, io: Io, compiled
   const plain = plainReporter(write, style, args.verbose);
   const listr = args.output === 'text' && io.stdout.isTTY ? listrReporter(plain) : undefined;
   const report = args.output === 'json' ? jsonReporter(write) : (listr?.onEvent ?? plain);
+  const crashPoint = holdAfterEvent(io.env);
   const emit = (raw: RunEvent) => {
     const e = redact(raw);
-    journal.write(e);
+    if (journal.write(e)) crashPoint(e);
     report(e);
   };
   const byName = new Map(inventory.hosts.map((h) => [h.name, h]));

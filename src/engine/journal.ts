@@ -18,12 +18,13 @@ export class Journal {
     this.fd = openSync(this.file, 'a', 0o600);
   }
 
-  write(event: RunEvent): void {
-    // Live output is kept as tails on command.end; every other event is recorded.
-    if (event.type === 'command.output') return;
+  /** Appends the event; false for live output, which is kept only as tails on command.end. */
+  write(event: RunEvent): boolean {
+    if (event.type === 'command.output') return false;
     const rec: JournalRecord = { at: new Date().toISOString(), event };
     writeSync(this.fd, `${JSON.stringify(rec)}\n`);
     if (event.type === 'command.start' || event.type === 'command.end' || event.type === 'run.end' || event.type === 'undo.result') fsyncSync(this.fd);
+    return true;
   }
 
   close(): void {

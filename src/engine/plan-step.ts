@@ -21,6 +21,8 @@ export type HostStepPlan =
       condition: string | undefined;
       noop: string | undefined;
       irreversible: string | undefined;
+      /** Read-only: decides a step a crash interrupted here (done / not started / partial, with the clean-up). */
+      probe: { cmd: Command; cleanup: Command[] } | undefined;
     }
   | { kind: 'skip'; host: string; reason: string }
   | { kind: 'error'; host: string; message: string };
@@ -95,6 +97,7 @@ export function planStepOnHost(input: PlanStepInput): HostStepPlan {
       condition,
       noop: p.noop,
       irreversible: p.irreversible,
+      probe: p.probe ? { cmd: done({ kind: 'exec', cmd: p.probe.cmd, timeoutS: 60 }), cleanup: p.probe.cleanup.map(done) } : undefined,
     };
   } catch (e) {
     if (e instanceof ExpressionError) return { kind: 'error', host: host.name, message: e.message };

@@ -103,6 +103,14 @@ export function applyEvent(s: RunState, e: RunEvent): RunState {
     }
     case 'rollback.end':
       return e.ok ? { ...s, unwinding: false, stack: [], inFlight: [] } : s;
+    case 'probe': {
+      const f = s.inFlight.find((x) => sameStepHost(x, e));
+      if (!f || (e.verdict !== 'done' && e.verdict !== 'not-started')) return s;
+      const inFlight = s.inFlight.filter((x) => x !== f);
+      // done: the step completed there, its undo is owed; not started: nothing to undo, it runs again
+      if (e.verdict === 'not-started') return { ...s, inFlight };
+      return { ...s, inFlight, stack: [...s.stack, { step: f.step, index: f.index, host: f.host, undo: f.undo }], doneHosts: e.index === s.cursor ? [...s.doneHosts, e.host] : s.doneHosts };
+    }
     case 'resumed':
       return { ...s, attempts: s.attempts + 1 };
     case 'run.end': {

@@ -68,7 +68,19 @@ export interface ActionPlan {
   partialUndo?: Command[][] | undefined;
   /** A change that cannot be undone, and why (shown in the plan). */
   irreversible?: string | undefined;
+  /**
+   * For a step that started and did not finish (a crash): a read-only command printing `done`,
+   * `not-started` or `partial`, and the clean-up that turns `partial` into `not-started`.
+   */
+  probe?: Probe | undefined;
 }
+
+export interface Probe {
+  cmd: Shell;
+  cleanup: Command[];
+}
+
+export type ProbeVerdict = 'done' | 'not-started' | 'partial' | 'unknown';
 
 /** Outcome of running one command. */
 export interface CommandOutcome {

@@ -1,6 +1,6 @@
-import type { Command, StepResult } from './command.js';
+import type { Command, ProbeVerdict, StepResult } from './command.js';
 
-export type Phase = 'do' | 'undo';
+export type Phase = 'do' | 'undo' | 'probe';
 
 export interface RunMeta {
   runId: string;
@@ -62,6 +62,8 @@ export type RunEvent =
   | { type: 'undo.recorded'; step: string; index: number; host: string; undo: Command[] }
   | { type: 'registered'; step: string; index: number; hosts: string[]; name: string; value: unknown }
   | { type: 'resumed'; by: string; pid: number; mode: 'resume' | 'rollback' }
+  /** What a step's probe found on a host where it had started and not finished (after a crash). */
+  | { type: 'probe'; step: string; index: number; host: string; verdict: ProbeVerdict; output: string }
   | { type: 'step.end'; step: string; index: number; status: 'ok' | 'changed' | 'skipped' | 'failed' }
   | { type: 'rollback_point'; name: string; index: number }
   | { type: 'rollback.start'; to: string; entries: { step: string; host: string }[]; reason: string }

@@ -35,10 +35,14 @@ export function fillFor(scope: Scope, all: boolean): <T>(x: T) => T {
   return (x) => fillRefs(x, resolve, { keepSecrets: !all });
 }
 
-/** Text after filling: a run-time value still missing here is an engine fault, not a value to guess. */
+/**
+ * Text after filling (a filled value keeps its type: a registered revision is a number, shown as text).
+ * A run-time value still missing here is an engine fault, not a value to guess.
+ */
 export function filledText(t: Text): string;
 export function filledText(t: Text | undefined): string | undefined;
-export function filledText(t: Text | undefined): string | undefined {
-  if (t === undefined || typeof t === 'string') return t;
-  throw new Error('a value known only at run time was not filled in');
+export function filledText(t: unknown): string | undefined {
+  if (t === undefined) return undefined;
+  if (isRef(t) || isCat(t)) throw new Error('a value known only at run time was not filled in');
+  return toText(t);
 }

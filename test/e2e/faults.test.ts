@@ -1,12 +1,13 @@
 // Fault matrix on a real etcd lab: every fault ends at success or at a rollback point, with the
 // keys counted before and after. Each test prints one row for the closing note.
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Lab, startLab } from '../lab/lab.js';
 import { startS3 } from '../lab/s3.js';
 import { clusterView, readKeys, writeCensus } from '../support/census.js';
-import { type CliResult, runCli, spawnCli } from '../support/cli.js';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { type CliResult, holdEnv, runCli, spawnCli, waitForFile } from '../support/cli.js';
 import { writeLabInventory } from '../support/lab-inventory.js';
 import { s3Helpers } from '../support/s3-client.js';
 
@@ -35,18 +36,14 @@ async function healthy(members = 3): Promise<void> {
   expect(v).toEqual({ members, started: members, leaders: [expect.any(String)], clusterIds: [expect.any(String)] });
 }
 
-/** Start a run in the background and resolve once its journal shows `needle`. */
-function startRun(args: string[], runId: string, needle: string): { seen: Promise<void>; done: Promise<CliResult> } {
-  const journal = join(env['RUNBOOK_RUNS_DIR']!, runId, 'journal.jsonl');
-  const { done } = spawnCli([...args, '--run-id', runId], { env });
-  const seen = (async () => {
-    for (let i = 0; i < 2400; i++) {
-      if (existsSync(journal) && readFileSync(journal, 'utf8').includes(needle)) return;
-      await new Promise((r) => setTimeout(r, 25));
-    }
-    throw new Error(`never saw ${needle} in ${journal}`);
-  })();
-  return { seen, done };
+/**
+ * Start a run in the background, held before `step` (deterministically, by the engine itself): `held`
+ * resolves once it waits there, `release()` lets it go on.
+ */
+function startHeld(args: string[], runId: string, step: string): { held: Promise<void>; release: () => void; done: Promise<CliResult> } {
+  const dir = mkdtempSync(join(lab.stateDir, 'hold-'));
+  const { done } = spawnCli([...args, '--run-id', runId], { env: { ...env, ...holdEnv(step, dir) } });
+  return { held: waitForFile(join(dir, 'held')), release: () => writeFileSync(join(dir, 'release'), ''), done };
 }
 
 beforeAll(async () => {
@@ -141,14 +138,16 @@ describe('fault matrix', () => {
     const before = await allKeys();
     const runId = `locked-restore-${Date.now()}`;
     const t0 = Date.now();
-    const restore = startRun(['run', 'playbooks/full-restore.yml', '-i', inv, '--yes', '-e', `snapshot_key=${backupKey}`, ...s3vars()], runId, '"type":"step.start","step":"stop etcd everywhere"');
-    await restore.seen;
+    // held before its first destructive step, with the lock taken: the others come while it holds it
+    const restore = startHeld(['run', 'playbooks/full-restore.yml', '-i', inv, '--yes', '-e', `snapshot_key=${backupKey}`, ...s3vars()], runId, 'stop kube-apiservers');
+    await restore.held;
     const backup = await run(['run', 'playbooks/backup.yml', '-i', inv, ...s3vars()]);
     expect(backup.code).toBe(1);
     expect(backup.stdout).toMatch(new RegExp(`the cluster is locked: master-1 is held by run ${runId}`));
     const second = await run(['run', 'playbooks/full-restore.yml', '-i', inv, '--yes', '-e', `snapshot_key=${backupKey}`, ...s3vars()]);
     expect(second.code).toBe(1);
     expect(second.stdout).toMatch(/the cluster is locked/);
+    restore.release();
     const r = await restore.done;
     expect(r.code, r.stdout + r.stderr).toBe(0);
     await healthy();
@@ -201,7 +200,7 @@ df -m /var/lib/etcd | tail -1`,
     const before = await allKeys();
     const runId = `reinit-kill-${Date.now()}`;
     const t0 = Date.now();
-    const reinit = startRun(['run', 'playbooks/reinitialize-member.yml', '-i', inv, '-e', 'member=master-2'], runId, '"type":"step.start","step":"rejoin the member with an empty data dir"');
+    const reinit = startHeld(['run', 'playbooks/reinitialize-member.yml', '-i', inv, '-e', 'member=master-2'], runId, 'rejoin the member with an empty data dir');
     let quorumLost = 0;
     let probes = 0;
     let watching = true;
@@ -213,17 +212,19 @@ df -m /var/lib/etcd | tail -1`,
         await new Promise((r) => setTimeout(r, 150));
       }
     })();
-    await reinit.seen;
-    // kill the rejoining member's etcd as soon as it runs (kubelet restarts it)
-    let killed = false;
-    for (let i = 0; i < 200 && !killed; i++) {
-      const k = await lab.exec(1, 'test -s /run/pods/etcd.pid && kill -9 $(cat /run/pods/etcd.pid)');
-      killed = k.code === 0;
-      if (!killed) await new Promise((r) => setTimeout(r, 50));
-    }
+    await reinit.held;
+    // the member's etcd will die (SIGKILL) the first time it starts in the rejoin; kubelet restarts it. Armed
+    // while the run is held, so the kill happens in the step every time, however fast or slow the machine is
+    const arm = await lab.exec(
+      1,
+      `printf '%s\\n' '#!/bin/sh' 'if [ -e /var/lib/etcd-crash-once ]; then rm -f /var/lib/etcd-crash-once; echo "injected fault: killed" >&2; kill -9 $$; fi' 'exec etcd "$@"' > /etc/etcd-crash-wrapper && chmod +x /etc/etcd-crash-wrapper && : > /var/lib/etcd-crash-once && f=/var/lib/etcd-runbook/stopped/etcd.yaml && sed -i 's#^    - etcd$#    - /etc/etcd-crash-wrapper#' "$f" && grep -c etcd-crash-wrapper "$f"`,
+    );
+    expect(arm.stdout.trim(), arm.stderr).toBe('1');
+    reinit.release();
     const r = await reinit.done;
     watching = false;
     await watcher;
+    const killed = (await lab.exec(1, 'test -e /var/lib/etcd-crash-once')).code !== 0;
     expect(killed).toBe(true);
     expect(quorumLost, `endpoint health of the two others failed ${quorumLost}/${probes} times`).toBe(0);
     expect([0, 1]).toContain(r.code);
@@ -231,5 +232,6 @@ df -m /var/lib/etcd | tail -1`,
     const after = await allKeys();
     expect(after).toEqual(before);
     row('member killed during reinitialize-member', r.code === 0 ? `completed (quorum kept: ${probes} probes)` : 'rolled back', before.length, after.length, Date.now() - t0);
+    await lab.exec(1, `for f in /etc/kubernetes/manifests/etcd.yaml /var/lib/etcd-runbook/stopped/etcd.yaml; do [ -e "$f" ] && sed -i 's#^    - /etc/etcd-crash-wrapper$#    - etcd#' "$f"; done; true`);
   }, 240_000);
 });

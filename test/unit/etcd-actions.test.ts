@@ -72,7 +72,7 @@ describe('etcd actions plan commands as data', () => {
     expect(p.plan.commands[0]).toMatchObject({ cmd: expect.stringMatching(/^if \[ -e \/var\/lib\/etcd\/member \]; then .*exit 17; fi; mkdir -p -m 700 \/var\/lib\/etcd/) });
     expect(p.plan.commands[1]).toMatchObject({ cmd: expect.stringContaining('--initial-cluster=m1=https://10.0.0.1:2380,m2=https://10.0.0.2:2380,m3=https://10.0.0.3:2380') });
     expect(p.plan.commands[1]).toMatchObject({ cmd: expect.stringContaining('--data-dir=/var/lib/etcd/.restore-R || { rc=$?; rm -rf -- /var/lib/etcd/.restore-R; exit $rc; }') });
-    expect(p.plan.commands[2]).toMatchObject({ cmd: 'mv -T -- /var/lib/etcd/.restore-R/member /var/lib/etcd/member && rmdir -- /var/lib/etcd/.restore-R && chown -R --reference=/var/lib/etcd -- /var/lib/etcd/member' });
+    expect(p.plan.commands[2]).toMatchObject({ cmd: 'chown -R --reference=/var/lib/etcd -- /var/lib/etcd/.restore-R/member && mv -T -- /var/lib/etcd/.restore-R/member /var/lib/etcd/member && rmdir -- /var/lib/etcd/.restore-R' });
     expect(JSON.stringify(p.plan.undo)).not.toMatch(/rm -rf/);
   });
   it.each([
