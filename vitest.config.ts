@@ -4,7 +4,7 @@ import { defineConfig } from 'vitest/config';
 // Generous limits here; no test asserts on how long anything took (timing numbers are in benchmarks).
 export default defineConfig({
   test: {
-    exclude: ['test/bench/**', 'node_modules/**', 'dist/**'],
+    exclude: ['test/bench/**', 'test/sweep/**', 'node_modules/**', 'dist/**'],
     testTimeout: 120_000,
     hookTimeout: 300_000,
   },
