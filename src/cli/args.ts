@@ -72,6 +72,7 @@ export function parseCli(argv: string[]): ParsedArgs {
     if (eq <= 0) return { ok: false, message: `-e expects NAME=VALUE, got '${kv}'` };
     const name = kv.slice(0, eq);
     if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) return { ok: false, message: `-e: '${name}' is not a valid variable name` };
+    if (kv.includes('\0')) return { ok: false, message: `-e ${name}: a NUL character is not allowed in a value` };
     extraVars[name] = kv.slice(eq + 1);
   }
   const forks = Number(v['forks'] ?? 10);

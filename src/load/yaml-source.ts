@@ -87,7 +87,10 @@ export function readYaml(file: string): ReadResult {
     return { ok: false, problems: [...problems, { file, line: 1, col: 1, message: `YAML: ${firstLine((e as Error).message)}` }] };
   }
   if (problems.length > 0 && (data === null || typeof data !== 'object' || Array.isArray(data))) return { ok: false, problems };
-  return { ok: true, source: makeSource(file, doc, lc, data), problems };
+  const source = makeSource(file, doc, lc, data);
+  // a NUL written as an escape ("\0") ends a C string on the host: no value may carry one
+  for (const path of nulPaths(data, [])) problems.push(source.problem(path, 'a NUL character (\\0) is not allowed in a value: it cannot reach a command intact'));
+  return { ok: true, source, problems };
 }
 
 function makeSource(file: string, doc: Document, lc: LineCounter, data: unknown): YamlSource {
@@ -124,6 +127,13 @@ function makeSource(file: string, doc: Document, lc: LineCounter, data: unknown)
     pos,
     problem: (path, message, key = false) => ({ file, ...pos(path, key), message }),
   };
+}
+
+function nulPaths(v: unknown, path: (string | number)[]): (string | number)[][] {
+  if (typeof v === 'string') return v.includes('\0') ? [path] : [];
+  if (Array.isArray(v)) return v.flatMap((x, i) => nulPaths(x, [...path, i]));
+  if (v && typeof v === 'object') return Object.entries(v).flatMap(([k, x]) => (k.includes('\0') ? [[...path, k]] : nulPaths(x, [...path, k])));
+  return [];
 }
 
 function pos(lc: LineCounter, offset: number): { line: number; col: number } {
