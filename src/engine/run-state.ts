@@ -114,9 +114,11 @@ export function applyEvent(s: RunState, e: RunEvent): RunState {
     case 'resumed':
       return { ...s, attempts: s.attempts + 1 };
     case 'run.end': {
-      // settled only when nothing is owed: done, rolled back, or refused before anything changed
+      // settled only when nothing is owed: done, rolled back, or the run itself refused before anything
+      // changed. A recovery attempt that was refused settles nothing: the next one may still succeed
       const owed = s.stack.length > 0 || s.inFlight.length > 0 || s.unwinding;
-      const settled = e.status === 'ok' || e.status === 'rolled_back' || (e.status === 'failed' && !owed && s.failedStep === undefined) ? e.status : undefined;
+      const refusedUntouched = e.status === 'failed' && !owed && s.failedStep === undefined && s.attempts === 0;
+      const settled = e.status === 'ok' || e.status === 'rolled_back' || refusedUntouched ? e.status : undefined;
       return { ...s, settled: s.settled ?? settled };
     }
     case 'run.start':
