@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { resolve } from 'node:path';
 import type { Command } from '../model/command.js';
 import type { Shell } from '../model/shell.js';
-import { sh } from '../shell/build.js';
+import { join, sh } from '../shell/build.js';
 import { type Action, type ActionContext, backupDir, checkPath, ok, type PlanResult, refuse } from './action.js';
 
 /** `mv` that refuses to overwrite: the destination is what a rollback would need. */
@@ -20,7 +20,8 @@ export const fileMove: Action<{ src: string; dest: string }> = {
     if (bad) return refuse(bad);
     return ok({
       commands: [{ kind: 'exec', cmd: moveCommand(args.src, args.dest) }],
-      undo: [{ kind: 'exec', cmd: moveCommand(args.dest, args.src) }],
+      // moved back already (an unwinding a crash interrupted, run again): nothing to do
+      undo: [{ kind: 'exec', cmd: join([sh`if [ ! -e ${args.dest} ] && [ -e ${args.src} ]; then exit 0; fi`, moveCommand(args.dest, args.src)], '; ') }],
       changes: true,
       // a rename is atomic: after a crash it either happened or it did not
       probe: { cmd: sh`if [ ! -e ${args.src} ] && [ -e ${args.dest} ]; then echo done; elif [ -e ${args.src} ] && [ ! -e ${args.dest} ]; then echo not-started; else echo unknown; fi`, cleanup: [] },

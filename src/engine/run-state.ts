@@ -80,14 +80,15 @@ export function applyEvent(s: RunState, e: RunEvent): RunState {
       // a lost connection leaves the step's effect unknown: it stays in flight, for its undo or its probe
       const inFlight = status === 'unreachable' ? s.inFlight.map((f) => (sameStepHost(f, key) ? { ...f, lost: true } : f)) : s.inFlight.filter((f) => !sameStepHost(f, key));
       const done = (status === 'ok' || status === 'changed' || status === 'skipped') && e.index === s.cursor ? [...s.doneHosts, e.result.host] : s.doneHosts;
-      return { ...s, inFlight, doneHosts: done };
-    }
-    case 'undo.recorded':
-      return { ...s, stack: [...s.stack, { step: e.step, index: e.index, host: e.host, undo: e.undo }] };
-    case 'registered': {
-      const registered = { ...s.registered };
-      for (const h of e.hosts) registered[h] = { ...(registered[h] ?? {}), [e.name]: e.value };
-      return { ...s, registered };
+      // the undo it leaves owed and what it registered come in the same record: one transition
+      const stack = e.undo?.length ? [...s.stack, { step: e.step, index: e.index, host: e.result.host, undo: e.undo }] : s.stack;
+      let registered = s.registered;
+      if (e.registered) {
+        const reg = e.registered;
+        registered = { ...registered };
+        for (const h of reg.hosts) registered[h] = { ...(registered[h] ?? {}), [reg.name]: reg.value };
+      }
+      return { ...s, inFlight, doneHosts: done, stack, registered };
     }
     case 'step.end':
       if (e.status === 'failed') return { ...s, failedStep: e.step };

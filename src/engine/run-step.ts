@@ -25,9 +25,10 @@ export interface StepRunContext {
   stores: StoreFactory;
 }
 
-/** What a step leaves behind on a host: its result, what to register, and how to undo it. */
+/** What a step leaves behind on a host: its final result (not yet emitted), what to register, and how to undo it. */
 export interface StepRun {
   result: StepResult;
+  attempt: number;
   registered: Record<string, unknown> | undefined;
   /** Undo commands owed on this host (secrets still by reference). */
   undo: Command[];
@@ -88,20 +89,19 @@ const sleep = (ms: number, signal: AbortSignal) =>
 export async function runStepOnHost(ctx: StepRunContext): Promise<StepRun> {
   const { entry, plan, host } = ctx;
   const c = entry.controls;
-  const hostResult = (result: StepResult, attempt: number, final: boolean) => ctx.emit({ type: 'host.result', step: entry.name, index: entry.index, attempt, final, result });
+  // a retried attempt is reported here; the final result is the caller's to record, with its undo
+  const retrying = (result: StepResult, attempt: number) => ctx.emit({ type: 'host.result', step: entry.name, index: entry.index, attempt, final: false, result });
   if (plan.condition !== undefined) {
     let yes: boolean;
     try {
       yes = evaluateBool(plan.condition, ctx.scope);
     } catch (e) {
       const result: StepResult = { status: 'failed', host: host.name, outcome: undefined, message: `when: ${(e as Error).message}` };
-      hostResult(result, 1, true);
-      return { result, registered: undefined, undo: [] };
+      return { result, attempt: 1, registered: undefined, undo: [] };
     }
     if (!yes) {
       const result: StepResult = { status: 'skipped', host: host.name, reason: `when: ${plan.condition} is false` };
-      hostResult(result, 1, true);
-      return { result, registered: c.register ? registerValue(undefined, 'skipped') : undefined, undo: [] };
+      return { result, attempt: 1, registered: c.register ? registerValue(undefined, 'skipped') : undefined, undo: [] };
     }
   }
   const keep = fillFor(ctx.scope, false);
@@ -112,8 +112,7 @@ export async function runStepOnHost(ctx: StepRunContext): Promise<StepRun> {
     partialUndo = plan.partialUndo === undefined ? undefined : keep(plan.partialUndo);
   } catch (e) {
     const result: StepResult = { status: 'failed', host: host.name, outcome: undefined, message: `undo: ${(e as Error).message}` };
-    hostResult(result, 1, true);
-    return { result, registered: undefined, undo: [] };
+    return { result, attempt: 1, registered: undefined, undo: [] };
   }
   if (plan.changes) ctx.emit({ type: 'step.planned', step: entry.name, index: entry.index, host: host.name, undo: fullUndo, repeatable: c.repeatable });
   const attempts = c.retries + 1;
@@ -169,12 +168,12 @@ export async function runStepOnHost(ctx: StepRunContext): Promise<StepRun> {
     // every command ran (even if `until` was not satisfied yet): the host changed, so the full undo is owed
     if (failure === undefined && plan.changes) owed = fullUndo;
     else if (owed.length === 0 && partialUndo && completedCommands > 0) owed = partialUndo.slice(0, completedCommands).reverse().flat();
-    last = { result, registered, undo: owed };
+    last = { result, attempt, registered, undo: owed };
     // a part-way failure that changed the host is not retried: it is unwound instead
     const partWay = failure !== undefined && completedCommands > 0 && plan.changes;
     const final = completed || unreachable || partWay || attempt === attempts || ctx.signal.aborted;
-    hostResult(result, attempt, final);
     if (final) break;
+    retrying(result, attempt);
     await sleep(c.delaySeconds * 1000, ctx.signal);
   }
   return last as StepRun;

@@ -6,7 +6,7 @@ import type { Transport } from '../transport/transport.js';
 import type { Program, ProgramEntry } from './plan.js';
 import { rollback } from './rollback.js';
 import { applyEvent, initialState, type RunState } from './run-state.js';
-import { runStepOnHost, type StepRun } from './run-step.js';
+import { registerValue, runStepOnHost, type StepRun } from './run-step.js';
 import { buildScope, type RunInfo } from './scope.js';
 import { expandNames } from './select-hosts.js';
 import type { StoreFactory } from './run-special.js';
@@ -152,36 +152,32 @@ export async function runPlaybook(input: RunInput): Promise<RunOutcome> {
     }
     const runOne = async (hp: StepEntry['hosts'][number]): Promise<StepRun> => {
       const host = byName.get(hp.host) as Host;
-      const report = (result: StepResult): StepRun => {
-        emit({ type: 'host.result', step: entry.name, index, attempt: 1, final: true, result });
-        return { result, registered: undefined, undo: [] };
-      };
-      if (unreachable.has(host.name)) return report({ status: 'unreachable', host: host.name, message: 'unreachable earlier in this run' });
+      const simple = (result: StepResult): StepRun => ({ result, attempt: 1, registered: undefined, undo: [] });
       let r: StepRun;
-      try {
-        switch (hp.kind) {
-          case 'skip':
-            r = report({ status: 'skipped', host: host.name, reason: hp.reason });
-            if (c.register) r = { ...r, registered: { rc: null, stdout: '', stdout_lines: [], stderr: '', ok: false, failed: false, changed: false, skipped: true } };
-            break;
-          case 'error':
-            r = report({ status: 'failed', host: host.name, outcome: undefined, message: hp.message });
-            break;
-          case 'run':
-            r = await runStepOnHost({ entry, plan: hp, host, scope: scopeOf(host), transport: input.transport, emit, confirm: input.confirm, signal: input.signal, stores: input.stores });
-            break;
+      if (unreachable.has(host.name)) r = simple({ status: 'unreachable', host: host.name, message: 'unreachable earlier in this run' });
+      else {
+        try {
+          switch (hp.kind) {
+            case 'skip':
+              r = simple({ status: 'skipped', host: host.name, reason: hp.reason });
+              if (c.register) r = { ...r, registered: registerValue(undefined, 'skipped') };
+              break;
+            case 'error':
+              r = simple({ status: 'failed', host: host.name, outcome: undefined, message: hp.message });
+              break;
+            case 'run':
+              r = await runStepOnHost({ entry, plan: hp, host, scope: scopeOf(host), transport: input.transport, emit, confirm: input.confirm, signal: input.signal, stores: input.stores });
+              break;
+          }
+        } catch (e) {
+          // an engine fault on one host is that step failing there: the run unwinds, it does not crash
+          r = simple({ status: 'failed', host: host.name, outcome: undefined, message: `internal fault while running the step: ${(e as Error).message}` });
         }
-      } catch (e) {
-        // an engine fault on one host is that step failing there: the run unwinds, it does not crash
-        r = report({ status: 'failed', host: host.name, outcome: undefined, message: `internal fault while running the step: ${(e as Error).message}` });
       }
-      // recorded as soon as this host is done, not at the end of the batch: a crash in between must not lose it
+      // one record, written as soon as this host is done: its result, the undo it owes, what it registered
       if (r.result.status === 'unreachable') unreachable.add(host.name);
-      if (r.undo.length > 0) emit({ type: 'undo.recorded', step: entry.name, index, host: host.name, undo: r.undo });
-      if (r.registered && c.register) {
-        const receivers = c.shareResult ? inventory.hosts.map((h) => h.name) : [host.name];
-        emit({ type: 'registered', step: entry.name, index, hosts: receivers, name: c.register, value: r.registered });
-      }
+      const registered = r.registered && c.register ? { name: c.register, hosts: c.shareResult ? inventory.hosts.map((h) => h.name) : [host.name], value: r.registered } : undefined;
+      emit({ type: 'host.result', step: entry.name, index, attempt: r.attempt, final: true, result: r.result, undo: r.undo.length ? r.undo : undefined, registered });
       return r;
     };
     for (const batch of chunk(planned, c.serial)) {

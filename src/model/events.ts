@@ -54,13 +54,22 @@ export type RunEvent =
       stderrTail: string;
       error: string | undefined;
     }
-  /** `final`: no further attempt follows (retries exhausted, done, or unwinding). */
-  | { type: 'host.result'; step: string; index: number; attempt: number; final: boolean; result: StepResult }
+  /**
+   * `final`: no further attempt follows (retries exhausted, done, or unwinding). The final result carries,
+   * in the same record, the undo it leaves owed and what it registered: a crash can never fall between them.
+   */
+  | {
+      type: 'host.result';
+      step: string;
+      index: number;
+      attempt: number;
+      final: boolean;
+      result: StepResult;
+      undo?: Command[] | undefined;
+      registered?: { name: string; hosts: string[]; value: unknown } | undefined;
+    }
   /** Before a changing step runs on a host: what would undo it, for a rollback after a crash. */
   | { type: 'step.planned'; step: string; index: number; host: string; undo: Command[]; repeatable: boolean }
-  /** A completed step's undo, now on the rollback stack. */
-  | { type: 'undo.recorded'; step: string; index: number; host: string; undo: Command[] }
-  | { type: 'registered'; step: string; index: number; hosts: string[]; name: string; value: unknown }
   | { type: 'resumed'; by: string; pid: number; mode: 'resume' | 'rollback' }
   /** What a step's probe found on a host where it had started and not finished (after a crash). */
   | { type: 'probe'; step: string; index: number; host: string; verdict: ProbeVerdict; output: string }

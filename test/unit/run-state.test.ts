@@ -6,26 +6,26 @@ import type { Command } from '../../src/model/command.js';
 import type { RunEvent } from '../../src/model/events.js';
 
 const undo = (t: string): Command[] => [{ kind: 'exec', cmd: { sh: [{ lit: t }] } }];
-const ok = (index: number, host: string, status: 'ok' | 'changed' | 'failed' | 'unreachable' = 'changed'): RunEvent => ({
+const ok = (index: number, host: string, status: 'ok' | 'changed' | 'failed' | 'unreachable' = 'changed', owes = false): RunEvent => ({
   type: 'host.result',
   step: `s${index}`,
   index,
   attempt: 1,
   final: true,
+  undo: owes ? undo(`u${index}${host}`) : undefined,
   result: status === 'failed' ? { status, host, outcome: undefined, message: 'x' } : status === 'unreachable' ? { status, host, message: 'lost' } : { status, host, outcome: undefined },
 });
 const planned = (index: number, host: string, repeatable = false): RunEvent => ({ type: 'step.planned', step: `s${index}`, index, host, undo: undo(`u${index}${host}`), repeatable });
-const recorded = (index: number, host: string): RunEvent => ({ type: 'undo.recorded', step: `s${index}`, index, host, undo: undo(`u${index}${host}`) });
 const start = (index: number): RunEvent => ({ type: 'step.start', step: `s${index}`, index, hosts: ['a', 'b'], down: [] });
 const end = (index: number, status: 'ok' | 'changed' | 'failed' = 'changed'): RunEvent => ({ type: 'step.end', step: `s${index}`, index, status });
 const runEnd = (status: 'ok' | 'rolled_back' | 'failed' | 'needs_attention'): RunEvent => ({ type: 'run.end', status, exitCode: 0, failedStep: undefined, message: '', durationMs: 0 });
 const undone = (index: number, host: string, isOk = true): RunEvent => ({ type: 'undo.result', step: `s${index}`, host, ok: isOk, message: undefined });
-const stepDone = (i: number) => [start(i), planned(i, 'a'), ok(i, 'a'), recorded(i, 'a'), planned(i, 'b'), ok(i, 'b'), recorded(i, 'b'), end(i)];
+const stepDone = (i: number) => [start(i), planned(i, 'a'), ok(i, 'a', 'changed', true), planned(i, 'b'), ok(i, 'b', 'changed', true), end(i)];
 
 const cases: [string, RunEvent[], Partial<RunState> & { stackOf?: string[]; inFlightOf?: string[] }][] = [
   ['two completed steps: cursor after them, both undos owed, newest last', [...stepDone(0), ...stepDone(1)], { cursor: 2, stackOf: ['s0a', 's0b', 's1a', 's1b'], inFlightOf: [] }],
   ['a rollback point clears the stack and moves the cursor', [...stepDone(0), { type: 'rollback_point', name: 'p', index: 1 }], { cursor: 2, lastPoint: 'p', stackOf: [] }],
-  ['killed mid-step: done on a, in flight on b', [start(0), planned(0, 'a'), planned(0, 'b'), ok(0, 'a'), recorded(0, 'a')], { cursor: 0, doneHosts: ['a'], stackOf: ['s0a'], inFlightOf: ['s0b'] }],
+  ['killed mid-step: done on a (its undo in the same record), in flight on b', [start(0), planned(0, 'a'), planned(0, 'b'), ok(0, 'a', 'changed', true)], { cursor: 0, doneHosts: ['a'], stackOf: ['s0a'], inFlightOf: ['s0b'] }],
   ['a retried attempt is not final: the step stays in flight', [start(0), planned(0, 'a'), { ...(ok(0, 'a', 'failed') as Extract<RunEvent, { type: 'host.result' }>), final: false }], { inFlightOf: ['s0a'], doneHosts: [] }],
   ['a lost connection keeps the step in flight, marked lost', [start(0), planned(0, 'a'), ok(0, 'a', 'unreachable')], { inFlightOf: ['s0a'] }],
   ['a failed step: failedStep set, the cursor stays', [start(0), planned(0, 'a'), ok(0, 'a', 'failed'), end(0, 'failed')], { cursor: 0, failedStep: 's0', inFlightOf: [] }],
@@ -37,7 +37,14 @@ const cases: [string, RunEvent[], Partial<RunState> & { stackOf?: string[]; inFl
   ['a refused recovery attempt settles nothing', [{ type: 'resumed', by: 'u', pid: 1, mode: 'resume' }, runEnd('failed')], { settled: undefined, attempts: 1 }],
   ['a probe that finds the step done: undo owed, host done', [start(0), planned(0, 'a'), { type: 'probe', step: 's0', index: 0, host: 'a', verdict: 'done', output: 'done' }], { doneHosts: ['a'], stackOf: ['s0a'], inFlightOf: [] }],
   ['a probe that finds it not started: nothing owed, it runs again', [start(0), planned(0, 'a'), { type: 'probe', step: 's0', index: 0, host: 'a', verdict: 'not-started', output: '' }], { doneHosts: [], stackOf: [], inFlightOf: [] }],
-  ['registered values are per host, shared ones on every receiver', [{ type: 'registered', step: 's0', index: 0, hosts: ['a'], name: 'r', value: 1 }, { type: 'registered', step: 's1', index: 1, hosts: ['a', 'b'], name: 'q', value: 2 }], { registered: { a: { r: 1, q: 2 }, b: { q: 2 } } }],
+  [
+    'registered values are per host, shared ones on every receiver',
+    [
+      { ...(ok(0, 'a', 'ok') as Extract<RunEvent, { type: 'host.result' }>), registered: { name: 'r', hosts: ['a'], value: 1 } },
+      { ...(ok(1, 'a', 'ok') as Extract<RunEvent, { type: 'host.result' }>), registered: { name: 'q', hosts: ['a', 'b'], value: 2 } },
+    ],
+    { registered: { a: { r: 1, q: 2 }, b: { q: 2 } } },
+  ],
 ];
 
 describe('the run state machine (journal fold)', () => {
