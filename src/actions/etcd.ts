@@ -22,6 +22,11 @@ export function statusCommand(h: Host, endpoints: string[]): Shell {
   return sh`echo ${MEMBERS_MARK}; ${ctl} member list -w json || true; echo; echo ${STATUS_MARK}; ${ctl} endpoint status -w json 2>/dev/null || true; echo`;
 }
 
+/** `partial` when a member with this peer URL exists, `not-started` when none does. */
+function memberByPeerProbe(h: Host, endpoints: string[], peerUrl: string): Shell {
+  return sh`list=$(${etcdctl(h, endpoints)} member list) || { echo unknown; exit 0; }; if printf '%s\n' "$list" | awk -F ${', '} -v ${`p=${peerUrl}`} ${'$4 == p { found = 1 } END { exit !found }'}; then echo partial; else echo not-started; fi`;
+}
+
 /**
  * Remove the member that has this peer URL, looked up when the command runs (so an undo written before
  * the member existed, or journaled before a crash, still names the right one). No such member: nothing to do.
@@ -117,6 +122,8 @@ export const etcdSnapshotSave: Action<{ path: string }> = {
       ],
       undo: [{ kind: 'exec', cmd: sh`rm -f -- ${p} ${`${p}.part`}` }],
       changes: true,
+      // a snapshot a crash interrupted is taken again: what it registers (its status) is not kept across a crash
+      probe: { cmd: sh`if [ -e ${p} ] || [ -e ${`${p}.part`} ]; then echo partial; else echo not-started; fi`, cleanup: [{ kind: 'exec', cmd: sh`rm -f -- ${p} ${`${p}.part`}` }] },
     });
   },
 };
@@ -213,8 +220,11 @@ export const etcdMemberRemove: Action<{ id: string | Ref; name: string }> = {
     if (!isRef(args.id) && !/^[0-9a-f]{1,16}$/.test(String(args.id))) return refuse(`member id '${args.id}' is not a hex id: take it from etcd.status (members_by_name)`);
     const eps = endpointsOf(clusterHosts(ctx, [args.name]));
     const id = isRef(args.id) ? args.id : String(args.id);
+    const ctl = etcdctl(ctx.host, eps);
     return ok({
-      commands: [{ kind: 'exec', cmd: sh`${etcdctl(ctx.host, eps)} member remove ${id}` }],
+      commands: [{ kind: 'exec', cmd: sh`${ctl} member remove ${id}` }],
+      // removed, or still a member: etcd's member list says which
+      probe: { cmd: sh`list=$(${ctl} member list) || { echo unknown; exit 0; }; if printf '%s\n' "$list" | cut -d, -f1 | grep -qx -- ${id}; then echo not-started; else echo done; fi`, cleanup: [] },
       undo: [],
       changes: true,
       irreversible: `a removed member cannot come back with its old identity; the way forward is to add ${args.name} again (later steps)`,
@@ -231,6 +241,8 @@ export const etcdMemberAdd: Action<{ name: string; peer_url: string }> = {
     return ok({
       commands: [{ kind: 'exec', cmd: sh`${etcdctl(ctx.host, eps)} member add ${args.name} --peer-urls=${args.peer_url} -w json`, parse: { parser: 'member-add', name: args.name, peerUrl: args.peer_url } }],
       undo: [{ kind: 'exec', cmd: removeByPeerUrl(ctx.host, eps, args.peer_url) }],
+      // added or not, by peer URL; an added member is taken out again and added anew (its output is registered)
+      probe: { cmd: memberByPeerProbe(ctx.host, eps, args.peer_url), cleanup: [{ kind: 'exec', cmd: removeByPeerUrl(ctx.host, eps, args.peer_url) }] },
       changes: true,
     });
   },
@@ -337,7 +349,10 @@ export const etcdRejoin: Action<{ timeout?: number }> = {
     // the full undo takes the member out of the cluster while it still runs, and only then stops it:
     // stopping first could leave the others without quorum for the removal
     const [, moveBack = [], removeMember = [], restoreManifest = [], stopIt = []] = partialUndo;
-    return ok({ commands, undo: [...removeMember, ...stopIt, ...restoreManifest, ...moveBack], partialUndo, changes: true });
+    const undo = [...removeMember, ...stopIt, ...restoreManifest, ...moveBack];
+    // interrupted anywhere: every part of the undo checks what is there, so it is run, and the rejoin starts over
+    const probe = { cmd: sh`if [ -e ${`${bk}/previous`} ]; then echo partial; else echo not-started; fi`, cleanup: [...undo, { kind: 'exec' as const, cmd: sh`rm -f -- ${`${bk}/previous`} ${moved}` }] };
+    return ok({ commands, undo, partialUndo, changes: true, probe });
   },
 };
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { restoreCommand } from '../../src/actions/etcd.js';
-import { findAction } from '../../src/actions/registry.js';
+import { actionNames, findAction } from '../../src/actions/registry.js';
 import { checkCluster, parseClusterFacts, parseKeyCount, parseMembers, MEMBERS_MARK, STATUS_MARK } from '../../src/facts/etcd-json.js';
 import { etcdDefaults } from '../../src/load/load-inventory.js';
 import type { Host } from '../../src/model/inventory.js';
@@ -115,4 +115,34 @@ describe('etcd JSON facts', () => {
     ['{"header":{"revision":7},"kvs":[],"count":1000}', { count: 1000, revision: 7 }],
     ['{"header":{"revision":3}}', { count: 0, revision: 3 }],
   ])('key count of %s', (text, want) => expect(parseKeyCount(text)).toEqual(want));
+});
+
+describe('every action that changes a host can be decided after a crash', () => {
+  const samples: Record<string, Record<string, unknown>> = {
+    'file.move': { src: '/a', dest: '/b' },
+    'file.write': { dest: '/a', content: 'x' },
+    'file.upload': { src: 'package.json', dest: '/a' },
+    'file.mkdir': { path: '/a' },
+    'etcd.snapshot_save': { path: '/s/snap.db' },
+    'etcd.snapshot_restore': { snapshot: '/s/snap.db', token: 't' },
+    'etcd.member_remove': { id: 'abc', name: 'm2' },
+    'etcd.member_add': { name: 'm2', peer_url: 'https://10.0.0.2:2380' },
+    'etcd.set_flags': { set: { '--x': 'y' } },
+    'etcd.rejoin': {},
+    'etcd.stop': {},
+    'etcd.start': {},
+    'apiserver.stop': {},
+    'apiserver.start': {},
+    's3.download': { key: 'k', dest: '/d/x', bucket: 'b' },
+  };
+  const changing = actionNames().filter((n) => findAction(n)?.changes === 'always');
+  it('the table covers every changing action', () => expect(changing.sort()).toEqual(Object.keys(samples).sort()));
+  it.each(Object.keys(samples))('%s is repeatable or has a probe', (name) => {
+    const a = findAction(name);
+    const p = a?.plan(samples[name] as never, { host: host(2), cluster: [host(1), host(2), host(3)], inventory: { file: 'i', cluster: 'c', knownHosts: 'k', hosts: [host(1), host(2), host(3)], groups: {}, vars: {} }, step: step(name), stepIndex: 0, runId: 'R', baseDir: process.cwd(), undo: undefined });
+    expect(p?.ok, JSON.stringify(p)).toBe(true);
+    if (!p?.ok) return;
+    expect(a?.repeatable === true || p.plan.probe !== undefined).toBe(true);
+    if (p.plan.probe) expect(showShell(p.plan.probe.cmd)).toMatch(/echo (done|partial|not-started)/);
+  });
 });
