@@ -23,7 +23,8 @@ export function formatSummary(e: Extract<RunEvent, { type: 'run.end' }>, c: Chal
     case 'ok':
       return `${c.green.bold('OK')} ${e.message} in ${secs}s\n`;
     case 'rolled_back':
-      return `${c.yellow.bold('FAILED, ROLLED BACK')} ${e.message} (${secs}s)\n`;
+      // `runbook rollback` asked for it (exit 0); a run that got there by failing exits 1
+      return `${c.yellow.bold(e.exitCode === 0 ? 'ROLLED BACK' : 'FAILED, ROLLED BACK')} ${e.message} (${secs}s)\n`;
     case 'failed':
       return `${c.red.bold('FAILED')} ${e.message} (${secs}s)\n`;
     case 'needs_attention':
