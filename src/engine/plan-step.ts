@@ -101,6 +101,7 @@ export function planStepOnHost(input: PlanStepInput): HostStepPlan {
     };
   } catch (e) {
     if (e instanceof ExpressionError) return { kind: 'error', host: host.name, message: e.message };
-    throw e;
+    // a fault in an action's planning is a step that cannot be planned: reported where, never a crash
+    return { kind: 'error', host: host.name, message: `internal fault while planning (${(e as Error).message}): please report it` };
   }
 }

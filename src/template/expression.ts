@@ -409,6 +409,16 @@ function applyFilter(n: Extract<Node, { t: 'filter' }>, scope: Scope): Val {
     const a = n.args[i];
     return a ? need(evalNode(a, scope), a) : undefined;
   };
+  // a value of the wrong type is the expression's error (with the filter's name), never a crash
+  const kind = (x: unknown) => (x === null ? 'null' : Array.isArray(x) ? 'a list' : typeof x === 'object' ? 'a map' : `a ${typeof x}`);
+  const list = (): unknown[] => {
+    if (!Array.isArray(v)) throw new ExpressionError(`${n.name}: needs a list, got ${kind(v)}`);
+    return v;
+  };
+  const map = (): object => {
+    if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new ExpressionError(`${n.name}: needs a map, got ${kind(v)}`);
+    return v;
+  };
   switch (n.name) {
     case 'raw':
     case 'quote':
@@ -417,11 +427,15 @@ function applyFilter(n: Extract<Node, { t: 'filter' }>, scope: Scope): Val {
     case 'json':
       return JSON.stringify(v);
     case 'from_json':
-      return JSON.parse(String(v));
+      try {
+        return JSON.parse(String(v)) as Val;
+      } catch (e) {
+        throw new ExpressionError(`from_json: not JSON (${(e as Error).message})`);
+      }
     case 'length':
-      return Array.isArray(v) || typeof v === 'string' ? v.length : Object.keys(v as object).length;
+      return Array.isArray(v) || typeof v === 'string' ? v.length : Object.keys(map()).length;
     case 'join':
-      return (v as unknown[]).map(String).join(arg(0) === undefined ? ',' : String(arg(0)));
+      return list().map(String).join(arg(0) === undefined ? ',' : String(arg(0)));
     case 'int': {
       const x = Number.parseInt(String(v), 10);
       if (Number.isNaN(x)) throw new ExpressionError(`int: '${String(v)}' is not a number`);
@@ -438,21 +452,21 @@ function applyFilter(n: Extract<Node, { t: 'filter' }>, scope: Scope): Val {
     case 'lines':
       return String(v).split('\n').filter((l) => l !== '');
     case 'first':
-      return (v as unknown[])[0] ?? UNDEF;
+      return list()[0] ?? UNDEF;
     case 'last':
-      return (v as unknown[])[(v as unknown[]).length - 1] ?? UNDEF;
+      return list()[list().length - 1] ?? UNDEF;
     case 'keys':
-      return Object.keys(v as object);
+      return Object.keys(map());
     case 'values':
-      return Object.values(v as object);
+      return Object.values(map());
     case 'without': {
       const drop = arg(0);
       const dropped = Array.isArray(drop) ? drop : [drop];
-      return (v as unknown[]).filter((x) => !dropped.some((d) => deepEqual(d, x)));
+      return list().filter((x) => !dropped.some((d) => deepEqual(d, x)));
     }
     case 'map': {
       const key = String(arg(0));
-      return (v as unknown[]).map((x) => (x && typeof x === 'object' ? (x as Record<string, unknown>)[key] : undefined));
+      return list().map((x) => (x && typeof x === 'object' ? (x as Record<string, unknown>)[key] : undefined));
     }
   }
   throw new ExpressionError(`unknown filter '${n.name}' (known: ${[...FILTERS].join(', ')})`);

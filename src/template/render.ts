@@ -1,4 +1,4 @@
-import type { Piece, Ref, Shell, ShellPart } from '../model/shell.js';
+import type { Piece, Shell, ShellPart } from '../model/shell.js';
 import { cat, hasSecret, isCat, isRef } from '../shell/build.js';
 import { describeContext, QUOTE_HINT, quoteScanner } from '../shell/quote-state.js';
 import { ExpressionError, evaluate, type Node, parseExpression, readPaths, type Scope, toText } from './expression.js';
@@ -127,4 +127,3 @@ export function renderValue(value: unknown, scope: Scope, opts: RenderOptions): 
   return value;
 }
 
-export type { Ref };

@@ -150,3 +150,19 @@ describe('run loop and rollback (fake transport)', () => {
   });
 });
 
+
+describe('faults become data', () => {
+  it('a filter given the wrong type is a plan error with the filter named, not an internal error', () => {
+    const { inventory, playbook } = setup('  - name: s\n    action: shell\n    changes: false\n    args: { cmd: "echo {{ groups.masters | join(\',\') }} {{ cluster | join(\',\') }}" }\n');
+    const planned = makePlan({ playbook, inventory, extraVars: {}, limit: undefined, run: { id: 'R', dir: '/tmp', user: 'u', started: 'now', commit: 'x' }, tags: undefined, startAt: undefined });
+    expect(planned.ok && planned.plan.errors.map((e) => e.message)).toEqual(['join: needs a list, got a string', 'join: needs a list, got a string']);
+  });
+
+  it('a run-time value that cannot be evaluated fails its step on that host, and the run unwinds', async () => {
+    const t = fakeTransport(() => false);
+    const { out, events } = await run(step('one', 'do-1', 'undo-1') + '  - name: two\n    action: shell\n    changes: false\n    args: { cmd: "echo hi" }\n    register: r\n' + '  - name: three\n    action: shell\n    changes: false\n    args: { cmd: "echo {{ r.stdout | from_json }}" }\n', t);
+    expect(out).toMatchObject({ status: 'rolled_back', failedStep: 'three' });
+    expect(events.some((e) => e.type === 'command.end' && e.step === 'three' && /from_json: not JSON/.test(e.error ?? ''))).toBe(true);
+    expect(t.log.filter((l) => l.includes('undo-1'))).toEqual(['b: undo-1', 'a: undo-1']); // newest first
+  });
+});
