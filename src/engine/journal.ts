@@ -74,7 +74,8 @@ export function listRuns(runsDir: string): RunSummary[] {
       continue;
     }
     const start = recs.find((r) => r.event.type === 'run.start')?.event;
-    const end = recs.find((r) => r.event.type === 'run.end')?.event;
+    // the last attempt's end: a run that needed attention and was rolled back later shows rolled_back
+    const end = recs.findLast((r) => r.event.type === 'run.end')?.event;
     if (start?.type !== 'run.start') continue;
     out.push({
       id,

@@ -128,6 +128,44 @@ describe('injection property test on the lab', () => {
     console.log(`[injection] ${N} values (${fromE.length} via -e, ${fromInv.length} via the inventory), ${compared} host files compared byte for byte, 0 stray processes`);
   }, 600_000);
 
+  it('hostile host fields (etcd paths, etcdctl) reach commands literally, and the engine\'s own paths under them too', async () => {
+    const fieldValues = vals.filter((v) => !v.includes('/') && !v.includes('\n')).slice(0, 10);
+    const pb = join(dir, 'host-fields.yml');
+    writeFileSync(
+      pb,
+      `name: host-fields
+hosts: masters
+steps:
+  - name: print the fields
+    action: shell
+    args: { cmd: "mkdir -p /root/hf && printf '%s\\\\n' {{ host.etcd.data_dir }} {{ host.etcd.stash_dir }} {{ host.etcd.manifests_dir }} {{ host.etcd.cacert }} {{ host.etcd.etcdctl }} > /root/hf/out" }
+    undo: "rm -rf /root/hf"
+  - name: a file with its backup under the stash dir
+    action: file.write
+    args: { dest: /root/hf/written, content: "x" }
+  - rollback_point: written
+  - name: fail
+    action: shell
+    changes: false
+    args: { cmd: "exit 1" }
+`,
+    );
+    for (const [n, v] of fieldValues.entries()) {
+      const base = `/root/hf-${n} ${v}`;
+      const extra = `    etcd:\n      data_dir: ${JSON.stringify(`${base}/data`)}\n      stash_dir: ${JSON.stringify(`${base}/stash`)}\n      manifests_dir: ${JSON.stringify(`${base}/manifests`)}\n      cacert: ${JSON.stringify(`${base}/ca.crt`)}\n      etcdctl: ${JSON.stringify(v)}`;
+      const invFile = writeLabInventory(lab, join(dir, `inv-hf-${n}.yml`), { hostExtra: () => extra });
+      const r = await runCli(['run', pb, '-i', invFile], { env: { RUNBOOK_RUNS_DIR: join(dir, 'runs') } });
+      expect(r.code, `${JSON.stringify(v)}: ${r.stdout}${r.stderr}`).toBe(1);
+      const out = (await lab.exec(0, 'cat /root/hf/out')).stdout;
+      expect(out, JSON.stringify(v)).toBe(`${base}/data\n${base}/stash\n${base}/manifests\n${base}/ca.crt\n${v}\n`);
+      // the engine's own paths (lock, backups) are built under the stash dir: literally there
+      const listed = await lab.exec(0, `p=$(printf %s ${Buffer.from(`${base}/stash`).toString('base64')} | base64 -d) && ls -d "$p"/runs/*/02-*/absent`);
+      expect(listed.code, `${JSON.stringify(v)}: ${listed.stderr}`).toBe(0);
+      await lab.exec(0, 'rm -rf /root/hf /root/hf-*');
+    }
+    expect((await lab.exec(0, 'ls /root/pwned-* 2>/dev/null | wc -l')).stdout.trim()).toBe('0');
+  }, 300_000);
+
   it('a NUL byte is refused at input', async () => {
     const invFile = writeLabInventory(lab, join(dir, 'inv-nul.yml'));
     const text = (await import('node:fs')).readFileSync(invFile, 'utf8').replace(/ {4}vars: \{ rehearsal_address: ([^ ]+) \}/, (_m, a: string) => `    vars: { rehearsal_address: ${a}, v0: "a\\0b" }`);
