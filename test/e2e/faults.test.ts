@@ -173,14 +173,18 @@ df -m /var/lib/etcd | tail -1`,
     );
     expect(setup.code, setup.stderr).toBe(0);
     await healthy();
-    // etcd preallocates WAL segments as it likes: once it runs, leave exactly 24 MB free
-    const fill = await lab.exec(2, `avail=$(df -m --output=avail /var/lib/etcd | tail -1 | tr -d ' '); if [ "$avail" -gt 24 ]; then fallocate -l $((avail - 24))M /var/lib/etcd/.filler; fi; df -m --output=size,avail /var/lib/etcd | tail -1`);
-    expect(fill.code, fill.stderr).toBe(0);
     await lab.etcdctl(0, ['put', '/pre-run-7', 'kept']);
     const before = await allKeys();
     const runId = `disk-full-${Date.now()}`;
     const t0 = Date.now();
-    const r = await run(['run', 'playbooks/full-restore.yml', '-i', inv, '--yes', '--run-id', runId, '-e', `snapshot_key=${backupKey}`, ...s3vars()]);
+    // held right before the restore, with every etcd stopped (nothing else writes there any more):
+    // leave exactly 24 MB free, less than the restore's WAL preallocation needs, every time
+    const held = startHeld(['run', 'playbooks/full-restore.yml', '-i', inv, '--yes', '-e', `snapshot_key=${backupKey}`, ...s3vars()], runId, 'restore the snapshot on every member');
+    await held.held;
+    const fill = await lab.exec(2, `avail=$(df -m --output=avail /var/lib/etcd | tail -1 | tr -d ' '); if [ "$avail" -gt 24 ]; then fallocate -l $((avail - 24))M /var/lib/etcd/.filler; fi; df -m --output=size,avail /var/lib/etcd | tail -1`);
+    held.release();
+    const r = await held.done;
+    expect(fill.code, fill.stderr).toBe(0);
     expect(r.code, r.stdout + r.stderr).toBe(1);
     expect(r.stdout).toMatch(/restore the snapshot on every member/);
     expect(r.stdout).toMatch(/master-3 FAILED/);
