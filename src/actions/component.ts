@@ -1,10 +1,10 @@
 import type { Command } from '../model/command.js';
 import type { Host } from '../model/inventory.js';
-import { join, sh } from '../shell/build.js';
+import { sh } from '../shell/build.js';
 import { type Action, backupDir, ok, type PlanResult } from './action.js';
 import { urlHostPort } from './etcdctl.js';
 import { stashedPath } from './etcd.js';
-import { moveCommand } from './file.js';
+import { moveCommand, moveOnce } from './file.js';
 import { portProbe } from './wait.js';
 
 type Component = 'etcd' | 'apiserver';
@@ -67,7 +67,7 @@ function stopCommands(h: Host, c: Component, timeoutS: number, bk: string): Comm
 /** Static pod started: the manifest is in the manifests dir (again). Starting twice is the same as once. */
 function moveIn(h: Host, manifest: string) {
   const stash = stashedPath(h, manifest);
-  return join([sh`if [ -e ${manifest} ] && [ ! -e ${stash} ]; then exit 0; fi`, moveCommand(stash, manifest)], '; ');
+  return moveOnce(stash, manifest);
 }
 
 /** Undo of a stop: start again, unless it had been stopped already before the step. */
@@ -93,7 +93,7 @@ function plainStop(h: Host, c: Component, timeoutS: number): Command[] {
   if (h.etcd.style === 'systemd') return [{ kind: 'exec', cmd: sh`systemctl stop ${t.unit}` }, waitPort(t, 'closed', timeoutS)];
   const stash = stashedPath(h, t.manifest);
   // idempotent: after a crash the undo may run on a member that was never started
-  return [{ kind: 'exec', cmd: join([sh`if [ ! -e ${t.manifest} ] && [ -e ${stash} ]; then exit 0; fi`, moveCommand(t.manifest, stash)], '; ') }, waitPort(t, 'closed', timeoutS)];
+  return [{ kind: 'exec', cmd: moveOnce(t.manifest, stash) }, waitPort(t, 'closed', timeoutS)];
 }
 
 function make(c: Component, op: 'stop' | 'start'): Action<{ timeout?: number; wait?: boolean }> {

@@ -6,7 +6,7 @@ import { arg, isRef, join, sh } from '../shell/build.js';
 import { type Action, type ActionContext, backupDir, checkPath, ok, refuse } from './action.js';
 import { etcdctl, initialCluster, urlHostPort, usesEtcdutl } from './etcdctl.js';
 import { isHostAddress, portProbe } from './wait.js';
-import { moveCommand } from './file.js';
+import { moveCommand, moveOnce } from './file.js';
 
 function clusterHosts(ctx: ActionContext, exclude: string[] = []): Host[] {
   return ctx.cluster.filter((h) => !h.down && !exclude.includes(h.name) && !exclude.includes(h.etcd.name));
@@ -316,7 +316,7 @@ export const etcdRejoin: Action<{ timeout?: number }> = {
     const stop: Command[] =
       e.style === 'systemd'
         ? [{ kind: 'exec', cmd: sh`systemctl stop ${e.unit}` }]
-        : [{ kind: 'exec', cmd: join([sh`if [ ! -e ${e.manifest} ] && [ -e ${stashedPath(h, e.manifest)} ]; then exit 0; fi`, moveCommand(e.manifest, stashedPath(h, e.manifest))], '; ') }];
+        : [{ kind: 'exec', cmd: moveOnce(e.manifest, stashedPath(h, e.manifest)) }];
     const waitClosed: Command = { kind: 'exec', cmd: portProbe(address, port), poll: { until: 'fails', timeoutMs: 60_000, intervalMs: 500 } };
     const commands: Command[] = [
       { kind: 'exec', cmd: sh`if ${portProbe(address, port)}; then echo ${`etcd still answers on ${address}:${port}: stop it before rejoining`} >&2; exit 1; fi; mkdir -p ${bk} && if [ ! -e ${`${bk}/previous`} ]; then cp -a -- ${file} ${`${bk}/previous`}; fi` },

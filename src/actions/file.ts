@@ -11,6 +11,11 @@ export function moveCommand(src: string, dest: string): Shell {
   return sh`if [ -e ${dest} ]; then echo ${`refusing to move: ${dest} already exists`} >&2; exit 17; fi; mv -T -- ${src} ${dest}`;
 }
 
+/** The same move, done at most once: already moved (a step or undo run again after a crash) is success. */
+export function moveOnce(src: string, dest: string): Shell {
+  return join([sh`if [ ! -e ${src} ] && [ -e ${dest} ]; then exit 0; fi`, moveCommand(src, dest)], '; ');
+}
+
 export const fileMove: Action<{ src: string; dest: string }> = {
   name: 'file.move',
   changes: 'always',
@@ -21,7 +26,7 @@ export const fileMove: Action<{ src: string; dest: string }> = {
     return ok({
       commands: [{ kind: 'exec', cmd: moveCommand(args.src, args.dest) }],
       // moved back already (an unwinding a crash interrupted, run again): nothing to do
-      undo: [{ kind: 'exec', cmd: join([sh`if [ ! -e ${args.dest} ] && [ -e ${args.src} ]; then exit 0; fi`, moveCommand(args.dest, args.src)], '; ') }],
+      undo: [{ kind: 'exec', cmd: moveOnce(args.dest, args.src) }],
       changes: true,
       // a rename is atomic: after a crash it either happened or it did not
       probe: { cmd: sh`if [ ! -e ${args.src} ] && [ -e ${args.dest} ]; then echo done; elif [ -e ${args.src} ] && [ ! -e ${args.dest} ]; then echo not-started; else echo unknown; fi`, cleanup: [] },

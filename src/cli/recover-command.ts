@@ -13,7 +13,7 @@ import { runCommand } from '../engine/run-command.js';
 import type { Scope } from '../template/expression.js';
 import type { Transport } from '../transport/transport.js';
 import { describeCommand } from '../engine/describe-command.js';
-import type { ProbeVerdict } from '../model/command.js';
+import type { Command, ProbeVerdict } from '../model/command.js';
 import { runPlaybook } from '../engine/run.js';
 import { readSavedPlan } from '../engine/saved-plan.js';
 import { buildScope } from '../engine/scope.js';
@@ -214,10 +214,12 @@ async function decideInFlight(p: { state: RunState; program: Program; byName: Ma
       continue;
     }
     const probe = hp.probe;
+    // probes and clean-ups run like any planned command: holes filled, journaled, under their deadline
+    const scope = p.scopeOf(host);
+    const exec = (c: Command, index: number) =>
+      runCommand(c, { transport: p.transport, emit: p.emit, step: f.step, host, phase: 'probe', index, scope, confirm: async () => false, signal: new AbortController().signal, stores: s3StoreFor });
     const ask = async (): Promise<{ verdict: ProbeVerdict; output: string }> => {
-      const o = await runCommand(probe.cmd, { transport: p.transport, emit: p.emit, step: f.step, host, phase: 'probe', index: 0, scope: p.scopeOf(host), confirm: async () => false, signal: new AbortController().signal, stores: () => {
-        throw new Error('a probe does not use the object store');
-      } });
+      const o = await exec(probe.cmd, 0);
       const out = o.stdout.trim();
       return { verdict: o.ok && (out === 'done' || out === 'not-started' || out === 'partial') ? out : 'unknown', output: o.ok ? out : (o.error ?? 'failed') };
     };
@@ -226,10 +228,8 @@ async function decideInFlight(p: { state: RunState; program: Program; byName: Ma
       p.emit({ type: 'probe', step: f.step, index: f.index, host: f.host, verdict: r.verdict, output: r.output });
       let cleaned = true;
       for (const [i, c] of probe.cleanup.entries()) {
-        const o = await runCommand(c, { transport: p.transport, emit: p.emit, step: f.step, host, phase: 'probe', index: i + 1, scope: p.scopeOf(host), confirm: async () => false, signal: new AbortController().signal, stores: () => {
-          throw new Error('a clean-up does not use the object store');
-        } });
-        if (!o.ok) cleaned = false;
+        cleaned = (await exec(c, i + 1)).ok;
+        if (!cleaned) break;
       }
       r = cleaned ? await ask() : { verdict: 'unknown', output: 'its clean-up failed' };
     }

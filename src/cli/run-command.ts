@@ -246,7 +246,8 @@ export async function executeRun(prep: Prepared, args: CliArgs, io: Io, compiled
   const program = compiled?.program ?? compile(prep, args, io, run);
   if (typeof program === 'number') return program;
   const journal = new Journal(join(runsDir, runId));
-  writeFileSync(join(journal.dir, PROGRAM_FILE), `${JSON.stringify(savePlan(planInputs(prep, { ...args, extraVars, limit: compiled ? undefined : args.limit }, run, version), program))}\n`, { mode: 0o600 });
+  const inputs = planInputs(prep, { ...args, extraVars, limit: compiled ? undefined : args.limit }, run, version);
+  writeFileSync(join(journal.dir, PROGRAM_FILE), `${JSON.stringify(savePlan(inputs, program))}\n`, { mode: 0o600 });
   const redact = makeRedactor(secretValues(playbook, extraVars, io.env, inventory));
   const style = makeStyle(io.stdout, io.env);
   const write = (s: string) => io.stdout.write(s);
@@ -281,8 +282,8 @@ export async function executeRun(prep: Prepared, args: CliArgs, io: Io, compiled
     extraVars: nonSecretVars(playbook, extraVars),
     limit: compiled ? undefined : args.limit,
     tags: args.tags,
-    playbookSha256: fileSha256(playbook.file),
-    inventorySha256: fileSha256(inventory.file),
+    playbookSha256: inputs.playbookSha256,
+    inventorySha256: inputs.inventorySha256,
   };
   emit({ type: 'run.start', meta });
   const transport = new SshTransport({

@@ -55,6 +55,7 @@ export async function rollback(input: RollbackInput): Promise<RollbackOutcome> {
       continue;
     }
     let failure: string | undefined;
+    const scope = input.scopeOf(e.host);
     for (const [i, cmd] of e.undo.entries()) {
       const o = await runCommand(cmd, {
         transport: input.transport,
@@ -63,7 +64,7 @@ export async function rollback(input: RollbackInput): Promise<RollbackOutcome> {
         host: e.host,
         phase: 'undo',
         index: i,
-        scope: input.scopeOf(e.host),
+        scope,
         confirm: async () => false,
         signal: input.signal,
         stores: input.stores,

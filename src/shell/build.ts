@@ -15,20 +15,18 @@ export function isShell(v: unknown): v is Shell {
   return typeof v === 'object' && v !== null && Array.isArray((v as Shell).sh) && Object.keys(v).length === 1;
 }
 
-/** A value known only at run time (a Ref, or text containing one), anywhere inside `v`. */
-export function hasRuntime(v: unknown): boolean {
-  if (isRef(v)) return true;
-  if (Array.isArray(v)) return v.some(hasRuntime);
-  if (v && typeof v === 'object') return Object.values(v).some(hasRuntime);
+function someRef(v: unknown, test: (r: Ref) => boolean): boolean {
+  if (isRef(v)) return test(v);
+  if (Array.isArray(v)) return v.some((x) => someRef(x, test));
+  if (v && typeof v === 'object') return Object.values(v).some((x) => someRef(x, test));
   return false;
 }
 
-export function hasSecret(v: unknown): boolean {
-  if (isRef(v)) return v.secret === true;
-  if (Array.isArray(v)) return v.some(hasSecret);
-  if (v && typeof v === 'object') return Object.values(v).some(hasSecret);
-  return false;
-}
+/** A value known only at run time (a Ref, or text containing one), anywhere inside `v`. */
+export const hasRuntime = (v: unknown): boolean => someRef(v, () => true);
+
+/** A secret reference anywhere inside `v`. */
+export const hasSecret = (v: unknown): boolean => someRef(v, (r) => r.secret === true);
 
 function wordOf(v: string | number | Ref | Cat): ShellPart {
   if (typeof v === 'string' || typeof v === 'number') return { word: [String(v)] };

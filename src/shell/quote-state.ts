@@ -4,13 +4,13 @@
  */
 export type QuoteContext = 'none' | 'single' | 'double' | 'backtick' | 'heredoc';
 
-export interface QuoteScanner {
+interface QuoteScanner {
   /** Feed literal shell text; returns the context at its end. */
   feed(text: string): QuoteContext;
   context(): QuoteContext;
 }
 
-export function quoteScanner(): QuoteScanner {
+function quoteScanner(): QuoteScanner {
   let state: QuoteContext = 'none';
   let escaped = false;
   let prev = '';
@@ -49,7 +49,7 @@ export function quoteScanner(): QuoteScanner {
   return { feed, context: () => state };
 }
 
-export function describeContext(c: QuoteContext): string {
+function describeContext(c: QuoteContext): string {
   switch (c) {
     case 'single':
       return "inside single quotes ('…')";
@@ -64,7 +64,7 @@ export function describeContext(c: QuoteContext): string {
   }
 }
 
-export const QUOTE_HINT = 'every value is already passed as one quoted word: remove the quotes around it (write `echo "v: "{{ x }}` or `echo {{ x }}`)';
+const QUOTE_HINT = 'every value is already passed as one quoted word: remove the quotes around it (write `echo "v: "{{ x }}` or `echo {{ x }}`)';
 
 /**
  * The first `{{ }}` of a shell template that sits inside the author's own quotes (a `| raw` value is

@@ -1,6 +1,6 @@
 import type { Piece, Shell, ShellPart } from '../model/shell.js';
 import { cat, hasSecret, isCat, isRef } from '../shell/build.js';
-import { describeContext, QUOTE_HINT, quoteScanner } from '../shell/quote-state.js';
+import { quotedHole } from '../shell/quote-state.js';
 import { ExpressionError, evaluate, type Node, parseExpression, readPaths, type Scope, toText } from './expression.js';
 
 /**
@@ -83,24 +83,20 @@ export function renderText(template: string, scope: Scope, opts: RenderOptions):
  * plan-time value as syntax). A value inside the author's own quotes is refused: it would be quoted twice.
  */
 export function renderShellTemplate(template: string, scope: Scope, opts: RenderOptions): Shell {
+  // the same check validate reports, so a plan can never get further than validate would let it
+  const quoted = quotedHole(template);
+  if (quoted) throw new ExpressionError(quoted);
   const parts: ShellPart[] = [];
-  const scan = quoteScanner();
   let at = 0;
   for (const m of template.matchAll(TEMPLATE)) {
     const text = template.slice(at, m.index);
-    const ctx = scan.feed(text);
     if (text) parts.push({ lit: text });
     const expr = m[1] ?? '';
-    const filter = lastFilter(parseExpression(expr));
-    if (filter === 'raw') {
-      const v = evalValue(expr, scope, opts);
+    const v = evalValue(expr, scope, opts);
+    if (lastFilter(parseExpression(expr)) === 'raw') {
       if (isRef(v)) throw new ExpressionError(`{{${expr}}} uses '| raw' on a value known only at run time: raw text must be known when planning`);
       parts.push({ lit: toText(v) });
-      scan.feed(toText(v));
-    } else {
-      if (ctx !== 'none') throw new ExpressionError(`{{${expr}}} is ${describeContext(ctx)}: ${QUOTE_HINT}`);
-      parts.push({ word: asPiece(evalValue(expr, scope, opts)) });
-    }
+    } else parts.push({ word: asPiece(v) });
     at = (m.index ?? 0) + m[0].length;
   }
   const rest = template.slice(at);
