@@ -12,7 +12,12 @@ export interface EtcdMember {
   name: string;
   hostname: string;
   address: string;
+  /** Full etcd version this member runs (a dir of the lab's etcd cache, see etcd-dist.sh), e.g. 3.5.30. */
+  etcdVersion: string;
 }
+
+/** Where a node sees the lab's etcd "images": one dir of binaries per version (etcd-dist.sh). */
+export const ETCD_IMAGES_DIR = '/etc/lab-bin/images/etcd';
 
 /** Paths on the nodes (kubeadm layout), plus the host-side copies. */
 export interface LabPki {
@@ -44,7 +49,8 @@ export interface LabPki {
   };
 }
 
-export const ETCD_VERSION_IMAGE = 'registry.k8s.io/etcd:3.4.23-0';
+/** kubeadm's etcd image for a version; the lab's kubelet runs it from ETCD_IMAGES_DIR/<version>. */
+export const etcdImage = (version: string): string => `registry.k8s.io/etcd:${version}-0`;
 export const APISERVER_IMAGE = 'registry.k8s.io/kube-apiserver:v1.26.15';
 
 export function nodePki(hostDir: string): LabPki {
@@ -235,7 +241,7 @@ export function etcdManifest(spec: ClusterSpec, m: EtcdMember): string {
     '  - command:\n' +
     '    - etcd\n' +
     yamlList(etcdFlags(spec, m), '    ') +
-    `    image: ${ETCD_VERSION_IMAGE}\n` +
+    `    image: ${etcdImage(m.etcdVersion)}\n` +
     '    imagePullPolicy: IfNotPresent\n' +
     '    name: etcd\n' +
     '    resources:\n' +
@@ -312,7 +318,7 @@ export function etcdUnit(spec: ClusterSpec, m: EtcdMember): string {
     '[Service]\n' +
     'Type=notify\n' +
     'WorkingDirectory=/var/lib/etcd/\n' +
-    `ExecStart=${continued('/usr/bin/etcd', etcdFlags(spec, m))}\n` +
+    `ExecStart=${continued(`${ETCD_IMAGES_DIR}/${m.etcdVersion}/etcd`, etcdFlags(spec, m))}\n` +
     'Restart=always\n' +
     'RestartSec=15\n' +
     'LimitNOFILE=65536\n' +
@@ -335,6 +341,53 @@ export function apiserverUnit(spec: ClusterSpec, m: EtcdMember): string {
     'RestartSec=5\n' +
     'Type=notify\n' +
     'LimitNOFILE=65536\n' +
+    '\n' +
+    '[Install]\n' +
+    'WantedBy=multi-user.target\n'
+  );
+}
+
+/** kube-controller-manager and kube-scheduler (stand-ins: fake-component.mjs) and their health ports. */
+export const COMPONENTS = [
+  { name: 'kube-controller-manager', port: 10257 },
+  { name: 'kube-scheduler', port: 10259 },
+] as const;
+
+const componentFlags = (m: EtcdMember, port: number): string[] => [`--bind-address=${m.address}`, `--secure-port=${port}`, '--kubeconfig=/etc/kubernetes/controller-manager.conf'];
+
+export function componentManifest(c: (typeof COMPONENTS)[number], m: EtcdMember): string {
+  return (
+    'apiVersion: v1\n' +
+    'kind: Pod\n' +
+    'metadata:\n' +
+    '  labels:\n' +
+    `    component: ${c.name}\n` +
+    '    tier: control-plane\n' +
+    `  name: ${c.name}\n` +
+    '  namespace: kube-system\n' +
+    'spec:\n' +
+    '  containers:\n' +
+    '  - command:\n' +
+    '    - /etc/lab-bin/fake-component.mjs\n' +
+    `    - ${c.name}\n` +
+    yamlList(componentFlags(m, c.port), '    ') +
+    `    image: registry.k8s.io/${c.name}:v1.26.15\n` +
+    `    name: ${c.name}\n` +
+    '  hostNetwork: true\n' +
+    'status: {}\n'
+  );
+}
+
+export function componentUnit(c: (typeof COMPONENTS)[number], m: EtcdMember): string {
+  return (
+    '[Unit]\n' +
+    `Description=${c.name} (test lab stand-in)\n` +
+    'After=kube-apiserver.service\n' +
+    '\n' +
+    '[Service]\n' +
+    `ExecStart=${continued(`/etc/lab-bin/fake-component.mjs ${c.name}`, componentFlags(m, c.port))}\n` +
+    'Restart=always\n' +
+    'RestartSec=5\n' +
     '\n' +
     '[Install]\n' +
     'WantedBy=multi-user.target\n'
@@ -374,9 +427,11 @@ export async function writeSeed(seedRoot: string, mode: EtcdMode, spec: ClusterS
   if (mode === 'static-pod') {
     await writeFile(path.join(manifests, 'etcd.yaml'), etcdManifest(spec, m), { mode: 0o600 });
     await writeFile(path.join(manifests, 'kube-apiserver.yaml'), apiserverManifest(spec, m), { mode: 0o600 });
+    for (const c of COMPONENTS) await writeFile(path.join(manifests, `${c.name}.yaml`), componentManifest(c, m), { mode: 0o600 });
     await enable('kubelet.service', kubeletUnit());
   } else if (mode === 'systemd') {
     await enable('etcd.service', etcdUnit(spec, m));
     await enable('kube-apiserver.service', apiserverUnit(spec, m));
+    for (const c of COMPONENTS) await enable(`${c.name}.service`, componentUnit(c, m));
   }
 }

@@ -13,7 +13,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ssh } from './ssh-run.js';
-import { type Lab, type LabNode, parseEtcdJson, startLab } from './lab.js';
+import { cachedEtcdVersions, type Lab, type LabNode, parseEtcdJson, resolveEtcdVersion, startLab } from './lab.js';
 import { type LabS3, startS3 } from './s3.js';
 
 
@@ -324,5 +324,57 @@ describe('lab S3 (s3rver)', () => {
     expect(await tcpOpen('127.0.0.1', other.port)).toBe(true);
     await other.stop();
     expect(await tcpOpen('127.0.0.1', other.port)).toBe(false);
+  });
+});
+
+describe('etcd lab: versions from the etcd cache, masters without etcd tools', () => {
+  let lab: Lab;
+
+  beforeAll(async () => {
+    // a mixed cluster (as in the middle of an upgrade): two 3.5 members of different patch levels and a 3.4 one;
+    // the first master has no etcd tools on its PATH
+    const [v34, v35] = [resolveEtcdVersion('3.4'), resolveEtcdVersion('3.5')];
+    lab = await startLab({ nodes: 3, etcd: 'static-pod', etcdVersion: [v35, '3.5.16', v34], hostTools: [false, true, true] });
+  }, 60_000);
+
+  afterAll(async () => {
+    await lab?.stop();
+  }, 30_000);
+
+  it('runs each member at the version its image tag names, from the cache that etcd-dist.sh checked', async () => {
+    expect(cachedEtcdVersions()).toEqual(expect.arrayContaining(['3.5.16', '3.5.30']));
+    const st = await lab.etcdctl(1, ['endpoint', 'status', '-w', 'json'], { endpoints: 'all' });
+    expect(st.code, st.stderr).toBe(0);
+    const status = parseEtcdJson<Array<{ Endpoint: string; Status: { version: string } }>>(st.stdout);
+    expect(status.map((s) => s.Status.version)).toEqual(lab.etcdVersions);
+    const image = await lab.exec(0, 'grep "image:" /etc/kubernetes/manifests/etcd.yaml');
+    expect(image.stdout.trim()).toBe(`image: registry.k8s.io/etcd:${lab.etcdVersions[0]}-0`);
+    const sums = await lab.exec(0, `cd ${lab.etcdCache}/3.5.16 && sha256sum -c SHA256SUMS && ./etcdutl version`);
+    expect(sums.code, sums.stderr).toBe(0);
+    expect(sums.stdout).toMatch(/etcdutl version: 3\.5\.16/);
+  });
+
+  it('a master with host tools off has no etcd, etcdctl or etcdutl on a login PATH; the others have their own version', async () => {
+    const none = await ssh(lab.sshArgs(0), 'for b in etcd etcdctl etcdutl; do command -v $b || echo "no $b"; done');
+    expect(none.stdout.trim().split('\n')).toEqual(['no etcd', 'no etcdctl', 'no etcdutl']);
+    const own = await ssh(lab.sshArgs(1), 'etcdctl version | head -1; etcdutl version | head -1');
+    expect(own.stdout.trim().split('\n')).toEqual(['etcdctl version: 3.5.16', 'etcdutl version: 3.5.16']);
+    const old = await ssh(lab.sshArgs(2), 'etcdctl version | head -1; command -v etcdutl || echo "no etcdutl"');
+    expect(old.stdout.trim().split('\n')).toEqual([`etcdctl version: ${lab.etcdVersions[2]}`, 'no etcdutl']);
+  });
+
+  it('an image tag the lab does not have fails the pod start, like an image that cannot be pulled', async () => {
+    const r = await lab.exec(2, "sed -i 's|image: .*etcd:.*|image: registry.k8s.io/etcd:9.9.9-0|' /etc/kubernetes/manifests/etcd.yaml && for i in $(seq 1 100); do grep -q 'not present' /var/log/pods/etcd.log 2>/dev/null && break; sleep 0.1; done; grep -c 'etcd:9.9.9-0 is not present' /var/log/pods/etcd.log");
+    expect(r.stdout.trim()).not.toBe('0');
+    expect(Number(r.stdout.trim())).toBeGreaterThan(0);
+  });
+
+  it('kube-controller-manager and kube-scheduler stand-ins run as static pods and answer /healthz', async () => {
+    for (const [i, n] of lab.nodes.entries()) {
+      for (const port of [10257, 10259]) {
+        const r = await lab.exec(i, `curl -fsS --max-time 3 http://${n.address}:${port}/healthz`);
+        expect(r.stdout, `${n.name}:${port} ${r.stderr}`).toBe('ok');
+      }
+    }
   });
 });

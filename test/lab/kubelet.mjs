@@ -29,13 +29,19 @@
 // - Like the real kubelet, stopping the kubelet itself (SIGTERM) leaves its
 //   pods running; a new kubelet adopts them (state in /run/lab-kubelet) if
 //   their manifests did not change.
-// - No probes, no image handling, no API server registration.
+// - Images: an image whose repository the lab has (/etc/lab-bin/images/<last path part of the
+//   repository>, e.g. etcd for registry.k8s.io/etcd:3.5.16-0) runs with the dir of its tag
+//   (without the -N build suffix: images/etcd/3.5.16) first on PATH, so `command: [etcd]` runs
+//   that version. A tag the lab does not have fails the pod start (like an image that cannot be
+//   pulled), and is retried with the back-off. Other images run with the kubelet's PATH.
+// - No probes, no API server registration.
 
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
   appendFileSync,
   closeSync,
+  existsSync,
   mkdirSync,
   openSync,
   readdirSync,
@@ -137,7 +143,21 @@ function podSpec(doc) {
     if (!v?.hostPath?.path || typeof m.mountPath !== 'string') continue;
     mounts.push({ hostPath: String(v.hostPath.path), mountPath: m.mountPath, type: String(v.hostPath.type ?? ''), readOnly: String(m.readOnly) === 'true' });
   }
-  return { name, argv, env, mounts };
+  return { name, argv, env, mounts, image: typeof c.image === 'string' ? c.image : '' };
+}
+
+const IMAGES_DIR = '/etc/lab-bin/images';
+
+/** The image's dir of binaries (see the header), '' for an image the lab does not model; throws for a missing tag. */
+function imageDir(image) {
+  const m = /^(?:.*\/)?([^/:@]+)(?::([^@]+))?(?:@.*)?$/.exec(image);
+  if (!m) return '';
+  const repo = `${IMAGES_DIR}/${m[1]}`;
+  if (!existsSync(repo)) return '';
+  const tag = (m[2] ?? 'latest').replace(/-\d+$/, '');
+  const dir = `${repo}/${tag}`;
+  if (!existsSync(dir)) throw new Error(`image ${image} is not present in the lab (no ${dir})`);
+  return dir;
 }
 
 /** file -> { hash, spec, invalidSince } of the last valid parse, for debouncing half-written files */
@@ -268,6 +288,8 @@ function startPod(p) {
   let args;
   try {
     const binds = prepareMounts(p.spec);
+    const fromImage = imageDir(p.spec.image);
+    p.path = fromImage ? `${fromImage}:${process.env.PATH || DEFAULT_PATH}` : process.env.PATH || DEFAULT_PATH;
     if (binds.length === 0) {
       [cmd, ...args] = p.spec.argv;
     } else {
@@ -294,7 +316,7 @@ function startPod(p) {
       detached: true,
       stdio: ['ignore', fd, fd],
       cwd: '/',
-      env: { PATH: process.env.PATH || DEFAULT_PATH, HOSTNAME: hostname(), HOME: '/root', ...p.spec.env },
+      env: { PATH: p.path, HOSTNAME: hostname(), HOME: '/root', ...p.spec.env },
     });
   } finally {
     closeSync(fd);

@@ -25,7 +25,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type ClusterSpec, type EtcdMode, generatePki, type LabPki, nodePki, writeSeed } from './etcd-assets.js';
+import { type ClusterSpec, ETCD_IMAGES_DIR, type EtcdMode, generatePki, type LabPki, nodePki, writeSeed } from './etcd-assets.js';
 
 export type { EtcdMode, LabPki } from './etcd-assets.js';
 
@@ -78,6 +78,10 @@ export interface Lab {
   // ---- etcd (LabOptions.etcd 'static-pod' | 'systemd'; present but unused with 'none')
 
   etcdMode: EtcdMode;
+  /** Full etcd version each node runs, in node order (LabOptions.etcdVersion). */
+  etcdVersions: string[];
+  /** The lab's etcd cache: `<version>/{etcd,etcdctl,etcdutl,SHA256SUMS}`, usable as an operator's tools dir. */
+  etcdCache: string;
   /** `https://<node address>:2379` for every node, in node order. */
   etcdEndpoints: string[];
   /** Certificate paths on the nodes (kubeadm layout) and their host-side copies (`pki.host`). */
@@ -163,6 +167,41 @@ export interface LabOptions {
   apiserverEtcdServers?: 'local' | 'all';
   /** With etcd: wait until the cluster and every apiserver are healthy. Default true. */
   waitHealthy?: boolean;
+  /**
+   * etcd version of every node, or one per node (a mixed cluster): '3.4', '3.5' (the newest of that
+   * minor in the lab's etcd cache) or an exact version such as '3.5.16'. Default '3.4'.
+   */
+  etcdVersion?: string | string[];
+  /**
+   * Whether a login on the node finds the member's own etcd, etcdctl (and etcdutl) on its PATH
+   * (true, default), or no etcd tools at all (false: the machine's /usr/bin ones are hidden, as on a
+   * kubeadm master whose etcd lives only in the image). One value or one per node.
+   */
+  hostTools?: boolean | boolean[];
+}
+
+/** The lab's etcd cache (test/lab/etcd-dist.sh): one dir of binaries per version. */
+export const ETCD_CACHE = process.env['LAB_ETCD_CACHE'] || '/var/cache/etcd-runbook-lab';
+
+/** Full versions available in the etcd cache, oldest first. */
+export function cachedEtcdVersions(cache = ETCD_CACHE): string[] {
+  if (!existsSync(cache)) return [];
+  const key = (v: string): number[] => v.split('.').map(Number);
+  return readdirSync(cache)
+    .filter((v) => /^\d+\.\d+\.\d+$/.test(v) && existsSync(path.join(cache, v, 'VERSION')))
+    .sort((a, b) => {
+      const [x, y] = [key(a), key(b)];
+      for (let i = 0; i < 3; i++) if (x[i] !== y[i]) return (x[i] ?? 0) - (y[i] ?? 0);
+      return 0;
+    });
+}
+
+/** '3.5' -> the newest cached 3.5.x; '3.5.16' -> itself if cached. */
+export function resolveEtcdVersion(want: string, cache = ETCD_CACHE): string {
+  const have = cachedEtcdVersions(cache);
+  const hit = /^\d+\.\d+\.\d+$/.test(want) ? have.find((v) => v === want) : have.filter((v) => v.startsWith(`${want}.`)).at(-1);
+  if (hit === undefined) throw new Error(`lab: etcd ${want} is not in ${cache} (has: ${have.join(', ') || 'nothing'}); run test/lab/setup.sh as root`);
+  return hit;
 }
 
 const LAB_DIR = path.dirname(fileURLToPath(import.meta.url));
@@ -171,10 +210,10 @@ const SYSTEM_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bi
 const CHILD_ENV: NodeJS.ProcessEnv = { PATH: SYSTEM_PATH, LANG: 'C', HOME: '/root', USER: 'root', LOGNAME: 'root', SHELL: '/bin/bash' };
 /** Node-private stand-ins (systemctl, journalctl, kubelet, kube-apiserver) live in /etc/lab-bin. */
 const NODE_ENV: NodeJS.ProcessEnv = { ...CHILD_ENV, PATH: `/etc/lab-bin:${SYSTEM_PATH}` };
-/** Ports every node uses on its own address when it runs etcd. */
-const ETCD_PORTS = [2379, 2380, 2381, 6443];
+/** Ports every node uses on its own address when it runs etcd (etcd, apiserver, controller-manager, scheduler). */
+const ETCD_PORTS = [2379, 2380, 2381, 6443, 10257, 10259];
 /** Files copied into <node state dir>/bin and installed by node-init.sh into /etc/lab-bin. */
-const NODE_BIN_FILES = ['kubelet.mjs', 'mini-yaml.mjs', 'fake-apiserver.mjs', 'lab-systemctl.sh', 'lab-journalctl.sh'];
+const NODE_BIN_FILES = ['kubelet.mjs', 'mini-yaml.mjs', 'fake-apiserver.mjs', 'fake-component.mjs', 'lab-systemctl.sh', 'lab-journalctl.sh'];
 
 interface NodeRuntime {
   node: LabNode;
@@ -471,6 +510,8 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
     // the stand-ins run with this node binary inside the nodes, where these dirs are private
     const hidden = ['/root/', '/tmp/', '/run/', '/var/log/', '/etc/', '/var/lib/'].find((d) => process.execPath.startsWith(d));
     if (hidden) throw new Error(`lab: node (${process.execPath}) is under ${hidden}, which the lab nodes do not see; install node under /usr or /opt`);
+    const hiddenCache = ['/root/', '/tmp/', '/run/', '/var/log/', '/etc/', '/var/lib/'].find((d) => `${ETCD_CACHE}/`.startsWith(d));
+    if (hiddenCache) throw new Error(`lab: the etcd cache ${ETCD_CACHE} is under ${hiddenCache}, which the lab nodes do not see (LAB_ETCD_CACHE)`);
   }
 
   const explicitBase = opts.addressBase ?? process.env['RUNBOOK_LAB_NET'];
@@ -499,9 +540,12 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
   const identityFile = path.join(stateDir, 'id_ed25519');
   const knownHostsFile = path.join(stateDir, 'known_hosts');
   const hostsFile = path.join(stateDir, 'hosts');
-  const nodes: LabNode[] = Array.from({ length: count }, (_, i) => {
+  const perNode = <T>(v: T | T[] | undefined, dflt: T): T[] => Array.from({ length: count }, (_, i) => (Array.isArray(v) ? (v[i] ?? dflt) : (v ?? dflt)));
+  const etcdVersions = etcdMode === 'none' ? perNode<string>(undefined, '') : perNode(opts.etcdVersion, '3.4').map((v) => resolveEtcdVersion(v));
+  const hostTools = perNode(opts.hostTools, true);
+  const nodes: (LabNode & { etcdVersion: string })[] = Array.from({ length: count }, (_, i) => {
     const name = `${prefix}${i + 1}`;
-    return { name, hostname: name, address: `${addressBase}.${i + 1}`, port, pid: 0, stateDir: path.join(stateDir, name) };
+    return { name, hostname: name, address: `${addressBase}.${i + 1}`, port, pid: 0, stateDir: path.join(stateDir, name), etcdVersion: etcdVersions[i] ?? '' };
   });
   const runtimes: NodeRuntime[] = nodes.map((node, index) => ({ node, index, unsharePid: 0, running: false, exited: Promise.resolve() }));
   const pkiDir = path.join(stateDir, 'pki');
@@ -607,6 +651,9 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
       mkdirSync(binDir, { recursive: true });
       await Promise.all(NODE_BIN_FILES.map((f) => copyFile(path.join(path.dirname(nodeInit), f), path.join(binDir, f))));
       await writeFile(path.join(binDir, 'node-path'), `${process.execPath}\n`);
+      await writeFile(path.join(binDir, 'etcd-cache'), `${ETCD_CACHE}\n`);
+      await writeFile(path.join(binDir, 'etcd-version'), `${etcdVersions[rt.index]}\n`);
+      await writeFile(path.join(binDir, 'host-tools'), hostTools[rt.index] ? 'yes\n' : 'no\n');
     }
     const logFd = openSync(path.join(node.stateDir, 'node.log'), 'a');
     const child = ((): ChildProcess => {
@@ -690,9 +737,10 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
     if (etcdMode === 'none') throw new Error(`lab: ${what} needs startLab({ etcd: 'static-pod' | 'systemd' })`);
   };
 
-  const etcdctlCommand = (endpoints: string[], args: string[]): string =>
+  // the node's own version's etcdctl, by path: a node may have no etcd tools on its PATH
+  const etcdctlCommand = (endpoints: string[], args: string[], index: number): string =>
     'ETCDCTL_API=3 ' +
-    ['etcdctl', `--endpoints=${endpoints.join(',')}`, `--cacert=${pki.caCert}`, `--cert=${pki.healthcheckClientCert}`, `--key=${pki.healthcheckClientKey}`, ...args]
+    [`${ETCD_IMAGES_DIR}/${etcdVersions[index]}/etcdctl`, `--endpoints=${endpoints.join(',')}`, `--cacert=${pki.caCert}`, `--cert=${pki.healthcheckClientCert}`, `--key=${pki.healthcheckClientKey}`, ...args]
       .map(shellQuote)
       .join(' ');
 
@@ -702,9 +750,9 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
   const checkEtcdOnce = async (runner: NodeRuntime, endpoints: string[], expectMembers: number): Promise<EtcdHealth | string> => {
     const quick = ['--dial-timeout=1s', '--command-timeout=2s'];
     const cmd = [
-      `${etcdctlCommand(endpoints, [...quick, 'endpoint', 'health', '-w', 'json'])}; echo "@@rc=$?"`,
-      `${etcdctlCommand(endpoints, [...quick, 'endpoint', 'status', '-w', 'json'])}; echo "@@rc=$?"`,
-      `${etcdctlCommand(endpoints, [...quick, 'member', 'list', '-w', 'json'])}; echo "@@rc=$?"`,
+      `${etcdctlCommand(endpoints, [...quick, 'endpoint', 'health', '-w', 'json'], runner.index)}; echo "@@rc=$?"`,
+      `${etcdctlCommand(endpoints, [...quick, 'endpoint', 'status', '-w', 'json'], runner.index)}; echo "@@rc=$?"`,
+      `${etcdctlCommand(endpoints, [...quick, 'member', 'list', '-w', 'json'], runner.index)}; echo "@@rc=$?"`,
     ].join('; ');
     let r: ExecResult;
     try {
@@ -803,6 +851,8 @@ ${await etcdDiagnostics(selected)}`);
     identityFile,
     knownHostsFile,
     etcdMode,
+    etcdVersions,
+    etcdCache: ETCD_CACHE,
     etcdEndpoints,
     pki,
     clusterToken,
@@ -816,7 +866,7 @@ ${await etcdDiagnostics(selected)}`);
       const endpoints = e === 'node' ? [`https://${rt.node.address}:2379`] : e === 'all' ? etcdEndpoints : e;
       const execOpts: ExecOptions = { timeoutMs: eopts.timeoutMs ?? 30_000 };
       if (eopts.input !== undefined) execOpts.input = eopts.input;
-      return lab.exec(rt.index, etcdctlCommand(endpoints, args), execOpts);
+      return lab.exec(rt.index, etcdctlCommand(endpoints, args, rt.index), execOpts);
     },
 
     async exec(ref, command, execOpts = {}) {

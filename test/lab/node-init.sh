@@ -116,7 +116,41 @@ fi
 if [ "$ETCD_MODE" != none ]; then
   # The lab's stand-ins, refreshed on every boot, in a node-private dir (/usr is the host's).
   install -d -m 755 "$LAB_BIN"
-  for f in kubelet.mjs mini-yaml.mjs fake-apiserver.mjs; do install -m 755 "$N/bin/$f" "$LAB_BIN/$f"; done
+  for f in kubelet.mjs mini-yaml.mjs fake-apiserver.mjs fake-component.mjs; do install -m 755 "$N/bin/$f" "$LAB_BIN/$f"; done
+  # The etcd "images": one dir of binaries per version from the lab's cache (etcd-dist.sh); the
+  # kubelet runs etcd:<version> from there, a systemd unit names the binary there.
+  ETCD_CACHE=$(cat "$N/bin/etcd-cache")
+  ETCD_VERSION=$(cat "$N/bin/etcd-version")
+  install -d -m 755 "$LAB_BIN/images/etcd"
+  for d in "$ETCD_CACHE"/*/; do
+    v=$(basename "$d")
+    [ -e "$d/VERSION" ] && ln -sfn "${d%/}" "$LAB_BIN/images/etcd/$v"
+  done
+  [ -x "$LAB_BIN/images/etcd/$ETCD_VERSION/etcd" ] || die "no etcd $ETCD_VERSION in $ETCD_CACHE (test/lab/etcd-dist.sh)"
+  if [ "$(cat "$N/bin/host-tools")" = yes ]; then
+    # the member's own version of etcd, etcdctl (and etcdutl from 3.5) on the PATH of every login
+    # ($LAB_BIN comes first there, before the machine's Debian 3.4 in /usr/bin)
+    for b in etcd etcdctl etcdutl; do
+      rm -f "$LAB_BIN/$b"
+      [ -e "$LAB_BIN/images/etcd/$ETCD_VERSION/$b" ] && ln -sfn "images/etcd/$ETCD_VERSION/$b" "$LAB_BIN/$b"
+    done
+  else
+    # a master whose etcd lives only inside the etcd image (or under a path not on PATH): the
+    # machine's etcd binaries are removed from this node's view by an overlay with whiteouts
+    for d in /usr/bin /usr/local/bin /usr/sbin; do
+      name=hide$(echo "$d" | tr / -)
+      hidden=0
+      for b in etcd etcdctl etcdutl; do
+        if [ -e "$d/$b" ]; then
+          mkdir -p "$OVL/upper/$name"
+          [ -e "$OVL/upper/$name/$b" ] || mknod "$OVL/upper/$name/$b" c 0 0
+          hidden=1
+        fi
+      done
+      [ "$hidden" = 1 ] && overlay "$name" "$d"
+    done
+    for b in etcd etcdctl etcdutl; do rm -f "$LAB_BIN/$b"; done
+  fi
   install -m 755 "$N/bin/lab-systemctl.sh" "$LAB_BIN/systemctl"
   install -m 755 "$N/bin/lab-journalctl.sh" "$LAB_BIN/journalctl"
   ln -sfn kubelet.mjs "$LAB_BIN/kubelet"

@@ -79,4 +79,8 @@ getent passwd sshd >/dev/null 2>&1 || die "user 'sshd' is missing (reinstall ope
 grep -qw overlay /proc/filesystems 2>/dev/null || modprobe overlay 2>/dev/null || true
 grep -qw overlay /proc/filesystems 2>/dev/null || die "kernel has no overlay filesystem"
 
+# etcd 3.4 (this machine's Debian) and 3.5 (Debian 13 / unstable, fetched without touching the
+# machine's apt setup) as the lab's "images" and an operator's tools dir
+bash "$(dirname "$0")/etcd-dist.sh"
+
 exit 0
