@@ -2,6 +2,7 @@ import type { ActionPlan } from '../model/command.js';
 import type { Host, Inventory } from '../model/inventory.js';
 import type { Step } from '../model/playbook.js';
 import type { Shell } from '../model/shell.js';
+import type { EtcdCommands } from './etcd-version.js';
 
 export interface ActionContext {
   host: Host;
@@ -15,6 +16,8 @@ export interface ActionContext {
   baseDir: string;
   /** Undo command of the step, already rendered (shell/command only). */
   undo: Shell | undefined;
+  /** For a `versioned` action: the etcd command set this plan is for (one plan per set, chosen by the run). */
+  etcd: EtcdCommands;
 }
 
 /** What an action returns: a plan, or a problem with the arguments (data, not an exception). */
@@ -37,6 +40,12 @@ export interface Action<A = Record<string, unknown>> {
   runtimeArgs?: readonly string[];
   /** Default deadline of each of its commands, in seconds (else the engine's default). */
   timeoutS?: number;
+  /**
+   * Its commands depend on the etcd version: it is planned once per command set (3.4, 3.5, 3.6) and the
+   * run takes the plan for the version the playbook's earlier `etcd.tools` step found on that host. An
+   * argument `version` forces one set instead.
+   */
+  versioned?: boolean;
   plan(args: A, ctx: ActionContext): PlanResult;
 }
 

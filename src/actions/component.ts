@@ -135,3 +135,37 @@ export const apiserverWaitReady: Action<{ timeout?: number }> = {
     });
   },
 };
+
+/**
+ * Restart kube-controller-manager and kube-scheduler where the host has them (after a full restore they
+ * hold what they read from the old etcd). Static pod: manifest moved out, wait until it stops answering,
+ * moved back, wait for /healthz; systemd: `systemctl restart`, wait for /healthz. A host without one skips it.
+ */
+export const componentsRestart: Action<{ timeout?: number }> = {
+  name: 'controlplane.restart',
+  changes: 'always',
+  shellArgs: [],
+  repeatable: true,
+  plan(args, ctx) {
+    const h = ctx.host;
+    const timeout = Number(args.timeout ?? 120);
+    const commands: Command[] = [];
+    const undo: Command[] = [];
+    for (const [label, c] of [['kube-controller-manager', h.etcd.controllerManager], ['kube-scheduler', h.etcd.scheduler]] as const) {
+      const { address, port } = urlHostPort(c.healthUrl);
+      const healthy = sh`for i in $(seq 1 ${timeout}); do if curl -fsSk --max-time 2 ${`${c.healthUrl}/healthz`} >/dev/null 2>&1; then echo ${`${label} healthy again`}; exit 0; fi; sleep 1; done; echo ${`${label} did not answer ${c.healthUrl}/healthz within ${timeout}s`} >&2; exit 1`;
+      if (h.etcd.style === 'systemd') {
+        commands.push({ kind: 'exec', cmd: sh`if [ ! -e ${c.manifest} ]; then echo ${`no ${c.manifest} on this host: nothing to restart`}; exit 0; fi; systemctl restart ${c.unit} && ${healthy}` });
+        continue;
+      }
+      const stash = stashedPath(h, c.manifest);
+      commands.push({
+        kind: 'exec',
+        cmd: sh`if [ ! -e ${c.manifest} ] && [ ! -e ${stash} ]; then echo ${`no ${c.manifest} on this host: nothing to restart`}; exit 0; fi; mkdir -p ${stash.slice(0, stash.lastIndexOf('/'))}; if [ -e ${c.manifest} ]; then ${moveCommand(c.manifest, stash)} || exit 1; fi; for i in $(seq 1 ${timeout}); do ${portProbe(address, port)} || break; sleep 0.5; done; ${moveOnce(stash, c.manifest)} && ${healthy}`,
+      });
+      // interrupted between the two moves: the manifest goes back (the restart itself needs no undo)
+      undo.push({ kind: 'exec', cmd: sh`if [ -e ${stash} ]; then ${moveOnce(stash, c.manifest)}; fi` });
+    }
+    return ok({ commands, undo, changes: true });
+  },
+};

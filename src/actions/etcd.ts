@@ -4,7 +4,8 @@ import type { Ref, Shell } from '../model/shell.js';
 import { MEMBERS_MARK, STATUS_MARK } from '../facts/etcd-json.js';
 import { arg, isRef, join, sh } from '../shell/build.js';
 import { type Action, type ActionContext, backupDir, checkPath, ok, refuse } from './action.js';
-import { etcdctl, initialCluster, urlHostPort, usesEtcdutl } from './etcdctl.js';
+import { etcdctl, initialCluster, toolPath, urlHostPort } from './etcdctl.js';
+import { DEFAULT_BUMP_REVISION, type EtcdCommands } from './etcd-version.js';
 import { isHostAddress, portProbe } from './wait.js';
 import { moveCommand, moveOnce } from './file.js';
 
@@ -102,10 +103,16 @@ export const etcdKeyCount: Action<{ prefix?: string; equals?: number | string | 
   },
 };
 
-export const etcdSnapshotSave: Action<{ path: string }> = {
+/** `snapshot status` of a file, with the tool the version has for it (etcdctl on 3.4, etcdutl from 3.5). */
+export function snapshotStatusCommand(h: Host, etcd: EtcdCommands, path: string): Shell {
+  return etcd.offline === 'etcdutl' ? sh`${toolPath(h, 'etcdutl')} snapshot status ${path} -w json` : sh`ETCDCTL_API=3 ${toolPath(h, 'etcdctl')} snapshot status ${path} -w json`;
+}
+
+export const etcdSnapshotSave: Action<{ path: string; version?: string }> = {
   name: 'etcd.snapshot_save',
   changes: 'always',
   shellArgs: [],
+  versioned: true,
   plan(args, ctx) {
     const bad = checkPath(args.path, 'path');
     if (bad) return refuse(bad);
@@ -116,7 +123,7 @@ export const etcdSnapshotSave: Action<{ path: string }> = {
       commands: [
         {
           kind: 'exec',
-          cmd: sh`if [ -e ${p} ]; then echo ${`refusing: ${p} already exists`} >&2; exit 17; fi; mkdir -p ${dir} && ${ctl} snapshot save ${`${p}.part`} >&2 && mv -- ${`${p}.part`} ${p} && ${ctl} snapshot status ${p} -w json`,
+          cmd: sh`if [ -e ${p} ]; then echo ${`refusing: ${p} already exists`} >&2; exit 17; fi; mkdir -p ${dir} && ${ctl} snapshot save ${`${p}.part`} >&2 && mv -- ${`${p}.part`} ${p} && ${snapshotStatusCommand(ctx.host, ctx.etcd, p)}`,
           parse: { parser: 'snapshot-status' },
         },
       ],
@@ -128,15 +135,24 @@ export const etcdSnapshotSave: Action<{ path: string }> = {
   },
 };
 
-export const etcdSnapshotStatus: Action<{ path: string; version?: string }> = {
+/**
+ * `snapshot status` of a file. `restore_with` (the member's etcd version, from etcd.tools) and `written_by`
+ * (the backup provenance's etcd_version): a snapshot written by a newer etcd than would restore it is refused.
+ */
+export const etcdSnapshotStatus: Action<{ path: string; version?: string; restore_with?: string | Ref; written_by?: string | Ref }> = {
   name: 'etcd.snapshot_status',
   changes: 'never',
   shellArgs: [],
+  versioned: true,
+  runtimeArgs: ['restore_with', 'written_by'],
   plan(args, ctx) {
     const bad = checkPath(args.path, 'path');
     if (bad) return refuse(bad);
-    const tool = usesEtcdutl(String(args.version ?? '3.4')) ? sh`etcdutl` : sh`ETCDCTL_API=3 ${ctx.host.etcd.etcdctl}`;
-    return ok({ commands: [{ kind: 'exec', cmd: sh`${tool} snapshot status ${args.path} -w json`, parse: { parser: 'snapshot-status' } }], undo: [], changes: false });
+    return ok({
+      commands: [{ kind: 'exec', cmd: snapshotStatusCommand(ctx.host, ctx.etcd, args.path), parse: { parser: 'snapshot-status', restoreWith: args.restore_with, writtenBy: args.written_by } }],
+      undo: [],
+      changes: false,
+    });
   },
 };
 
@@ -147,16 +163,33 @@ interface RestoreArgs {
   version?: string;
   skip_hash_check?: boolean;
   bump_revision?: number | string;
-  mark_compacted?: boolean;
+  mark_compacted?: boolean | string;
   initial_cluster?: string;
 }
 
+/**
+ * The revision bump a restore applies: on 3.5+ `bump_revision` (default DEFAULT_BUMP_REVISION; 0 = none)
+ * with --mark-compacted (default with a bump); on 3.4 none is possible. A bump asked for explicitly on 3.4
+ * is an error, never silently dropped.
+ */
+export function bumpOf(etcd: EtcdCommands, a: { bump_revision?: number | string | undefined; mark_compacted?: boolean | string | undefined }): { bump: number; markCompacted: boolean } | string {
+  const given = a.bump_revision === undefined || a.bump_revision === '' ? undefined : Number(a.bump_revision);
+  if (given !== undefined && (!Number.isSafeInteger(given) || given < 0)) return `bump_revision '${String(a.bump_revision)}' must be a whole number ≥ 0`;
+  const mark = a.mark_compacted === undefined || a.mark_compacted === '' ? undefined : a.mark_compacted === true || a.mark_compacted === 'true';
+  if (!etcd.bumpRevision) {
+    if (given !== undefined && given > 0) return `etcd ${etcd.set} cannot bump the revision on restore (etcdutl --bump-revision needs etcd 3.5+): use bump_revision=0 on this cluster`;
+    if (mark === true) return `etcd ${etcd.set} has no --mark-compacted (etcdutl, etcd 3.5+)`;
+    return { bump: 0, markCompacted: false };
+  }
+  const bump = given ?? DEFAULT_BUMP_REVISION;
+  return { bump, markCompacted: mark ?? bump > 0 };
+}
+
 /** Build the restore command for one member; version-aware (etcdctl on 3.4, etcdutl from 3.5). Pure. */
-export function restoreCommand(h: Host, a: RestoreArgs & { initialCluster: string; dataDir: string; name?: string; peerUrl?: string }): Shell {
-  const version = String(a.version ?? '3.4');
-  const etcdutl = usesEtcdutl(version);
+export function restoreCommand(h: Host, etcd: EtcdCommands, a: RestoreArgs & { initialCluster: string; dataDir: string; name?: string; peerUrl?: string }, bump: { bump: number; markCompacted: boolean }): Shell {
+  const etcdutl = etcd.offline === 'etcdutl';
   const parts = [
-    etcdutl ? sh`etcdutl` : sh`ETCDCTL_API=3 ${h.etcd.etcdctl}`,
+    etcdutl ? sh`${toolPath(h, 'etcdutl')}` : sh`ETCDCTL_API=3 ${toolPath(h, 'etcdctl')}`,
     sh`snapshot restore ${a.snapshot}`,
     sh`--name=${a.name ?? h.etcd.name}`,
     sh`--initial-cluster=${a.initialCluster}`,
@@ -165,8 +198,8 @@ export function restoreCommand(h: Host, a: RestoreArgs & { initialCluster: strin
     sh`--data-dir=${a.dataDir}`,
   ];
   if (a.skip_hash_check) parts.push(sh`--skip-hash-check`);
-  if (etcdutl && a.bump_revision !== undefined && Number(a.bump_revision) > 0) parts.push(sh`--bump-revision=${Number(a.bump_revision)}`);
-  if (etcdutl && a.mark_compacted) parts.push(sh`--mark-compacted`);
+  if (bump.bump > 0) parts.push(sh`--bump-revision=${bump.bump}`);
+  if (bump.markCompacted) parts.push(sh`--mark-compacted`);
   return join(parts, ' ');
 }
 
@@ -174,14 +207,15 @@ export const etcdSnapshotRestore: Action<RestoreArgs> = {
   name: 'etcd.snapshot_restore',
   changes: 'always',
   shellArgs: [],
+  versioned: true,
   plan(args, ctx) {
     const dataDir = args.data_dir ?? ctx.host.etcd.dataDir;
     const bad = checkPath(args.snapshot, 'snapshot') ?? checkPath(dataDir, 'data_dir');
     if (bad) return refuse(bad);
     if (!args.token) return refuse('a new --initial-cluster-token is required (token)');
     const ic = args.initial_cluster ?? initialCluster(ctx.cluster);
-    const [maj, min] = String(args.version ?? '3.4').split('.').map(Number);
-    if (args.mark_compacted && !usesEtcdutl(String(args.version ?? '3.4'))) return refuse(`--mark-compacted needs etcdutl (etcd ≥3.5), this is ${maj}.${min}`);
+    const bump = bumpOf(ctx.etcd, args);
+    if (typeof bump === 'string') return refuse(bump);
     // Everything happens inside the data dir's own filesystem, so a data dir that is a mount point
     // (a dedicated etcd disk) works, and a full disk shows up here, with nothing half-written left.
     const tmp = `${dataDir}/.restore-${ctx.runId}`;
@@ -194,7 +228,7 @@ export const etcdSnapshotRestore: Action<RestoreArgs> = {
           cmd: sh`if [ -e ${member} ]; then echo ${`refusing to restore: ${member} exists (move it aside first)`} >&2; exit 17; fi; mkdir -p -m 700 ${dataDir} && rm -rf -- ${tmp}`,
         },
         // 3.4 refuses an existing --data-dir, even an empty one: restore into a fresh scratch dir; on failure remove only that
-        { kind: 'exec', cmd: sh`${restoreCommand(ctx.host, { ...args, initialCluster: ic, dataDir: tmp })} || { rc=$?; rm -rf -- ${tmp}; exit $rc; }` },
+        { kind: 'exec', cmd: sh`${restoreCommand(ctx.host, ctx.etcd, { ...args, initialCluster: ic, dataDir: tmp }, bump)} || { rc=$?; rm -rf -- ${tmp}; exit $rc; }` },
         // owned like the data dir (an etcd that runs as its own user must open it), before it is moved into place
         { kind: 'exec', cmd: sh`chown -R --reference=${dataDir} -- ${`${tmp}/member`} && mv -T -- ${`${tmp}/member`} ${member} && rmdir -- ${tmp}` },
       ],
@@ -202,6 +236,11 @@ export const etcdSnapshotRestore: Action<RestoreArgs> = {
       undo: [{ kind: 'exec', cmd: sh`if [ -e ${member} ]; then mkdir -p ${rolledBack} && mv -T -- ${member} ${`${rolledBack}/member`}; fi` }],
       partialUndo: [[], [{ kind: 'exec', cmd: sh`rm -rf -- ${tmp}` }], []],
       changes: true,
+      note: ctx.etcd.bumpRevision
+        ? bump.bump > 0
+          ? `etcd 3.5+: revision bumped by ${bump.bump}${bump.markCompacted ? ' and the old revisions marked compacted' : ''}, so that watchers (the apiserver's informers) re-list instead of missing events`
+          : `etcd 3.5+: no revision bump (bump_revision=0): watchers that saw revisions after the snapshot may miss events`
+        : `etcd ${ctx.etcd.set}: no revision bump is possible (etcdutl --bump-revision needs etcd 3.5+): watchers that saw revisions after the snapshot may miss events until they re-list`,
       // the restored member appears by one rename: there means done; a scratch dir alone means half-written
       probe: {
         cmd: sh`if [ -e ${member} ]; then echo done; elif [ -e ${tmp} ]; then echo partial; else echo not-started; fi`,
@@ -287,8 +326,8 @@ export function stashedPath(h: Host, manifest: string): string {
 }
 
 /** `member add`, retried while etcd 3.4 answers "unhealthy cluster" (for ~5 s after members connect). */
-export function memberAddCommand(h: Host, endpoints: string[], name: string, peerUrl: string): Shell {
-  const add = sh`${etcdctl(h, endpoints)} member add ${name} --peer-urls=${peerUrl} -w json`;
+export function memberAddCommand(h: Host, endpoints: string[], name: string, peerUrl: string, learner = false): Shell {
+  const add = learner ? sh`${etcdctl(h, endpoints)} member add ${name} --learner --peer-urls=${peerUrl} -w json` : sh`${etcdctl(h, endpoints)} member add ${name} --peer-urls=${peerUrl} -w json`;
   return sh`for i in $(seq 1 30); do if out=$(${add} 2>&1); then printf '%s\n' "$out"; exit 0; fi; case "$out" in *unhealthy*|*'not started'*|*'started members'*|*timeout*|*'timed out'*) sleep 1;; *) printf '%s\n' "$out" >&2; exit 1;; esac; done; printf '%s\n' "$out" >&2; exit 1`;
 }
 
@@ -297,11 +336,22 @@ export function memberAddCommand(h: Host, endpoints: string[], name: string, pee
  * (kept), `member add` on the others, --initial-cluster-state=existing and the exact --initial-cluster
  * that member add printed, start, wait for its port. Every part has its undo, also when it fails half-way.
  */
-export const etcdRejoin: Action<{ timeout?: number }> = {
+/**
+ * Promote the learner that has this peer URL, looked up when it runs; already a voter: nothing to do. etcd
+ * refuses while the learner has not caught up with the leader ("not in sync"): polled until it has.
+ */
+export function promoteByPeerUrl(h: Host, endpoints: string[], peerUrl: string): Shell {
+  const ctl = etcdctl(h, endpoints);
+  return sh`list=$(${ctl} member list) || exit 1; line=$(printf '%s\n' "$list" | awk -F ${', '} -v ${`p=${peerUrl}`} ${'$4 == p { print $1, $6 }'}); set -- $line; if [ -z "$1" ]; then echo ${`no member has peer URL ${peerUrl}`} >&2; exit 1; fi; if [ "$2" != true ]; then echo "member $1 is a voting member already"; exit 0; fi; ${ctl} member promote "$1"`;
+}
+
+export const etcdRejoin: Action<{ timeout?: number; version?: string }> = {
   name: 'etcd.rejoin',
   changes: 'always',
   shellArgs: [],
+  versioned: true,
   plan(args, ctx) {
+    const learner = ctx.etcd.learnerRejoin;
     const h = ctx.host;
     const e = h.etcd;
     const bk = backupDir(ctx);
@@ -321,7 +371,7 @@ export const etcdRejoin: Action<{ timeout?: number }> = {
     const commands: Command[] = [
       { kind: 'exec', cmd: sh`if ${portProbe(address, port)}; then echo ${`etcd still answers on ${address}:${port}: stop it before rejoining`} >&2; exit 1; fi; mkdir -p ${bk} && if [ ! -e ${`${bk}/previous`} ]; then cp -a -- ${file} ${`${bk}/previous`}; fi` },
       { kind: 'exec', cmd: sh`if [ -e ${member} ]; then ${moveCommand(member, aside)} && : > ${moved}; fi` },
-      { kind: 'exec', cmd: memberAddCommand(h, eps, e.name, e.peerUrl), parse: { parser: 'member-add', name: e.name, peerUrl: e.peerUrl } },
+      { kind: 'exec', cmd: memberAddCommand(h, eps, e.name, e.peerUrl, learner), parse: { parser: 'member-add', name: e.name, peerUrl: e.peerUrl } },
       {
         kind: 'edit',
         path: file,
@@ -333,6 +383,8 @@ export const etcdRejoin: Action<{ timeout?: number }> = {
       },
       e.style === 'systemd' ? { kind: 'exec', cmd: sh`systemctl daemon-reload && systemctl start --no-block ${e.unit}` } : { kind: 'exec', cmd: moveCommand(stashedPath(h, e.manifest), e.manifest) },
       { kind: 'exec', cmd: portProbe(address, port), poll: { until: 'succeeds', timeoutMs, intervalMs: 500 } },
+      // 3.5+: the learner becomes a voter only once it has caught up with the leader (etcd refuses before)
+      ...(learner ? [{ kind: 'exec' as const, cmd: promoteByPeerUrl(h, eps, e.peerUrl), poll: { until: 'succeeds' as const, timeoutMs, intervalMs: 1000 } }] : []),
       // an open port is not a joined member: wait until it serves (has a leader, caught up enough to answer)
       { kind: 'exec', cmd: sh`${etcdctl(h, [e.clientUrl])} endpoint health`, poll: { until: 'succeeds', timeoutMs, intervalMs: 500 } },
     ];
@@ -344,6 +396,7 @@ export const etcdRejoin: Action<{ timeout?: number }> = {
       [{ kind: 'exec', cmd: sh`if [ -e ${`${bk}/previous`} ]; then cp -a -- ${`${bk}/previous`} ${tmp} && mv -f -- ${tmp} ${file}; fi` }],
       [...stop, waitClosed],
       [],
+      ...(learner ? [[]] : []),
       [],
     ];
     // the full undo takes the member out of the cluster while it still runs, and only then stops it:
@@ -352,7 +405,34 @@ export const etcdRejoin: Action<{ timeout?: number }> = {
     const undo = [...removeMember, ...stopIt, ...restoreManifest, ...moveBack];
     // interrupted anywhere: every part of the undo checks what is there, so it is run, and the rejoin starts over
     const probe = { cmd: sh`if [ -e ${`${bk}/previous`} ]; then echo partial; else echo not-started; fi`, cleanup: [...undo, { kind: 'exec' as const, cmd: sh`rm -f -- ${`${bk}/previous`} ${moved}` }] };
-    return ok({ commands, undo, partialUndo, changes: true, probe });
+    return ok({ commands, undo, partialUndo, changes: true, probe, note: learner ? `etcd 3.5+: added as a learner, promoted to a voter once it has caught up` : `etcd ${ctx.etcd.set}: added as a voting member (as on 3.4)` });
+  },
+};
+
+/** After a restore: every member's revision is at least the snapshot's plus the bump the restore applied. */
+export const etcdCheckRevision: Action<{ snapshot_revision: string | number | Ref; bump_revision?: number | string; mark_compacted?: boolean | string; timeout?: number; version?: string }> = {
+  name: 'etcd.check_revision',
+  changes: 'never',
+  shellArgs: [],
+  versioned: true,
+  runtimeArgs: ['snapshot_revision'],
+  plan(args, ctx) {
+    const bump = bumpOf(ctx.etcd, args);
+    if (typeof bump === 'string') return refuse(bump);
+    const eps = endpointsOf(clusterHosts(ctx));
+    return ok({
+      commands: [
+        {
+          kind: 'exec',
+          cmd: statusCommand(ctx.host, eps),
+          parse: { parser: 'etcd-cluster', endpoints: eps, expect: { endpoints: eps, minRevision: { base: args.snapshot_revision, plus: bump.bump } } },
+          poll: { until: 'succeeds', timeoutMs: Number(args.timeout ?? 30) * 1000, intervalMs: 1000 },
+        },
+      ],
+      undo: [],
+      changes: false,
+      note: bump.bump > 0 ? `every member at revision ≥ snapshot + ${bump.bump}` : `etcd 3.4: no bump, every member at revision ≥ the snapshot's`,
+    });
   },
 };
 
@@ -360,11 +440,15 @@ export const etcdRejoin: Action<{ timeout?: number }> = {
  * Rehearse a restore without touching the member: restore into a scratch dir, boot a throwaway etcd on
  * spare ports of this host, count its keys and read its revision, then stop it and remove the scratch dir.
  */
-export const etcdRehearseRestore: Action<{ snapshot: string; address?: string; client_port?: number | string; peer_port?: number | string; version?: string }> = {
+export const etcdRehearseRestore: Action<{ snapshot: string; address?: string; client_port?: number | string; peer_port?: number | string; version?: string; bump_revision?: number | string }> = {
   name: 'etcd.rehearse_restore',
   changes: 'never',
   shellArgs: [],
+  versioned: true,
   plan(args, ctx) {
+    // the bump is the restore's: checked here (a bump 3.4 cannot do is refused before anything stops), not rehearsed
+    const bump = bumpOf(ctx.etcd, args);
+    if (typeof bump === 'string') return refuse(bump);
     const bad = checkPath(args.snapshot, 'snapshot');
     if (bad) return refuse(bad);
     const h = ctx.host;
@@ -378,9 +462,9 @@ export const etcdRehearseRestore: Action<{ snapshot: string; address?: string; c
     if (!isHostAddress(address)) return refuse(`address '${address}' is not a host name or IP address`);
     const peer = `http://${address}:${pport}`;
     const client = `http://${address}:${cport}`;
-    const restore = restoreCommand(h, { snapshot: args.snapshot, token: `rehearsal-${ctx.runId}`, version: args.version, initialCluster: `rehearsal=${peer}`, dataDir: dir, name: 'rehearsal', peerUrl: peer });
-    const etcd = sh`etcd --name=rehearsal --data-dir=${dir} --listen-client-urls=${client} --advertise-client-urls=${client} --listen-peer-urls=${peer} --initial-advertise-peer-urls=${peer} --initial-cluster=${`rehearsal=${peer}`}`;
-    const get = sh`ETCDCTL_API=3 ${h.etcd.etcdctl} --endpoints=${client} --dial-timeout=1s --command-timeout=3s get '' --prefix --keys-only --limit=1 -w json`;
+    const restore = restoreCommand(h, ctx.etcd, { snapshot: args.snapshot, token: `rehearsal-${ctx.runId}`, initialCluster: `rehearsal=${peer}`, dataDir: dir, name: 'rehearsal', peerUrl: peer }, { bump: 0, markCompacted: false });
+    const etcd = sh`${toolPath(h, 'etcd')} --name=rehearsal --data-dir=${dir} --listen-client-urls=${client} --advertise-client-urls=${client} --listen-peer-urls=${peer} --initial-advertise-peer-urls=${peer} --initial-cluster=${`rehearsal=${peer}`}`;
+    const get = sh`ETCDCTL_API=3 ${toolPath(h, 'etcdctl')} --endpoints=${client} --dial-timeout=1s --command-timeout=3s get '' --prefix --keys-only --limit=1 -w json`;
     // the trap's text is a command of its own: built as one, and quoted once as trap's argument
     const cleanup = sh`kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf -- ${dir} ${log}`;
     const cmd = join(

@@ -2,9 +2,20 @@ import type { Host } from '../model/inventory.js';
 import type { Shell } from '../model/shell.js';
 import { sh } from '../shell/build.js';
 
+export type EtcdTool = 'etcd' | 'etcdctl' | 'etcdutl';
+
+/**
+ * Where the run finds an etcd tool on a host: the runbook's own bin dir, which the `etcd.tools` step fills
+ * (a link to the host's binary of the member's version, or a copy from the jump host's tools dir). Every
+ * etcd command names it by this path, so the dry run shows exactly which binary runs.
+ */
+export function toolPath(h: Host, tool: EtcdTool): string {
+  return `${h.etcd.stashDir}/bin/${tool}`;
+}
+
 /** etcdctl with TLS and explicit endpoints (3.4 defaults to 127.0.0.1:2379, which is nobody's on a shared loopback). */
 export function etcdctl(h: Host, endpoints: string[]): Shell {
-  return sh`ETCDCTL_API=3 ${h.etcd.etcdctl} --endpoints=${endpoints.join(',')} --cacert=${h.etcd.cacert} --cert=${h.etcd.cert} --key=${h.etcd.key} --dial-timeout=3s --command-timeout=10s`;
+  return sh`ETCDCTL_API=3 ${toolPath(h, 'etcdctl')} --endpoints=${endpoints.join(',')} --cacert=${h.etcd.cacert} --cert=${h.etcd.cert} --key=${h.etcd.key} --dial-timeout=3s --command-timeout=10s`;
 }
 
 export function urlHostPort(url: string): { address: string; port: number } {
@@ -15,15 +26,4 @@ export function urlHostPort(url: string): { address: string; port: number } {
 /** `name=peer,...` as --initial-cluster wants it. */
 export function initialCluster(hosts: Host[]): string {
   return hosts.map((h) => `${h.etcd.name}=${h.etcd.peerUrl}`).join(',');
-}
-
-export function majorMinor(v: string): [number, number] {
-  const m = /^v?(\d+)\.(\d+)/.exec(v);
-  return [Number(m?.[1] ?? 3), Number(m?.[2] ?? 4)];
-}
-
-/** etcd ≥3.5 moved offline snapshot work to etcdutl. */
-export function usesEtcdutl(version: string): boolean {
-  const [maj, min] = majorMinor(version);
-  return maj > 3 || (maj === 3 && min >= 5);
 }

@@ -1,3 +1,4 @@
+import { runPlanOf } from '../engine/choose.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { hostname, userInfo } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -208,12 +209,15 @@ async function decideInFlight(p: { state: RunState; program: Program; byName: Ma
     const entry = p.program.entries.find((e) => e.kind === 'step' && e.index === f.index);
     const hp = entry?.kind === 'step' ? entry.hosts.find((h) => h.host === f.host) : undefined;
     const host = p.byName.get(f.host) as Host;
-    if (entry?.kind !== 'step' || hp?.kind !== 'run' || !hp.probe) {
-      const cmds = hp?.kind === 'run' ? hp.commands.map((c) => describeCommand(c)).join(' ; ') : '(not in the program)';
+    // a versioned step: the case for this host's etcd version, chosen from the journal's registered values as the run chose it
+    const chosen = hp ? runPlanOf(hp, p.scopeOf(host)) : undefined;
+    const rp = chosen?.ok ? chosen.plan : undefined;
+    if (entry?.kind !== 'step' || rp === undefined || !rp.probe) {
+      const cmds = rp ? rp.commands.map((c) => describeCommand(c)).join(' ; ') : '(not in the program)';
       undecided.push(`'${f.step}' had started on ${f.host} and not finished, and it has no probe to say how far it got: check by hand what \`${cmds}\` did there`);
       continue;
     }
-    const probe = hp.probe;
+    const probe = rp.probe;
     // probes and clean-ups run like any planned command: holes filled, journaled, under their deadline
     const scope = p.scopeOf(host);
     const exec = (c: Command, index: number) =>

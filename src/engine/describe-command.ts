@@ -21,6 +21,8 @@ export function describeCommand(c: Command): string {
     }
     case 'upload':
       return `sftp put → ${c.dest} (mode ${c.mode.toString(8).padStart(4, '0')}, ${c.summary})`;
+    case 'put-tools':
+      return `copy the etcd tools this host lacks, at the member's version, from ${c.from}/<version>/ on this machine (sha256 checked against its SHA256SUMS, and again on the host) into ${c.dest}`;
     case 'fetch':
       return `sftp get ${c.src} → ${c.dest} (on this machine)`;
     case 'local':

@@ -120,6 +120,8 @@ export function makePlan(input: PlanInput): { ok: true; plan: Program } | { ok: 
   // which registered results each host will hold, step by step, as the run will register them
   const holds = new Map<string, Set<string>>(inventory.hosts.map((h) => [h.name, new Set<string>()]));
   const registeredBy = new Map<string, { step: string; hosts: string[] }>();
+  // the latest etcd.tools step so far: what a versioned action is chosen by
+  let toolsRegister: string | undefined;
   const scopeFor = (host: Inventory['hosts'][number]) => {
     const planning = { runtime: holds.get(host.name) ?? new Set<string>(), secrets };
     return { planning, scope: buildScope({ playbook, inventory, host, run: input.run, extraVars: input.extraVars, registered: {}, cluster, planning }) };
@@ -168,7 +170,8 @@ export function makePlan(input: PlanInput): { ok: true; plan: Program } | { ok: 
       const { scope, planning } = scopeFor(host);
       let p: HostStepPlan;
       try {
-        p = planStepOnHost({ step: item, stepIndex: index, host, cluster, inventory, scope, render: planning, runId: input.run.id, baseDir: dirname(playbook.file), defaultTimeoutS: input.defaultTimeoutS });
+        const etcdTools = toolsRegister !== undefined && holds.get(host.name)?.has(toolsRegister) ? toolsRegister : undefined;
+        p = planStepOnHost({ step: item, stepIndex: index, host, cluster, inventory, scope, render: planning, runId: input.run.id, baseDir: dirname(playbook.file), defaultTimeoutS: input.defaultTimeoutS, etcdTools });
       } catch (e) {
         if (!(e instanceof UndefinedNameError)) throw e;
         p = { kind: 'error', host: host.name, message: e.message };
@@ -181,6 +184,7 @@ export function makePlan(input: PlanInput): { ok: true; plan: Program } | { ok: 
       for (const r of receivers) holds.get(r)?.add(controls.register);
       registeredBy.set(controls.register, { step: item.name, hosts: receivers });
     }
+    if (item.action === 'etcd.tools' && controls.register) toolsRegister = controls.register;
     entries.push({ kind: 'step', name: item.name, index, action: item.action, pos: item.pos, controls, down: sel.down.map((h) => h.name), hosts });
   }
   return { ok: true, plan: { playbook: playbook.name, cluster: inventory.cluster, runId: input.run.id, entries, secrets: [...secrets], errors } };

@@ -7,6 +7,7 @@ import type { ExecOutcome, Transport } from '../transport/transport.js';
 import { KILL_AFTER_S, wireShell, DEFAULT_TIMEOUT_S } from '../shell/wire.js';
 import { describeCommand } from './describe-command.js';
 import { filledText, fillFor } from '../shell/fill.js';
+import { runPutTools } from './put-tools.js';
 import { applyParse, runEdit, runS3Get, runS3Prune, runS3Put, runS3Verify, type StoreFactory } from './run-special.js';
 
 export interface CommandContext {
@@ -171,6 +172,10 @@ async function execute(cmd: Command, ctx: CommandContext): Promise<CommandOutcom
       const o = await ctx.transport.fetch(ctx.host, cmd.src, cmd.dest);
       if (o.kind === 'done') return simple(true);
       return { ...simple(false, `${o.kind === 'unreachable' ? 'unreachable' : 'fetch failed'}: ${o.message}`), exitCode: null };
+    }
+    case 'put-tools': {
+      const o = await runPutTools(cmd, { transport: ctx.transport, host: ctx.host, stores: ctx.stores });
+      return { ...o, durationMs: Date.now() - started, attempts: 1 };
     }
     case 'edit':
     case 's3-put':

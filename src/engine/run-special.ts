@@ -7,6 +7,8 @@ import type { Command, CommandOutcome, LocalOp, Parse } from '../model/command.j
 import type { Host } from '../model/inventory.js';
 import { checkCluster, parseClusterFacts, parseEtcdJson, parseKeyCount, parseSnapshotStatus, hexId } from '../facts/etcd-json.js';
 import { editFlags } from '../facts/manifest-edit.js';
+import { parseEtcdTools } from '../facts/etcd-tools.js';
+import { compareMinor } from '../actions/etcd-version.js';
 import type { BackupStore, StoreLocation } from '../storage/store.js';
 import type { Transport } from '../transport/transport.js';
 import { sh } from '../shell/build.js';
@@ -25,6 +27,18 @@ type Outcome = Omit<CommandOutcome, 'durationMs' | 'attempts'>;
 const fail = (error: string, stdout = '', stderr = ''): Outcome => ({ ok: false, exitCode: 1, signal: null, stdout, stderr, error });
 const done = (stdout: string, facts?: unknown): Outcome => ({ ok: true, exitCode: 0, signal: null, stdout, stderr: '', facts });
 
+/** Why a snapshot must not be restored by etcd `restoreWith`: written by a newer major.minor. Pure. */
+export function snapshotTooNew(facts: unknown, restoreWith: unknown, writtenBy: unknown): string | undefined {
+  const text = (v: unknown) => (typeof v === 'string' && v !== '' ? v : typeof v === 'number' ? String(v) : undefined);
+  const using = text(restoreWith);
+  if (using === undefined) return undefined;
+  const own = text((facts as { version?: unknown } | undefined)?.version);
+  for (const [v, by] of [[own, 'its own status'], [text(writtenBy), "the backup's provenance"]] as const) {
+    if (v !== undefined && (compareMinor(v, using) ?? 0) > 0) return `the snapshot was written by etcd ${v} (${by}), newer than the etcd ${using} that would restore it: refusing it before anything is stopped`;
+  }
+  return undefined;
+}
+
 /** Turn stdout into facts and check what they must show. Pure. */
 export function applyParse(p: Parse, stdout: string): { ok: true; facts: unknown } | { ok: false; facts: unknown; reason: string } {
   try {
@@ -35,8 +49,18 @@ export function applyParse(p: Parse, stdout: string): { ok: true; facts: unknown
         const c = checkCluster(facts, p.expect);
         return c.ok ? { ok: true, facts } : { ok: false, facts, reason: c.reason };
       }
-      case 'snapshot-status':
-        return { ok: true, facts: parseSnapshotStatus(stdout) };
+      case 'snapshot-status': {
+        const facts = parseSnapshotStatus(stdout);
+        const why = snapshotTooNew(facts, p.restoreWith, p.writtenBy);
+        return why ? { ok: false, facts, reason: why } : { ok: true, facts };
+      }
+      case 'etcd-tools': {
+        const r = parseEtcdTools(stdout, p.forced);
+        if (!r.ok) return { ok: false, facts: undefined, reason: r.reason };
+        if (p.complete && r.facts.missing.length > 0)
+          return { ok: false, facts: r.facts, reason: `etcd ${r.facts.version} (${r.facts.source}): this host has no ${r.facts.missing.join(', ')} of that version; give a tools dir (-e etcd_tools_dir=DIR with DIR/${r.facts.version}/{${r.facts.missing.join(',')}} and SHA256SUMS) or name them in the inventory` };
+        return { ok: true, facts: r.facts };
+      }
       case 'key-count': {
         const facts = parseKeyCount(stdout);
         const { count } = facts;

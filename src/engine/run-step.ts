@@ -61,6 +61,10 @@ export function registerValue(o: CommandOutcome | undefined, status: StepResult[
 
 /** Fill in flag values an edit takes from earlier commands of the same step. */
 function resolveFacts(cmd: Command, facts: Record<string, unknown>): Command {
+  if (cmd.kind === 'put-tools') {
+    const missing = Array.isArray(facts['missing']) ? facts['missing'].map(String) : undefined;
+    return { ...cmd, version: typeof facts['version'] === 'string' ? facts['version'] : undefined, missing };
+  }
   if (cmd.kind !== 'edit') return cmd;
   return {
     ...cmd,

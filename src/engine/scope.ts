@@ -39,6 +39,10 @@ export function hostView(h: Host): Record<string, unknown> {
       cert: e.cert,
       key: e.key,
       etcdctl: e.etcdctl,
+      etcdutl: e.etcdutl,
+      etcd_binary: e.etcdBinary,
+      /** where etcd.tools puts the tools every etcd command runs */
+      bin_dir: `${e.stashDir}/bin`,
     },
   };
 }

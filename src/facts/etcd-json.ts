@@ -146,6 +146,8 @@ export interface ClusterExpectation {
   converged?: boolean | undefined;
   /** A quorum of these members must answer (for "the others have quorum"). */
   quorumOf?: number | undefined;
+  /** Every answering member's revision must be at least `base + plus` (a restore's revision bump). */
+  minRevision?: { base: unknown; plus: number } | undefined;
 }
 
 /** Whether the facts meet the expectation; the reason says what is missing. */
@@ -167,6 +169,13 @@ export function checkCluster(f: ClusterFacts, want: ClusterExpectation): { ok: t
     if (notStarted.length) return { ok: false, reason: `members not started yet: ${notStarted.map((m) => m.name || m.id).join(', ')}` };
   }
   if (want.converged && new Set(f.revisions).size > 1) return { ok: false, reason: `revisions differ: ${f.revisions.join(', ')}` };
+  if (want.minRevision !== undefined) {
+    const base = Number(want.minRevision.base);
+    if (!Number.isSafeInteger(base) || base < 0) return { ok: false, reason: `the snapshot revision '${String(want.minRevision.base)}' is not a revision` };
+    const need = base + want.minRevision.plus;
+    const low = f.endpoints.filter((e) => e.revision < need);
+    if (low.length) return { ok: false, reason: `revision below ${need} (snapshot ${base} + bump ${want.minRevision.plus}): ${low.map((e) => `${e.endpoint} at ${e.revision}`).join(', ')}` };
+  }
   return { ok: true };
 }
 
@@ -175,11 +184,15 @@ export interface SnapshotStatus {
   revision: number;
   totalKey: number;
   totalSize: number;
+  /** Storage version, printed by etcdutl 3.5+. */
+  version?: string;
 }
 
 export function parseSnapshotStatus(text: string): SnapshotStatus {
   const o = obj(JSON.parse(text.trim()));
-  return { hash: Number(o['hash']), revision: Number(o['revision']), totalKey: Number(o['totalKey']), totalSize: Number(o['totalSize']) };
+  const base = { hash: Number(o['hash']), revision: Number(o['revision']), totalKey: Number(o['totalKey']), totalSize: Number(o['totalSize']) };
+  // etcdutl 3.5+ also prints the snapshot's storage version ("3.5.0")
+  return typeof o['version'] === 'string' && o['version'] !== '' ? { ...base, version: o['version'] } : base;
 }
 
 /** `get "" --prefix --limit=1 -w json` → the number of keys; etcd leaves `count` out when it is 0. */

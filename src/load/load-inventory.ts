@@ -22,6 +22,14 @@ interface RawEtcd {
   cert?: string;
   key?: string;
   etcdctl?: string;
+  etcdutl?: string;
+  etcd_binary?: string;
+  controller_manager_manifest?: string;
+  controller_manager_unit?: string;
+  controller_manager_url?: string;
+  scheduler_manifest?: string;
+  scheduler_unit?: string;
+  scheduler_url?: string;
 }
 interface RawHost {
   address?: string;
@@ -66,7 +74,19 @@ export function etcdDefaults(hostName: string, address: string, style: 'static-p
     cacert: '/etc/kubernetes/pki/etcd/ca.crt',
     cert: '/etc/kubernetes/pki/etcd/healthcheck-client.crt',
     key: '/etc/kubernetes/pki/etcd/healthcheck-client.key',
-    etcdctl: 'etcdctl',
+    etcdctl: '',
+    etcdutl: '',
+    etcdBinary: '',
+    controllerManager: {
+      manifest: style === 'systemd' ? '/etc/systemd/system/kube-controller-manager.service' : `${manifestsDir}/kube-controller-manager.yaml`,
+      unit: 'kube-controller-manager.service',
+      healthUrl: 'https://127.0.0.1:10257',
+    },
+    scheduler: {
+      manifest: style === 'systemd' ? '/etc/systemd/system/kube-scheduler.service' : `${manifestsDir}/kube-scheduler.yaml`,
+      unit: 'kube-scheduler.service',
+      healthUrl: 'https://127.0.0.1:10259',
+    },
   };
 }
 
@@ -82,6 +102,8 @@ function mergeEtcd(base: EtcdSettings, raw: RawEtcd | undefined): EtcdSettings {
     if (base.style === 'static-pod') {
       out.manifest = `${raw.manifests_dir}/etcd.yaml`;
       out.apiserverManifest = `${raw.manifests_dir}/kube-apiserver.yaml`;
+      out.controllerManager = { ...out.controllerManager, manifest: `${raw.manifests_dir}/kube-controller-manager.yaml` };
+      out.scheduler = { ...out.scheduler, manifest: `${raw.manifests_dir}/kube-scheduler.yaml` };
     }
   }
   if (raw.manifest !== undefined) out.manifest = raw.manifest;
@@ -94,6 +116,15 @@ function mergeEtcd(base: EtcdSettings, raw: RawEtcd | undefined): EtcdSettings {
   if (raw.cert !== undefined) out.cert = raw.cert;
   if (raw.key !== undefined) out.key = raw.key;
   if (raw.etcdctl !== undefined) out.etcdctl = raw.etcdctl;
+  if (raw.etcdutl !== undefined) out.etcdutl = raw.etcdutl;
+  if (raw.etcd_binary !== undefined) out.etcdBinary = raw.etcd_binary;
+  const url = (u: string) => u.replace(/\/$/, '');
+  if (raw.controller_manager_manifest !== undefined) out.controllerManager = { ...out.controllerManager, manifest: raw.controller_manager_manifest };
+  if (raw.controller_manager_unit !== undefined) out.controllerManager = { ...out.controllerManager, unit: raw.controller_manager_unit };
+  if (raw.controller_manager_url !== undefined) out.controllerManager = { ...out.controllerManager, healthUrl: url(raw.controller_manager_url) };
+  if (raw.scheduler_manifest !== undefined) out.scheduler = { ...out.scheduler, manifest: raw.scheduler_manifest };
+  if (raw.scheduler_unit !== undefined) out.scheduler = { ...out.scheduler, unit: raw.scheduler_unit };
+  if (raw.scheduler_url !== undefined) out.scheduler = { ...out.scheduler, healthUrl: url(raw.scheduler_url) };
   return out;
 }
 

@@ -10,9 +10,16 @@ export type Text = string | Cat | Ref;
 /** How the engine turns a command's stdout into facts, and what the facts must show. */
 export type Parse =
   | { parser: 'etcd-cluster'; endpoints: string[]; expect?: ClusterExpectation | undefined }
-  | { parser: 'snapshot-status' }
+  /**
+   * `snapshot status -w json`. With `restoreWith` (the etcd version that would restore it): refused when the
+   * snapshot was written by a newer etcd, by its own status (3.5+ prints a storage version) or by
+   * `writtenBy` (the version the backup's provenance records).
+   */
+  | { parser: 'snapshot-status'; restoreWith?: Text | undefined; writtenBy?: Text | undefined }
   | { parser: 'key-count'; expect?: { equals?: number | Ref | undefined; min?: number | Ref | undefined } | undefined }
-  | { parser: 'member-add'; name: string; peerUrl: string };
+  | { parser: 'member-add'; name: string; peerUrl: string }
+  /** etcd.tools' finding: the member's version, the tools that match it; `complete`: none may be missing. */
+  | { parser: 'etcd-tools'; complete: boolean; forced?: string | undefined }
 
 /** Repeat a command until it succeeds (exit 0) or, with `until: 'fails'`, until it fails. */
 export interface Poll {
@@ -43,6 +50,12 @@ export type Command =
   | { kind: 's3-get'; endpoint: string; region: string; bucket: string; key: string; dest: string; sha256: Text | undefined }
   | { kind: 'upload'; dest: string; mode: number; content: string; /** shown instead of content */ summary: string }
   | { kind: 'fetch'; src: string; dest: string }
+  /**
+   * Copy the etcd tools this host lacks (`missing`, found by the step's earlier command) at the member's
+   * `version` from the jump host's tools dir `from/<version>/` (SHA256SUMS checked here, then on the host)
+   * into `dest`. The two values are filled in by the run from that earlier command, never guessed.
+   */
+  | { kind: 'put-tools'; from: string; dest: string; version?: string | undefined; missing?: string[] | undefined }
   /** Runs on the jump host, not on the target: assert, confirm, messages. */
   | { kind: 'local'; op: LocalOp };
 
@@ -61,6 +74,8 @@ export interface ActionPlan {
   changes: boolean;
   /** When the action decided there is nothing to do, why. */
   noop?: string | undefined;
+  /** What the SRE should know about this plan (shown with it), e.g. that etcd 3.4 cannot bump the revision. */
+  note?: string | undefined;
   /**
    * Undo for each command, aligned with `commands`: when the step fails part-way, the engine undoes
    * what the completed commands did (newest first). Without it, a failed step is not undone.

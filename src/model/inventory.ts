@@ -24,8 +24,24 @@ export interface EtcdSettings {
   cacert: string;
   cert: string;
   key: string;
-  /** Path to etcdctl on the host. */
+  /**
+   * etcd tools on the host named by the inventory ('' = look on the PATH, and for etcd also in the unit's
+   * ExecStart). `etcd.tools` links the one whose version matches the member into the runbook's bin dir.
+   */
   etcdctl: string;
+  etcdutl: string;
+  etcdBinary: string;
+  /** kube-controller-manager and kube-scheduler: restarted after a full restore, where the host has them. */
+  controllerManager: ComponentSettings;
+  scheduler: ComponentSettings;
+}
+
+export interface ComponentSettings {
+  /** Static-pod manifest, or systemd unit file. */
+  manifest: string;
+  unit: string;
+  /** Where it answers /healthz. */
+  healthUrl: string;
 }
 
 export interface Host {

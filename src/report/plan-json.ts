@@ -1,5 +1,6 @@
 import type { Command } from '../model/command.js';
 import type { Program } from '../engine/plan.js';
+import type { RunPlan } from '../engine/plan-step.js';
 import { showShell } from '../shell/render.js';
 import { wireShell } from '../shell/wire.js';
 
@@ -9,6 +10,7 @@ import { wireShell } from '../shell/wire.js';
  */
 export function programJson(p: Program): unknown {
   const view = (c: Command) => (c.kind === 'exec' ? { ...c, text: showShell(c.cmd), wire: showShell(wireShell(c)) } : c);
+  const viewRun = (h: RunPlan) => ({ ...h, commands: h.commands.map(view), undo: h.undo.map(view), partialUndo: h.partialUndo?.map((u) => u.map(view)) });
   return {
     ...p,
     entries: p.entries.map((e) =>
@@ -16,7 +18,9 @@ export function programJson(p: Program): unknown {
         ? e
         : {
             ...e,
-            hosts: e.hosts.map((h) => (h.kind !== 'run' ? h : { ...h, commands: h.commands.map(view), undo: h.undo.map(view), partialUndo: h.partialUndo?.map((u) => u.map(view)) })),
+            hosts: e.hosts.map((h) =>
+              h.kind === 'run' ? viewRun(h) : h.kind === 'choose' ? { ...h, cases: h.cases.map((k) => ({ ...k, plan: viewRun(k.plan) })) } : h,
+            ),
           },
     ),
   };

@@ -1,11 +1,21 @@
 import type { ChalkInstance } from 'chalk';
 import { describeCommand, describeDeadline } from '../engine/describe-command.js';
 import type { Program } from '../engine/plan.js';
+import type { RunPlan } from '../engine/plan-step.js';
 import { KILL_AFTER_S } from '../shell/wire.js';
 
 /** The dry run as text: every step and host in order, exact commands, undo, rollback points. */
 export function formatPlan(plan: Program, c: ChalkInstance): string {
   const out: string[] = [];
+  const showRun = (h: RunPlan, indent: string): void => {
+    for (const cmd of h.commands) {
+      const d = describeDeadline(cmd);
+      out.push(`${indent}$ ${describeCommand(cmd)}${d ? c.dim(`    [${d}]`) : ''}`);
+    }
+    for (const u of h.undo) out.push(c.dim(`${indent}undo $ ${describeCommand(u)}`));
+    if (h.note) out.push(c.cyan(`${indent}note: ${h.note}`));
+    if (h.irreversible) out.push(c.yellow(`${indent}no undo: ${h.irreversible}`));
+  };
   out.push(`${c.bold('plan')} ${plan.playbook} on cluster ${plan.cluster} (dry run: nothing was contacted)`);
   out.push(
     c.dim(
@@ -38,12 +48,14 @@ export function formatPlan(plan: Program, c: ChalkInstance): string {
               break;
             case 'run':
               out.push(`  ${h.host}:${h.condition ? c.dim(` only if ${h.condition}`) : ''}`);
-              for (const cmd of h.commands) {
-                const d = describeDeadline(cmd);
-                out.push(`    $ ${describeCommand(cmd)}${d ? c.dim(`    [${d}]`) : ''}`);
+              showRun(h, '    ');
+              break;
+            case 'choose':
+              out.push(`  ${h.host}:${h.condition ? c.dim(` only if ${h.condition}`) : ''} ${c.dim(`by the etcd version this host runs (${h.on.ref})`)}`);
+              for (const k of h.cases) {
+                out.push(`    on etcd ${k.sets.join(', ')}:`);
+                showRun(k.plan, '      ');
               }
-              for (const u of h.undo) out.push(c.dim(`    undo $ ${describeCommand(u)}`));
-              if (h.irreversible) out.push(c.yellow(`    no undo: ${h.irreversible}`));
               break;
           }
         }

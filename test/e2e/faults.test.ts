@@ -8,7 +8,7 @@ import { startS3 } from '../lab/s3.js';
 import { clusterView, readKeys, writeCensus } from '../support/census.js';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { type CliResult, holdEnv, runCli, spawnCli, waitForFile } from '../support/cli.js';
-import { writeLabInventory } from '../support/lab-inventory.js';
+import { labEtcdBlock, writeLabInventory } from '../support/lab-inventory.js';
 import { s3Helpers } from '../support/s3-client.js';
 
 let lab: Lab;
@@ -50,7 +50,7 @@ beforeAll(async () => {
   [lab, s3] = await Promise.all([startLab({ nodes: 3, etcd: 'static-pod' }), startS3()]);
   inv = writeLabInventory(lab, join(lab.stateDir, 'inventory.yml'), {
     cluster: 'lab-faults',
-    hostExtra: (i) => `    etcd:\n      apiserver_url: http://${lab.nodes[i]!.address}:6443`,
+    hostExtra: (i) => labEtcdBlock(lab, i),
   });
   env = { RUNBOOK_RUNS_DIR: join(lab.stateDir, 'runs'), AWS_ACCESS_KEY_ID: s3.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.secretAccessKey, AWS_REGION: s3.region };
   s3c = s3Helpers(s3);

@@ -8,7 +8,7 @@ import { type Lab, startLab } from '../lab/lab.js';
 import { startS3 } from '../lab/s3.js';
 import { clusterView, expectedKeys, readKeys, writeCensus } from './census.js';
 import { runCli, waitForFile } from './cli.js';
-import { writeLabInventory } from './lab-inventory.js';
+import { labEtcdBlock, writeLabInventory } from './lab-inventory.js';
 import { CLI, ROOT } from './paths.js';
 
 export interface SweepLab {
@@ -26,7 +26,7 @@ export async function startSweepLab(): Promise<SweepLab> {
   const [lab, s3] = await Promise.all([startLab({ nodes: 3, etcd: 'static-pod' }), startS3()]);
   const inv = writeLabInventory(lab, join(lab.stateDir, 'inventory.yml'), {
     cluster: 'lab-sweep',
-    hostExtra: (i) => `    etcd:\n      apiserver_url: http://${lab.nodes[i]!.address}:6443`,
+    hostExtra: (i) => labEtcdBlock(lab, i),
   });
   const env = { RUNBOOK_RUNS_DIR: join(lab.stateDir, 'runs'), AWS_ACCESS_KEY_ID: s3.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.secretAccessKey, AWS_REGION: s3.region };
   await writeCensus(lab, CENSUS);

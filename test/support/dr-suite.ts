@@ -6,7 +6,7 @@ import { type Lab, startLab } from '../lab/lab.js';
 import { startS3 } from '../lab/s3.js';
 import { clusterView, expectedKeys, readKeys, writeCensus } from './census.js';
 import { runCli, waitForFile } from './cli.js';
-import { writeLabInventory } from './lab-inventory.js';
+import { labEtcdBlock, writeLabInventory } from './lab-inventory.js';
 import { CLI, ROOT } from './paths.js';
 import { s3Helpers } from './s3-client.js';
 
@@ -71,7 +71,7 @@ export function drSuite(style: 'static-pod' | 'systemd', opts: { full: boolean }
     [lab, s3] = await Promise.all([startLab({ nodes: 3, etcd: style }), startS3()]);
     inv = writeLabInventory(lab, join(lab.stateDir, 'inventory.yml'), {
       cluster: `lab-${style}`,
-      hostExtra: (i) => `    etcd:\n      style: ${style}\n      apiserver_url: http://${lab.nodes[i]!.address}:6443`,
+      hostExtra: (i) => labEtcdBlock(lab, i, [`style: ${style}`]),
     });
     env = { RUNBOOK_RUNS_DIR: join(lab.stateDir, 'runs'), AWS_ACCESS_KEY_ID: s3.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.secretAccessKey, AWS_REGION: s3.region };
     s3c = s3Helpers(s3);

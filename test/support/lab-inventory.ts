@@ -36,3 +36,9 @@ groups:
   writeFileSync(file, yaml);
   return file;
 }
+
+/** The `etcd:` block of a lab host: its apiserver, controller-manager and scheduler stand-ins answer plain HTTP on the node address. */
+export function labEtcdBlock(lab: Lab, i: number, extra: string[] = []): string {
+  const a = lab.nodes[i]?.address ?? '';
+  return ['    etcd:', ...extra.map((l) => `      ${l}`), `      apiserver_url: http://${a}:6443`, `      controller_manager_url: http://${a}:10257`, `      scheduler_url: http://${a}:10259`].join('\n');
+}

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { restoreCommand } from '../../src/actions/etcd.js';
+import { bumpOf, restoreCommand } from '../../src/actions/etcd.js';
+import { type CommandSet, commandsFor } from '../../src/actions/etcd-version.js';
 import { actionNames, findAction } from '../../src/actions/registry.js';
 import { checkCluster, parseClusterFacts, parseKeyCount, parseMembers, MEMBERS_MARK, STATUS_MARK } from '../../src/facts/etcd-json.js';
 import { etcdDefaults } from '../../src/load/load-inventory.js';
@@ -24,16 +25,28 @@ const host = (n: number, style: 'static-pod' | 'systemd' = 'static-pod'): Host =
   etcd: etcdDefaults(`m${n}`, `10.0.0.${n}`, style),
 });
 
-describe('restore command by etcd version', () => {
+describe('restore command by etcd command set', () => {
   const h = host(1);
   const base = { snapshot: '/s/snap.db', token: 'tok-2', initialCluster: 'm1=https://10.0.0.1:2380', dataDir: '/var/lib/etcd' };
+  const tail = '/s/snap.db --name=m1 --initial-cluster=m1=https://10.0.0.1:2380 --initial-cluster-token=tok-2 --initial-advertise-peer-urls=https://10.0.0.1:2380 --data-dir=/var/lib/etcd';
   it.each([
-    ['3.4', {}, "ETCDCTL_API=3 etcdctl snapshot restore /s/snap.db --name=m1 --initial-cluster=m1=https://10.0.0.1:2380 --initial-cluster-token=tok-2 --initial-advertise-peer-urls=https://10.0.0.1:2380 --data-dir=/var/lib/etcd"],
-    ['3.4', { bump_revision: 1000, mark_compacted: true }, "ETCDCTL_API=3 etcdctl snapshot restore /s/snap.db --name=m1 --initial-cluster=m1=https://10.0.0.1:2380 --initial-cluster-token=tok-2 --initial-advertise-peer-urls=https://10.0.0.1:2380 --data-dir=/var/lib/etcd"],
-    ['3.5', { bump_revision: 1000000000, mark_compacted: true }, 'etcdutl snapshot restore /s/snap.db --name=m1 --initial-cluster=m1=https://10.0.0.1:2380 --initial-cluster-token=tok-2 --initial-advertise-peer-urls=https://10.0.0.1:2380 --data-dir=/var/lib/etcd --bump-revision=1000000000 --mark-compacted'],
-    ['3.6.1', { skip_hash_check: true }, 'etcdutl snapshot restore /s/snap.db --name=m1 --initial-cluster=m1=https://10.0.0.1:2380 --initial-cluster-token=tok-2 --initial-advertise-peer-urls=https://10.0.0.1:2380 --data-dir=/var/lib/etcd --skip-hash-check'],
-  ])('etcd %s %j', (version, extra, want) => {
-    expect(showShell(restoreCommand(h, { ...base, version, ...extra }))).toBe(want);
+    ['3.4', {}, `ETCDCTL_API=3 /var/lib/etcd-runbook/bin/etcdctl snapshot restore ${tail}`],
+    ['3.4', { bump_revision: 0 }, `ETCDCTL_API=3 /var/lib/etcd-runbook/bin/etcdctl snapshot restore ${tail}`],
+    ['3.5', {}, `/var/lib/etcd-runbook/bin/etcdutl snapshot restore ${tail} --bump-revision=1000000000 --mark-compacted`],
+    ['3.5', { bump_revision: 5000 }, `/var/lib/etcd-runbook/bin/etcdutl snapshot restore ${tail} --bump-revision=5000 --mark-compacted`],
+    ['3.5', { bump_revision: 0 }, `/var/lib/etcd-runbook/bin/etcdutl snapshot restore ${tail}`],
+    ['3.5', { bump_revision: 7, mark_compacted: false }, `/var/lib/etcd-runbook/bin/etcdutl snapshot restore ${tail} --bump-revision=7`],
+    ['3.6', { skip_hash_check: true }, `/var/lib/etcd-runbook/bin/etcdutl snapshot restore ${tail} --skip-hash-check --bump-revision=1000000000 --mark-compacted`],
+  ] as const)('etcd %s %j', (set, extra, want) => {
+    const etcd = commandsFor(set);
+    const bump = bumpOf(etcd, extra as { bump_revision?: number; mark_compacted?: boolean });
+    if (typeof bump === 'string') throw new Error(bump);
+    expect(showShell(restoreCommand(h, etcd, { ...base, ...extra }, bump))).toBe(want);
+  });
+  it('a bump asked for on 3.4 is refused, never dropped', () => {
+    expect(bumpOf(commandsFor('3.4'), { bump_revision: 1000 })).toMatch(/3\.4 cannot bump the revision/);
+    expect(bumpOf(commandsFor('3.4'), { mark_compacted: true })).toMatch(/no --mark-compacted/);
+    expect(bumpOf(commandsFor('3.5'), { bump_revision: -1 })).toMatch(/whole number/);
   });
 });
 
@@ -43,12 +56,12 @@ const step = (action: string): Step => ({
   become: undefined, ignoreErrors: false, repeatable: undefined, pos: { file: 'f', line: 1, col: 1 },
 });
 
-function plan(action: string, args: Record<string, unknown>, h = host(2)) {
+function plan(action: string, args: Record<string, unknown>, h = host(2), set: CommandSet = '3.4') {
   const a = findAction(action);
   if (!a) throw new Error(action);
   const cluster = [host(1), host(2), host(3)];
   const inventory = { file: 'i', cluster: 'c', knownHosts: 'k', hosts: cluster, groups: { all: ['m1', 'm2', 'm3'] }, vars: {} };
-  const p = a.plan(args, { host: h, cluster, inventory, step: step(action), stepIndex: 0, runId: 'R', baseDir: '/', undo: undefined });
+  const p = a.plan(args, { host: h, cluster, inventory, step: step(action), stepIndex: 0, runId: 'R', baseDir: '/', undo: undefined, etcd: commandsFor(set) });
   return p.ok ? { ...p, plan: { ...p.plan, commands: text(p.plan.commands), undo: text(p.plan.undo) } } : p;
 }
 
@@ -78,7 +91,7 @@ describe('etcd actions plan commands as data', () => {
   it.each([
     ['etcd.snapshot_restore', { snapshot: 'relative.db', token: 't' }, /must be an absolute path/],
     ['etcd.snapshot_restore', { snapshot: '/a/../b', token: 't' }, /must not contain '\.\.'/],
-    ['etcd.snapshot_restore', { snapshot: '/s.db', token: 't', mark_compacted: true, version: '3.4' }, /needs etcdutl/],
+    ['etcd.snapshot_restore', { snapshot: '/s.db', token: 't', mark_compacted: true, version: '3.4' }, /3\.4 has no --mark-compacted/],
     ['etcd.member_remove', { id: 'zz; rm -rf /', name: 'm2' }, /not a hex id/],
     ['s3.download', { key: '../x', dest: '/x', bucket: 'b' }, /relative object key/],
   ])('%s %j is refused', (action, args, msg) => {
@@ -133,13 +146,14 @@ describe('every action that changes a host can be decided after a crash', () => 
     'etcd.start': {},
     'apiserver.stop': {},
     'apiserver.start': {},
+    'controlplane.restart': {},
     's3.download': { key: 'k', dest: '/d/x', bucket: 'b' },
   };
   const changing = actionNames().filter((n) => findAction(n)?.changes === 'always');
   it('the table covers every changing action', () => expect(changing.sort()).toEqual(Object.keys(samples).sort()));
   it.each(Object.keys(samples))('%s is repeatable or has a probe', (name) => {
     const a = findAction(name);
-    const p = a?.plan(samples[name] as never, { host: host(2), cluster: [host(1), host(2), host(3)], inventory: { file: 'i', cluster: 'c', knownHosts: 'k', hosts: [host(1), host(2), host(3)], groups: {}, vars: {} }, step: step(name), stepIndex: 0, runId: 'R', baseDir: process.cwd(), undo: undefined });
+    const p = a?.plan(samples[name] as never, { host: host(2), cluster: [host(1), host(2), host(3)], inventory: { file: 'i', cluster: 'c', knownHosts: 'k', hosts: [host(1), host(2), host(3)], groups: {}, vars: {} }, step: step(name), stepIndex: 0, runId: 'R', baseDir: process.cwd(), undo: undefined, etcd: commandsFor('3.5') });
     expect(p?.ok, JSON.stringify(p)).toBe(true);
     if (!p?.ok) return;
     expect(a?.repeatable === true || p.plan.probe !== undefined).toBe(true);
