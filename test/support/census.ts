@@ -7,7 +7,7 @@ export async function writeCensus(lab: Lab, n: number, prefix = '/census/'): Pro
   const script = `set -e
 for start in $(seq 0 100 ${n - 1}); do
   { echo; for i in $(seq $start $((start + 99))); do [ $i -lt ${n} ] && printf 'put ${prefix}%04d value-%d\\n' $i $i; done; echo; echo; } |
-    ETCDCTL_API=3 etcdctl --endpoints=${ep} ${pki} txn >/dev/null
+    ETCDCTL_API=3 /etc/lab-bin/images/etcd/${lab.etcdVersions[0]}/etcdctl --endpoints=${ep} ${pki} txn >/dev/null
 done`;
   const r = await lab.exec(0, script);
   if (r.code !== 0) throw new Error(`census write failed: ${r.stderr}`);

@@ -19,7 +19,23 @@ async function etcdStartTime(lab: Lab, node: number, style: 'static-pod' | 'syst
   return r.stdout.trim();
 }
 
-export function drSuite(style: 'static-pod' | 'systemd', opts: { full: boolean }): void {
+/** Start time of a lab pod or unit's process (clock ticks since boot). */
+async function procStart(lab: Lab, node: number, style: 'static-pod' | 'systemd', name: string): Promise<string> {
+  const pidFile = style === 'static-pod' ? `/run/pods/${name}.pid` : `/run/lab-systemd/${name}.service.pid`;
+  const r = await lab.exec(node, `cut -d' ' -f22 /proc/$(cat ${pidFile})/stat`);
+  return r.stdout.trim();
+}
+
+export interface DrSuiteOptions {
+  full: boolean;
+  /** etcd of the lab ('3.4' default, '3.5'). */
+  version?: '3.4' | '3.5';
+  /** Nodes whose login PATH has no etcd tools: the playbooks get them from the lab's etcd cache as the tools dir. */
+  noTools?: number[];
+}
+
+export function drSuite(style: 'static-pod' | 'systemd', opts: DrSuiteOptions): void {
+  const version = opts.version ?? '3.4';
   let lab: Lab;
   let s3: S3;
   let inv: string;
@@ -28,7 +44,9 @@ export function drSuite(style: 'static-pod' | 'systemd', opts: { full: boolean }
   const N = 1000;
 
   const run = (args: string[]) => runCli(args, { env });
-  const s3vars = () => ['-e', `s3_endpoint=${s3.endpoint}`, '-e', `s3_bucket=${s3.bucket}`];
+  const s3vars = () => ['-e', `s3_endpoint=${s3.endpoint}`, '-e', `s3_bucket=${s3.bucket}`, ...toolsVars()];
+  // masters without etcd tools get them from the jump host: the lab's etcd cache is laid out as an operator's tools dir
+  const toolsVars = () => (opts.noTools?.length ? ['-e', `etcd_tools_dir=${lab.etcdCache}`] : []);
 
   async function healthy(): Promise<void> {
     // the playbook already waited for health; this is the test's own, independent look
@@ -68,7 +86,7 @@ export function drSuite(style: 'static-pod' | 'systemd', opts: { full: boolean }
   }
 
   beforeAll(async () => {
-    [lab, s3] = await Promise.all([startLab({ nodes: 3, etcd: style }), startS3()]);
+    [lab, s3] = await Promise.all([startLab({ nodes: 3, etcd: style, etcdVersion: version, hostTools: [0, 1, 2].map((i) => !opts.noTools?.includes(i)) }), startS3()]);
     inv = writeLabInventory(lab, join(lab.stateDir, 'inventory.yml'), {
       cluster: `lab-${style}`,
       hostExtra: (i) => labEtcdBlock(lab, i, [`style: ${style}`]),
@@ -82,7 +100,7 @@ export function drSuite(style: 'static-pod' | 'systemd', opts: { full: boolean }
     await Promise.allSettled([lab?.stop(), s3?.stop()]);
   });
 
-  describe(`disaster recovery playbooks, ${style}`, () => {
+  describe(`disaster recovery playbooks, ${style}, etcd ${version}${opts.noTools?.length ? `, no etcd tools on ${opts.noTools.map((i) => `master-${i + 1}`).join(', ')}` : ''}`, () => {
     it('backup.yml streams a verified snapshot and /etc/kubernetes to S3', async () => {
       const runId = `backup-${Date.now()}`;
       const r = await run(['run', 'playbooks/backup.yml', '-i', inv, '--run-id', runId, ...s3vars()]);
@@ -92,6 +110,13 @@ export function drSuite(style: 'static-pod' | 'systemd', opts: { full: boolean }
       expect(prov).toMatchObject({ cluster: `lab-${style}`, member: 'master-1', verified: true, kind: 'etcd-snapshot' });
       expect(String(prov['sha256'])).toMatch(/^[0-9a-f]{64}$/);
       expect(Number(prov['revision'])).toBeGreaterThan(0);
+      expect(String(prov['etcd_version'])).toBe(lab.etcdVersions[0]);
+      if (opts.noTools?.includes(0)) {
+        // the master without tools ran the snapshot with the copies from the tools dir, checked by sha256
+        const bin = await lab.exec(0, 'ls -l /var/lib/etcd-runbook/bin/ && sha256sum /var/lib/etcd-runbook/bin/etcdctl');
+        const sums = readFileSync(join(lab.etcdCache, lab.etcdVersions[0] as string, 'SHA256SUMS'), 'utf8');
+        expect(sums).toContain(bin.stdout.split('\n').at(-2)?.split(' ')[0] ?? 'none');
+      }
       expect(await s3c.sha256(backupKey)).toBe(prov['sha256']);
       expect(await s3c.exists(`etcd/lab-${style}/${runId}/etc-kubernetes.tar.gz`)).toBe(true);
       // nothing was left on the member's disk
@@ -104,9 +129,22 @@ export function drSuite(style: 'static-pod' | 'systemd', opts: { full: boolean }
       expect(del.code).toBe(0);
       await lab.etcdctl(0, ['put', '/after-backup', 'must-vanish']);
       expect(await readKeys(lab, 0)).toEqual([]);
-      const r = await run(['run', 'playbooks/full-restore.yml', '-i', inv, '--yes', '-e', `snapshot_key=${backupKey}`, ...s3vars()]);
+      const schedulers = await Promise.all([0, 1, 2].map((i) => procStart(lab, i, style, 'kube-scheduler')));
+      const prov = JSON.parse(await s3c.getText(`${backupKey}.json`)) as Record<string, string>;
+      const runId = `restore-${Date.now()}`;
+      const r = await run(['run', 'playbooks/full-restore.yml', '-i', inv, '--yes', '--run-id', runId, '-e', `snapshot_key=${backupKey}`, ...s3vars()]);
       expect(r.code, r.stdout + r.stderr).toBe(0);
       for (const i of [0, 1, 2]) expect(await readKeys(lab, i, '/census/', 's')).toEqual(expectedKeys(N));
+      // every member's revision: past the snapshot's plus the bump on 3.5, the snapshot's own on 3.4 (no bump there)
+      const st = await lab.etcdctl(0, ['endpoint', 'status', '-w', 'json'], { endpoints: 'all' });
+      const revs = (JSON.parse(st.stdout) as { Status: { header: { revision: number } } }[]).map((x) => Number(x.Status.header.revision));
+      const bump = version === '3.4' ? 0 : 1_000_000_000;
+      console.log(`etcd ${version} ${style}: snapshot revision ${prov['revision']}, bump ${bump}, member revisions after restore ${revs.join(', ')}`);
+      for (const rev of revs) expect(rev).toBeGreaterThanOrEqual(Number(prov['revision']) + bump);
+      if (bump > 0) for (const rev of revs) expect(rev).toBeLessThan(Number(prov['revision']) + bump + 1000);
+      // kube-scheduler (and controller-manager) were restarted after the restore
+      const after = await Promise.all([0, 1, 2].map((i) => procStart(lab, i, style, 'kube-scheduler')));
+      for (const i of [0, 1, 2]) expect(after[i]).not.toBe(schedulers[i]);
       expect(await readKeys(lab, 0, '/after-backup')).toEqual([]);
       await healthy();
       await apiserversReady();
@@ -173,8 +211,23 @@ export function drSuite(style: 'static-pod' | 'systemd', opts: { full: boolean }
           ? 'mv /etc/kubernetes/manifests/etcd.yaml /root/etcd.yaml && for i in $(seq 1 50); do [ -e /run/pods/etcd.pid ] || break; sleep 0.1; done; rm -rf /var/lib/etcd/member && mv /root/etcd.yaml /etc/kubernetes/manifests/etcd.yaml'
           : 'systemctl stop etcd && rm -rf /var/lib/etcd/member && systemctl start etcd';
       expect((await lab.exec(1, wipe)).code).toBe(0);
-      const r = await run(['run', 'playbooks/reinitialize-member.yml', '-i', inv, '-e', 'member=master-2']);
+      const runId = `reinit-${Date.now()}`;
+      const r = await run(['run', 'playbooks/reinitialize-member.yml', '-i', inv, '--run-id', runId, '-e', 'member=master-2', ...toolsVars()]);
       expect(r.code, r.stdout + r.stderr).toBe(0);
+      // 3.5+: the journal shows the member added as a learner, then promoted; 3.4: added as a voter
+      const journal = readFileSync(join(env['RUNBOOK_RUNS_DIR']!, runId, 'journal.jsonl'), 'utf8');
+      const started = journal.split('\n').filter((l) => l.includes('"type":"command.start"') && l.includes('"host":"master-2"'));
+      const learnerAdd = started.findIndex((l) => l.includes('member add master-2 --learner'));
+      const promote = started.findIndex((l) => l.includes('member promote'));
+      if (version === '3.4') expect([learnerAdd, promote]).toEqual([-1, -1]);
+      else {
+        expect(learnerAdd).toBeGreaterThanOrEqual(0);
+        expect(promote).toBeGreaterThan(learnerAdd);
+        console.log(`etcd ${version} ${style} reinitialize journal (master-2): ${started.length} commands, learner add at #${learnerAdd + 1}, promote at #${promote + 1}`);
+        const list = await lab.etcdctl(0, ['member', 'list', '-w', 'json'], { endpoints: 'all' });
+        const members = (JSON.parse(list.stdout) as { members: { name: string; isLearner?: boolean }[] }).members;
+        expect(members.find((m) => m.name === 'master-2')?.isLearner ?? false).toBe(false);
+      }
       expect(await readKeys(lab, 1, '/census/', 's')).toEqual(expectedKeys(N));
       await healthy();
       expect(await Promise.all(others.map((i) => etcdStartTime(lab, i, style)))).toEqual(startTimes);
@@ -185,7 +238,7 @@ export function drSuite(style: 'static-pod' | 'systemd', opts: { full: boolean }
         const stop = await lab.exec(i, style === 'static-pod' ? 'mkdir -p /var/lib/etcd-runbook/stopped && mv /etc/kubernetes/manifests/etcd.yaml /var/lib/etcd-runbook/stopped/etcd.yaml' : 'systemctl stop etcd');
         expect(stop.code).toBe(0);
       }
-      const r = await run(['run', 'playbooks/force-new-cluster.yml', '-i', inv, '-e', 'survivor=master-1']);
+      const r = await run(['run', 'playbooks/force-new-cluster.yml', '-i', inv, '-e', 'survivor=master-1', ...toolsVars()]);
       expect(r.code, r.stdout + r.stderr).toBe(0);
       await healthy();
       for (const i of [0, 1, 2]) {
@@ -197,7 +250,7 @@ export function drSuite(style: 'static-pod' | 'systemd', opts: { full: boolean }
     }, 300_000);
 
     it('force-new-cluster.yml mode=rebuild-db rebuilds the survivor from its own member/snap/db (crash-loop recovery)', async () => {
-      const r = await run(['run', 'playbooks/force-new-cluster.yml', '-i', inv, '-e', 'survivor=master-3', '-e', 'mode=rebuild-db']);
+      const r = await run(['run', 'playbooks/force-new-cluster.yml', '-i', inv, '-e', 'survivor=master-3', '-e', 'mode=rebuild-db', ...toolsVars()]);
       expect(r.code, r.stdout + r.stderr).toBe(0);
       expect(r.stdout).toMatch(/rebuild the data dir from member\/snap\/db on master-3/);
       await healthy();
