@@ -110,7 +110,8 @@ export function drSuite(style: 'static-pod' | 'systemd', opts: DrSuiteOptions): 
       expect(prov).toMatchObject({ cluster: `lab-${style}`, member: 'master-1', verified: true, kind: 'etcd-snapshot' });
       expect(String(prov['sha256'])).toMatch(/^[0-9a-f]{64}$/);
       expect(Number(prov['revision'])).toBeGreaterThan(0);
-      expect(String(prov['etcd_version'])).toBe(lab.etcdVersions[0]);
+      // metadata keys are stored as S3 header names: etcd_version → etcd-version
+      expect(String(prov['etcd-version'])).toBe(lab.etcdVersions[0]);
       if (opts.noTools?.includes(0)) {
         // the master without tools ran the snapshot with the copies from the tools dir, checked by sha256
         const bin = await lab.exec(0, 'ls -l /var/lib/etcd-runbook/bin/ && sha256sum /var/lib/etcd-runbook/bin/etcdctl');
