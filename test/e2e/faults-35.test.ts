@@ -1,0 +1,3 @@
+import { faultMatrix } from '../support/fault-matrix.js';
+
+faultMatrix('3.5');

@@ -1,0 +1,264 @@
+// Fault matrix on a real etcd lab: every fault ends at success or at a rollback point, with the
+// keys counted before and after. Each test prints one row for the closing note.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Lab, startLab } from '../lab/lab.js';
+import { startS3 } from '../lab/s3.js';
+import { clusterView, readKeys, writeCensus } from './census.js';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { type CliResult, holdEnv, runCli, spawnCli, waitForFile } from './cli.js';
+import { labEtcdBlock, writeLabInventory } from './lab-inventory.js';
+import { s3Helpers } from './s3-client.js';
+
+/** The fault matrix on a static-pod lab of this etcd version. */
+export function faultMatrix(version: '3.4' | '3.5'): void {
+  let lab: Lab;
+  let s3: Awaited<ReturnType<typeof startS3>>;
+  let s3c: ReturnType<typeof s3Helpers>;
+  let inv: string;
+  let env: Record<string, string>;
+  let backupKey = '';
+
+  const run = (args: string[]) => runCli(args, { env });
+  const s3vars = () => ['-e', `s3_endpoint=${s3.endpoint}`, '-e', `s3_bucket=${s3.bucket}`];
+  const rows: string[] = [];
+
+  function row(fault: string, outcome: string, before: number, after: number, ms: number): void {
+    rows.push(`| ${fault} | ${outcome} | ${before} | ${after} | ${(ms / 1000).toFixed(1)} s |`);
+  }
+
+  async function allKeys(): Promise<string[]> {
+    return readKeys(lab, 0, '/');
+  }
+
+  async function healthy(members = 3): Promise<void> {
+    await lab.waitHealthy({ timeoutMs: 60_000 });
+    const v = await clusterView(lab);
+    expect(v).toEqual({ members, started: members, leaders: [expect.any(String)], clusterIds: [expect.any(String)] });
+  }
+
+  /**
+   * Start a run in the background, held before `step` (deterministically, by the engine itself): `held`
+   * resolves once it waits there, `release()` lets it go on.
+   */
+  function startHeld(args: string[], runId: string, step: string): { held: Promise<void>; release: () => void; done: Promise<CliResult> } {
+    const dir = mkdtempSync(join(lab.stateDir, 'hold-'));
+    const { done } = spawnCli([...args, '--run-id', runId], { env: { ...env, ...holdEnv(step, dir) } });
+    return { held: waitForFile(join(dir, 'held')), release: () => writeFileSync(join(dir, 'release'), ''), done };
+  }
+
+  beforeAll(async () => {
+    [lab, s3] = await Promise.all([startLab({ nodes: 3, etcd: 'static-pod', etcdVersion: version }), startS3()]);
+    inv = writeLabInventory(lab, join(lab.stateDir, 'inventory.yml'), {
+      cluster: 'lab-faults',
+      hostExtra: (i) => labEtcdBlock(lab, i),
+    });
+    env = { RUNBOOK_RUNS_DIR: join(lab.stateDir, 'runs'), AWS_ACCESS_KEY_ID: s3.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.secretAccessKey, AWS_REGION: s3.region };
+    s3c = s3Helpers(s3);
+    await writeCensus(lab, 1000);
+    const runId = `faults-backup-${Date.now()}`;
+    const b = await run(['run', 'playbooks/backup.yml', '-i', inv, '--run-id', runId, ...s3vars()]);
+    if (b.code !== 0) throw new Error(`backup failed: ${b.stdout}${b.stderr}`);
+    backupKey = `etcd/lab-faults/${runId}/snapshot.db`;
+  }, 180_000);
+
+  afterAll(async () => {
+    if (rows.length) console.log(`\n[fault matrix, etcd ${version}]\n| fault | outcome | keys before | keys after | time |\n|---|---|---|---|---|\n${rows.join('\n')}\n`);
+    await Promise.allSettled([lab?.stop(), s3?.stop()]);
+  });
+
+  describe(`fault matrix, etcd ${version}`, () => {
+    it('1. etcd cannot start on one member after the restore → full-restore unwinds to the old cluster', async () => {
+      await lab.etcdctl(0, ['put', '/pre-run-1', 'kept']);
+      const before = await allKeys();
+      // master-3's etcd is started through a wrapper that refuses to run while a restore's
+      // member.before-* is there: the restored member never starts, the old one does again
+      const wrap = await lab.exec(
+        2,
+        `printf '%s\\n' '#!/bin/sh' 'for d in /var/lib/etcd/member.before-*; do [ -e "$d" ] && { echo "injected fault: etcd refuses to start" >&2; exit 1; }; done' 'exec etcd "$@"' > /etc/etcd-fault-wrapper && chmod +x /etc/etcd-fault-wrapper && sed -i 's#^    - etcd$#    - /etc/etcd-fault-wrapper#' /etc/kubernetes/manifests/etcd.yaml && grep -c etcd-fault-wrapper /etc/kubernetes/manifests/etcd.yaml`,
+      );
+      expect(wrap.stdout.trim()).toBe('1');
+      await healthy();
+      const t0 = Date.now();
+      const r = await run(['run', 'playbooks/full-restore.yml', '-i', inv, '--yes', '-e', `snapshot_key=${backupKey}`, '-e', 'health_timeout=8', ...s3vars()]);
+      expect(r.code, r.stdout + r.stderr).toBe(1);
+      expect(r.stdout).toMatch(/step 'cluster is healthy' failed/);
+      expect(r.stdout).toMatch(/rolled back to 'rehearsed'/);
+      await healthy();
+      const after = await allKeys();
+      expect(after).toEqual(before);
+      row('etcd fails to start on one member after restore', 'rolled back', before.length, after.length, Date.now() - t0);
+      await lab.exec(2, `sed -i 's#^    - /etc/etcd-fault-wrapper$#    - etcd#' /etc/kubernetes/manifests/etcd.yaml`);
+      await healthy();
+    }, 240_000);
+
+    it('4. a snapshot corrupted in S3 (one byte flipped) → refused before any host is touched', async () => {
+      const good = await s3c.bytes(backupKey);
+      const bad = Buffer.from(good);
+      bad[Math.floor(bad.length / 2)]! ^= 0x01;
+      await s3c.put(backupKey, bad);
+      const before = await allKeys();
+      const runId = `corrupt-${Date.now()}`;
+      const t0 = Date.now();
+      try {
+        const r = await run(['run', 'playbooks/full-restore.yml', '-i', inv, '--yes', '--run-id', runId, '-e', `snapshot_key=${backupKey}`, ...s3vars()]);
+        expect(r.code, r.stdout + r.stderr).toBe(1);
+        expect(r.stdout).toMatch(/sha256 mismatch .*refusing it before any host is touched/);
+        // the first step failed: no command ran on any host
+        const journal = readFileSync(join(env['RUNBOOK_RUNS_DIR']!, runId, 'journal.jsonl'), 'utf8');
+        expect(journal).toMatch(/"type":"command.start","step":"verify the snapshot in S3"[^\n]*"kind":"local"/);
+        expect(journal).not.toMatch(/"type":"command.start"[^\n]*"kind":"(exec|upload|fetch|edit|s3-put|s3-get)"/);
+        for (const i of [0, 1, 2]) expect((await lab.exec(i, `test -e /var/lib/etcd-runbook/restore/${runId}`)).code).not.toBe(0);
+        const after = await allKeys();
+        expect(after).toEqual(before);
+        row('snapshot corrupted in S3', 'refused', before.length, after.length, Date.now() - t0);
+      } finally {
+        await s3c.put(backupKey, good);
+      }
+    }, 120_000);
+
+    it('4b. a snapshot whose etcd hash differs from the one recorded at backup time → refused before anything is stopped', async () => {
+      const prov = JSON.parse((await s3c.bytes(`${backupKey}.json`)).toString('utf8')) as Record<string, unknown>;
+      const before = await allKeys();
+      const t0 = Date.now();
+      try {
+        await s3c.put(`${backupKey}.json`, Buffer.from(JSON.stringify({ ...prov, hash: '12345' })));
+        const r = await run(['run', 'playbooks/full-restore.yml', '-i', inv, '--yes', '-e', `snapshot_key=${backupKey}`, ...s3vars()]);
+        expect(r.code, r.stdout + r.stderr).toBe(1);
+        expect(r.stdout).toMatch(/different etcd hash than the backup's provenance record/);
+        expect(r.stdout).not.toMatch(/stop etcd everywhere/);
+        const after = await allKeys();
+        expect(after).toEqual(before);
+        row('snapshot etcd hash differs from the backup record', 'refused', before.length, after.length, Date.now() - t0);
+      } finally {
+        await s3c.put(`${backupKey}.json`, Buffer.from(JSON.stringify(prov)));
+      }
+    }, 120_000);
+
+    it('4c. a snapshot written by a newer etcd than the members run → refused before anything is stopped', async () => {
+      const prov = JSON.parse((await s3c.bytes(`${backupKey}.json`)).toString('utf8')) as Record<string, unknown>;
+      const [major, minor] = String(lab.etcdVersions[0]).split('.').map(Number);
+      const newer = `${major}.${(minor ?? 0) + 1}.0`;
+      const before = await allKeys();
+      const t0 = Date.now();
+      try {
+        await s3c.put(`${backupKey}.json`, Buffer.from(JSON.stringify({ ...prov, 'etcd-version': newer })));
+        const r = await run(['run', 'playbooks/full-restore.yml', '-i', inv, '--yes', '-e', `snapshot_key=${backupKey}`, ...s3vars()]);
+        expect(r.code, r.stdout + r.stderr).toBe(1);
+        expect(r.stdout).toContain(`written by etcd ${newer} (the backup's provenance), newer than the etcd ${lab.etcdVersions[0]} that would restore it`);
+        expect(r.stdout).not.toMatch(/stop etcd everywhere/);
+        const after = await allKeys();
+        expect(after).toEqual(before);
+        row(`snapshot written by etcd ${newer}, members on ${lab.etcdVersions[0]}`, 'refused', before.length, after.length, Date.now() - t0);
+      } finally {
+        await s3c.put(`${backupKey}.json`, Buffer.from(JSON.stringify(prov)));
+      }
+    }, 120_000);
+
+    it('5. a backup during a restore → refused by the cluster lock; the restore completes', async () => {
+      const before = await allKeys();
+      const runId = `locked-restore-${Date.now()}`;
+      const t0 = Date.now();
+      // held before its first destructive step, with the lock taken: the others come while it holds it
+      const restore = startHeld(['run', 'playbooks/full-restore.yml', '-i', inv, '--yes', '-e', `snapshot_key=${backupKey}`, ...s3vars()], runId, 'stop kube-apiservers');
+      await restore.held;
+      const backup = await run(['run', 'playbooks/backup.yml', '-i', inv, ...s3vars()]);
+      expect(backup.code).toBe(1);
+      expect(backup.stdout).toMatch(new RegExp(`the cluster is locked: master-1 is held by run ${runId}`));
+      const second = await run(['run', 'playbooks/full-restore.yml', '-i', inv, '--yes', '-e', `snapshot_key=${backupKey}`, ...s3vars()]);
+      expect(second.code).toBe(1);
+      expect(second.stdout).toMatch(/the cluster is locked/);
+      restore.release();
+      const r = await restore.done;
+      expect(r.code, r.stdout + r.stderr).toBe(0);
+      await healthy();
+      const after = await allKeys();
+      expect(after.filter((k) => k.startsWith('/census/'))).toHaveLength(1000);
+      row('backup (and a second restore) during a restore', 'refused (lock); restore completed', before.length, after.length, Date.now() - t0);
+    }, 240_000);
+
+    it('7. the data dir filesystem of one member is too small for the restore → unwound, nothing lost', async () => {
+      // give master-3 a dedicated small filesystem for /var/lib/etcd (a mount point, as with a dedicated disk)
+      const setup = await lab.exec(
+        2,
+        `set -e
+  mv /etc/kubernetes/manifests/etcd.yaml /root/etcd.yaml
+  for i in $(seq 1 100); do [ -e /run/pods/etcd.pid ] || break; sleep 0.1; done
+  cp -a --sparse=never /var/lib/etcd /root/etcd-copy
+  used=$(du -sm /root/etcd-copy | cut -f1)
+  mount -t tmpfs -o size=$((used + 24))m,mode=700 tmpfs /var/lib/etcd
+  cp -a --sparse=never /root/etcd-copy/. /var/lib/etcd/
+  rm -rf /root/etcd-copy
+  mv /root/etcd.yaml /etc/kubernetes/manifests/etcd.yaml
+  df -m /var/lib/etcd | tail -1`,
+      );
+      expect(setup.code, setup.stderr).toBe(0);
+      await healthy();
+      await lab.etcdctl(0, ['put', '/pre-run-7', 'kept']);
+      const before = await allKeys();
+      const runId = `disk-full-${Date.now()}`;
+      const t0 = Date.now();
+      // held right before the restore, with every etcd stopped (nothing else writes there any more):
+      // leave exactly 24 MB free, less than the restore's WAL preallocation needs, every time
+      const held = startHeld(['run', 'playbooks/full-restore.yml', '-i', inv, '--yes', '-e', `snapshot_key=${backupKey}`, ...s3vars()], runId, 'restore the snapshot on every member');
+      await held.held;
+      const fill = await lab.exec(2, `avail=$(df -m --output=avail /var/lib/etcd | tail -1 | tr -d ' '); if [ "$avail" -gt 24 ]; then fallocate -l $((avail - 24))M /var/lib/etcd/.filler; fi; df -m --output=size,avail /var/lib/etcd | tail -1`);
+      held.release();
+      const r = await held.done;
+      expect(fill.code, fill.stderr).toBe(0);
+      expect(r.code, r.stdout + r.stderr).toBe(1);
+      expect(r.stdout).toMatch(/restore the snapshot on every member/);
+      expect(r.stdout).toMatch(/master-3 FAILED/);
+      expect(r.stdout).toMatch(/rolled back to 'rehearsed'/);
+      await healthy();
+      const after = await allKeys();
+      expect(after).toEqual(before);
+      // the half-written scratch dir is gone; the old data is back in place on the small filesystem
+      const left = (await lab.exec(2, 'ls -A /var/lib/etcd')).stdout.trim().split('\n');
+      expect(left).toContain('member');
+      expect(left.filter((f) => f.includes(runId))).toEqual([]);
+      expect(r.stdout).toMatch(/no space left on device/i);
+      row(`data dir filesystem full on one member during restore (tmpfs MB size/free: ${fill.stdout.trim()})`, 'rolled back', before.length, after.length, Date.now() - t0);
+    }, 240_000);
+
+    it('8. the member being reinitialized is killed mid-rejoin → quorum kept throughout; the run completes or unwinds', async () => {
+      const before = await allKeys();
+      const runId = `reinit-kill-${Date.now()}`;
+      const t0 = Date.now();
+      const reinit = startHeld(['run', 'playbooks/reinitialize-member.yml', '-i', inv, '-e', 'member=master-2'], runId, 'rejoin the member with an empty data dir');
+      let quorumLost = 0;
+      let probes = 0;
+      let watching = true;
+      const watcher = (async () => {
+        while (watching) {
+          const h = await lab.etcdctl(0, ['endpoint', 'health'], { endpoints: [lab.etcdEndpoints[0]!, lab.etcdEndpoints[2]!] });
+          probes++;
+          if (h.code !== 0) quorumLost++;
+          await new Promise((r) => setTimeout(r, 150));
+        }
+      })();
+      await reinit.held;
+      // the member's etcd will die (SIGKILL) the first time it starts in the rejoin; kubelet restarts it. Armed
+      // while the run is held, so the kill happens in the step every time, however fast or slow the machine is
+      const arm = await lab.exec(
+        1,
+        `printf '%s\\n' '#!/bin/sh' 'if [ -e /var/lib/etcd-crash-once ]; then rm -f /var/lib/etcd-crash-once; echo "injected fault: killed" >&2; kill -9 $$; fi' 'exec etcd "$@"' > /etc/etcd-crash-wrapper && chmod +x /etc/etcd-crash-wrapper && : > /var/lib/etcd-crash-once && f=/var/lib/etcd-runbook/stopped/etcd.yaml && sed -i 's#^    - etcd$#    - /etc/etcd-crash-wrapper#' "$f" && grep -c etcd-crash-wrapper "$f"`,
+      );
+      expect(arm.stdout.trim(), arm.stderr).toBe('1');
+      reinit.release();
+      const r = await reinit.done;
+      watching = false;
+      await watcher;
+      const killed = (await lab.exec(1, 'test -e /var/lib/etcd-crash-once')).code !== 0;
+      expect(killed).toBe(true);
+      expect(quorumLost, `endpoint health of the two others failed ${quorumLost}/${probes} times`).toBe(0);
+      expect([0, 1]).toContain(r.code);
+      await healthy(r.code === 0 ? 3 : 2);
+      const after = await allKeys();
+      expect(after).toEqual(before);
+      row('member killed during reinitialize-member', r.code === 0 ? `completed (quorum kept: ${probes} probes)` : 'rolled back', before.length, after.length, Date.now() - t0);
+      await lab.exec(1, `for f in /etc/kubernetes/manifests/etcd.yaml /var/lib/etcd-runbook/stopped/etcd.yaml; do [ -e "$f" ] && sed -i 's#^    - /etc/etcd-crash-wrapper$#    - etcd#' "$f"; done; true`);
+    }, 240_000);
+  });
+}
