@@ -160,3 +160,26 @@ describe('every action that changes a host can be decided after a crash', () => 
     if (p.plan.probe) expect(showShell(p.plan.probe.cmd)).toMatch(/echo (done|partial|not-started)/);
   });
 });
+
+describe('rejoin by command set', () => {
+  it('3.5: member add --learner, then a polled promote; the undo removes the member (learner or voter) by peer URL', () => {
+    const p = plan('etcd.rejoin', {}, host(2), '3.5');
+    if (!p.ok) throw new Error(p.message);
+    const cmds = p.plan.commands.map((c) => ('cmd' in c ? String(c.cmd) : c.kind));
+    const add = cmds.findIndex((c) => c.includes('member add m2 --learner'));
+    const promote = cmds.findIndex((c) => c.includes('member promote'));
+    expect(add).toBeGreaterThan(0);
+    expect(promote).toBeGreaterThan(add);
+    expect(p.plan.commands[promote]).toMatchObject({ poll: { until: 'succeeds' } });
+    expect(p.plan.partialUndo).toHaveLength(p.plan.commands.length);
+    expect(p.plan.undo.map((c) => ('cmd' in c ? String(c.cmd) : '')).join('\n')).toMatch(/member remove "\$id"/);
+    expect(p.plan.note).toMatch(/learner/);
+  });
+  it('3.4: added as a voter, no promote', () => {
+    const p = plan('etcd.rejoin', {}, host(2), '3.4');
+    if (!p.ok) throw new Error(p.message);
+    const all = p.plan.commands.map((c) => ('cmd' in c ? String(c.cmd) : c.kind)).join('\n');
+    expect(all).not.toMatch(/--learner|member promote/);
+    expect(all).toMatch(/member add m2 --peer-urls=/);
+  });
+});
