@@ -2,9 +2,9 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { USAGE, parseCli, type CliArgs } from './cli/args.js';
-import { executeRun, type Io, loadSavedRun, missingParams, newRunId, type Prepared, printPlan, runsDirOf } from './cli/run-command.js';
+import { executeRun, type Io, loadSavedRun, missingParams, newRunId, type Prepared, printPlan, runsDirOf, validatePlan } from './cli/run-command.js';
 import { listRuns, readJournal } from './engine/journal.js';
-import { resolveLimit } from './engine/select-hosts.js';
+import { expandNames, resolveLimit } from './engine/select-hosts.js';
 import { loadInventory } from './load/load-inventory.js';
 import { loadPlaybook } from './load/load-playbook.js';
 import { formatProblem, type Problem } from './load/problem.js';
@@ -43,7 +43,7 @@ function prepare(args: CliArgs, io: Io, needInventory: boolean): Prepared | numb
   if (!inv.ok) return 2;
   const missing = needInventory ? missingParams(pb.value, inv.value, args.extraVars) : [];
   if (missing.length) return report(io, missing.map((message) => ({ file, line: undefined, col: undefined, message })));
-  const limit = resolveLimit(args.limit, inv.value);
+  const limit = resolveLimit(args.limit, inv.value, new Set(expandNames([pb.value.hosts], inv.value).map((h) => h.name)));
   if (!limit.ok) {
     io.stderr.write(`runbook: ${limit.message}\n`);
     return 2;
@@ -70,6 +70,15 @@ export async function main(argv: string[], io: Io): Promise<number> {
     case 'validate': {
       const prep = prepare(args, io, false);
       if (typeof prep === 'number') return prep;
+      if (args.inventory) {
+        // with an inventory, everything a plan would find is found now (required parameters not given stand as <name>)
+        const bad = validatePlan(prep.playbook, prep.inventory, args.extraVars, prep.limit);
+        if (bad.length) {
+          for (const line of bad) io.stderr.write(`${line}\n`);
+          io.stderr.write(`${bad.length} problem(s) found\n`);
+          return 2;
+        }
+      }
       io.stdout.write(`${args.positionals[0]}: valid${args.inventory ? ` against ${args.inventory}` : ''}\n`);
       return 0;
     }

@@ -1,11 +1,11 @@
 import type { Command } from '../model/command.js';
 import type { Host } from '../model/inventory.js';
 import { sh } from '../shell/build.js';
-import { type Action, backupDir, ok, type PlanResult } from './action.js';
+import { type Action, backupDir, ok, type PlanResult, refuse } from './action.js';
 import { urlHostPort } from './etcdctl.js';
 import { stashedPath } from './etcd.js';
 import { moveCommand, moveOnce } from './file.js';
-import { portProbe } from './wait.js';
+import { portProbe, seconds } from './wait.js';
 
 type Component = 'etcd' | 'apiserver';
 
@@ -104,7 +104,8 @@ function make(c: Component, op: 'stop' | 'start'): Action<{ timeout?: number; wa
     // every command checks what is there first: after a crash the step is simply run again
     repeatable: true,
     plan(args, ctx): PlanResult {
-      const timeout = Number(args.timeout ?? 60);
+      const timeout = seconds(args.timeout, 60, 'timeout');
+      if (typeof timeout === 'string') return refuse(timeout);
       const h = ctx.host;
       const bk = backupDir(ctx);
       if (op === 'stop') return ok({ commands: stopCommands(h, c, timeout, bk), undo: undoStop(h, c, timeout, bk), changes: true });

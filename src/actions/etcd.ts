@@ -6,7 +6,7 @@ import { arg, isRef, join, sh } from '../shell/build.js';
 import { type Action, type ActionContext, backupDir, checkPath, ok, refuse } from './action.js';
 import { etcdctl, initialCluster, toolPath, urlHostPort } from './etcdctl.js';
 import { DEFAULT_BUMP_REVISION, type EtcdCommands } from './etcd-version.js';
-import { isHostAddress, portProbe } from './wait.js';
+import { isHostAddress, portProbe, seconds } from './wait.js';
 import { moveCommand, moveOnce } from './file.js';
 
 function clusterHosts(ctx: ActionContext, exclude: string[] = []): Host[] {
@@ -67,13 +67,18 @@ export const etcdWaitHealthy: Action<WaitHealthyArgs> = {
   plan(args, ctx) {
     const eps = args.scope === 'self' ? [ctx.host.etcd.clientUrl] : endpointsOf(clusterHosts(ctx, args.exclude));
     const members = args.members === undefined ? undefined : Number(args.members);
+    const timeout = seconds(args.timeout, 120, 'timeout');
+    const interval = seconds(args.interval, 1, 'interval');
+    if (typeof timeout === 'string') return refuse(timeout);
+    if (typeof interval === 'string') return refuse(interval);
+    if (members !== undefined && (!Number.isInteger(members) || members < 1)) return refuse(`members must be a whole number ≥ 1, got ${String(args.members)}`);
     return ok({
       commands: [
         {
           kind: 'exec',
           cmd: statusCommand(ctx.host, eps),
           parse: { parser: 'etcd-cluster', endpoints: eps, expect: { members, endpoints: args.quorum_of === undefined ? eps : undefined, converged: args.converged ?? true, quorumOf: args.quorum_of === undefined ? undefined : Number(args.quorum_of) } },
-          poll: { until: 'succeeds', timeoutMs: Number(args.timeout ?? 120) * 1000, intervalMs: Number(args.interval ?? 1) * 1000 },
+          poll: { until: 'succeeds', timeoutMs: timeout * 1000, intervalMs: interval * 1000 },
         },
       ],
       undo: [],
@@ -308,6 +313,9 @@ export const etcdSetFlags: Action<FlagsArgs> = {
       ...(args.remove ?? []).map((flag) => ({ flag, value: null })),
     ];
     if (edits.length === 0) return refuse('nothing to set or remove');
+    // one flag is one line of the manifest or unit: a newline in a value would add another flag
+    const multi = edits.find((x) => /[\r\n\0]/.test(x.flag) || (typeof x.value === 'string' && /[\r\n\0]/.test(x.value)));
+    if (multi) return refuse(`set.${multi.flag.replace(/[\r\n\0]/g, '?')}: a flag or value with a newline or NUL would write more than one flag line: give one line`);
     const bk = backupDir(ctx);
     const dir = file.slice(0, file.lastIndexOf('/'));
     const tmp = `${dir}/.${file.split('/').pop()}.runbook-undo`;
@@ -357,7 +365,9 @@ export const etcdRejoin: Action<{ timeout?: number; version?: string }> = {
     const bk = backupDir(ctx);
     const eps = endpointsOf(clusterHosts(ctx, [h.name]));
     const { address, port } = urlHostPort(e.clientUrl);
-    const timeoutMs = Number(args.timeout ?? 120) * 1000;
+    const timeoutS = seconds(args.timeout, 120, 'timeout');
+    if (typeof timeoutS === 'string') return refuse(timeoutS);
+    const timeoutMs = timeoutS * 1000;
     const member = `${e.dataDir}/member`;
     const aside = `${e.dataDir}/member.before-${ctx.runId}`;
     const moved = `${bk}/data-moved`;

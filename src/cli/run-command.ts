@@ -1,3 +1,4 @@
+import { formatProblem } from '../load/problem.js';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { hostname, userInfo } from 'node:os';
@@ -67,6 +68,17 @@ export function missingParams(pb: Playbook, inv: Inventory, extra: Record<string
   return Object.entries(pb.params)
     .filter(([k, p]) => p.required && !Object.hasOwn(extra, k) && !inv.hosts.every((h) => Object.hasOwn(h.vars, k)))
     .map(([k, p]) => `missing required parameter '${k}'${p.description ? ` (${p.description})` : ''}: pass -e ${k}=VALUE`);
+}
+
+/**
+ * The plan-time problems of a playbook on an inventory, as `file:line:col: …` lines, for `validate -i`:
+ * everything a plan would find. Compiled only when every required parameter is given (-e), as a plan needs.
+ */
+export function validatePlan(pb: Playbook, inv: Inventory, extra: Record<string, unknown>, limit: Set<string> | undefined): string[] {
+  if (missingParams(pb, inv, extra).length > 0) return [];
+  const planned = makePlan({ playbook: pb, inventory: inv, extraVars: extra, limit, run: { id: 'validate', dir: '', user: 'validate', started: new Date(0).toISOString(), commit: 'unknown' }, tags: undefined, startAt: undefined });
+  if (!planned.ok) return [`${pb.file}: ${planned.message}`];
+  return planned.plan.errors.map((e) => formatProblem({ file: e.pos.file, line: e.pos.line, col: e.pos.col, message: `step '${e.step}' on ${e.host}: ${e.message}` }));
 }
 
 export interface Prepared {

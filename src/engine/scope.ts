@@ -1,6 +1,6 @@
 import type { Host, Inventory } from '../model/inventory.js';
 import type { Playbook } from '../model/playbook.js';
-import type { Scope } from '../template/expression.js';
+import { ExpressionError, type Scope } from '../template/expression.js';
 import { type RenderOptions, renderValue } from '../template/render.js';
 
 export interface RunInfo {
@@ -94,7 +94,30 @@ export function buildScope(input: ScopeInput): Scope {
     },
     ...input.registered,
   };
-  const rendered: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(vars)) rendered[k] = renderValue(v, base, input.planning ?? {});
-  return { ...base, vars: rendered };
+  return { ...base, vars: renderVars(vars, base, new Set(Object.keys(input.extraVars)), input.planning ?? {}) };
+}
+
+/**
+ * Every variable rendered to its final value: one that refers to another gets that one's rendered value
+ * (to any depth), a cycle is an error naming it. Values given with -e are taken literally, never rendered.
+ */
+function renderVars(vars: Record<string, unknown>, base: Scope, literal: Set<string>, planning: RenderOptions): Record<string, unknown> {
+  const done = new Map<string, unknown>();
+  const stack: string[] = [];
+  const lazy: Record<string, unknown> = {};
+  const scope: Scope = { ...base, vars: lazy };
+  const get = (k: string): unknown => {
+    if (done.has(k)) return done.get(k);
+    if (stack.includes(k)) throw new ExpressionError(`variables refer to each other in a cycle: ${[...stack.slice(stack.indexOf(k)), k].join(' → ')}`);
+    stack.push(k);
+    try {
+      const v = literal.has(k) ? vars[k] : renderValue(vars[k], scope, planning);
+      done.set(k, v);
+      return v;
+    } finally {
+      stack.pop();
+    }
+  };
+  for (const k of Object.keys(vars)) Object.defineProperty(lazy, k, { enumerable: true, get: () => get(k) });
+  return Object.fromEntries(Object.keys(vars).map((k) => [k, get(k)]));
 }

@@ -56,10 +56,15 @@ export function selectHosts(step: Step, pb: Playbook, inv: Inventory, limit: Set
 }
 
 /** --limit accepts host and group names, comma-separated. Unknown names are returned as problems. */
-export function resolveLimit(spec: string | undefined, inv: Inventory): { ok: true; limit: Set<string> | undefined } | { ok: false; message: string } {
-  if (!spec) return { ok: true, limit: undefined };
+export function resolveLimit(spec: string | undefined, inv: Inventory, targets?: Set<string>): { ok: true; limit: Set<string> | undefined } | { ok: false; message: string } {
+  if (spec === undefined) return { ok: true, limit: undefined };
   const names = spec.split(',').map((s) => s.trim()).filter(Boolean);
+  // an empty selection would run nothing and say OK: a typo, never what was meant
+  if (names.length === 0) return { ok: false, message: `--limit '${spec}' names no host: give host or group names, comma-separated (or leave --limit out)` };
   const unknown = names.filter((n) => !Object.hasOwn(inv.groups, n) && !inv.hosts.some((h) => h.name === n));
-  if (unknown.length) return { ok: false, message: `--limit: unknown host or group ${unknown.map((u) => `'${u}'`).join(', ')}` };
-  return { ok: true, limit: new Set(expandNames(names, inv).map((h) => h.name)) };
+  if (unknown.length) return { ok: false, message: `--limit: unknown host or group ${unknown.map((u) => `'${u}'`).join(', ')} (hosts: ${inv.hosts.map((h) => h.name).join(', ')})` };
+  const limit = new Set(expandNames(names, inv).map((h) => h.name));
+  if (targets && ![...limit].some((h) => targets.has(h)))
+    return { ok: false, message: `--limit ${names.join(',')} selects no host this playbook targets (${[...targets].join(', ')}): nothing would run` };
+  return { ok: true, limit };
 }

@@ -179,6 +179,21 @@ function normalise(src: YamlSource, raw: RawInventory): Loaded<Inventory> {
       etcd,
     };
   });
+  // two hosts at one address and port are one machine under two names: a restore would run twice there
+  const seen = new Map<string, string>();
+  for (const h of hosts) {
+    const at = `${h.address}:${h.port}`;
+    const other = seen.get(at);
+    if (other) problems.push(src.problem(['hosts', h.name, 'address'], `host '${h.name}' has the same address and port (${at}) as host '${other}': each master needs its own`));
+    else seen.set(at, h.name);
+    // a member name is written into --initial-cluster (name=url,...): a comma or '=' would forge another member
+    if (/[,=\s]/.test(h.etcd.name)) problems.push(src.problem(['hosts', h.name], `etcd member name '${h.etcd.name}' contains a comma, '=' or a space, which --initial-cluster cannot hold: rename it`, true));
+  }
+  // one scheme for every member: an http:// member in a TLS cluster is a typo, and would send keys in clear
+  const schemes = new Set(hosts.map((h) => h.etcd.clientUrl.split(':')[0]));
+  if (schemes.size > 1)
+    for (const h of hosts.filter((x) => x.etcd.clientUrl.startsWith('http:')))
+      problems.push(src.problem(['hosts', h.name, 'etcd', 'client_url'], `etcd client URL ${h.etcd.clientUrl} is plain http while other members use https: use https (the cluster uses TLS)`));
   if (problems.length) return { ok: false, problems };
   return {
     ok: true,

@@ -100,6 +100,13 @@ export function loadPlaybook(file: string, opts: LoadOptions = {}): Loaded<Playb
   const ctx = { inventory: opts.inventory, extraVars: opts.extraVars ?? {} };
   const problems = [...read.problems, ...schemaCheck('playbook', read.source), ...templateProblems(read.source, ctx)];
   let playbook: Playbook | undefined;
+  // -e sets variables the playbook declares; it does not declare new ones (a typo would silently do nothing)
+  const data = read.source.data as { vars?: unknown; params?: unknown } | null;
+  const keys = (v: unknown) => (v && typeof v === 'object' && !Array.isArray(v) ? Object.keys(v) : []);
+  const declared = new Set([...keys(data?.vars), ...keys(data?.params)]);
+  for (const k of Object.keys(ctx.extraVars))
+    if (!declared.has(k))
+      problems.push({ file, line: undefined, col: undefined, message: `-e ${k}: the playbook declares no variable '${k}': declare it under vars: or params:, or check the spelling (declared: ${[...declared].join(', ') || 'none'})` });
   if (problems.length === 0) {
     playbook = normalisePlaybook(read.source, read.source.data as RawPlaybook);
     problems.push(...structuralProblems(read.source, playbook, ctx));

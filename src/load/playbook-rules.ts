@@ -45,7 +45,6 @@ export function templateProblems(src: YamlSource, ctx: RuleContext): Problem[] {
   const declared = new Set<string>([
     ...Object.keys(isRecord(data['vars']) ? data['vars'] : {}),
     ...Object.keys(isRecord(data['params']) ? data['params'] : {}),
-    ...Object.keys(ctx.extraVars),
   ]);
   const problems: Problem[] = [];
   const registered = new Set<string>();
@@ -74,12 +73,50 @@ export function templateProblems(src: YamlSource, ctx: RuleContext): Problem[] {
     collectStrings(data['vars'], ['vars'], sites);
     for (const s of sites) checkSite(s, new Set());
   }
+  // parameter defaults are templates like vars
+  if (isRecord(data['params']))
+    for (const [k, p] of Object.entries(data['params'])) {
+      if (!isRecord(p)) continue;
+      const sites: TemplateSite[] = [];
+      collectStrings(p['default'], ['params', k, 'default'], sites);
+      for (const s of sites) checkSite(s, new Set());
+    }
+  // the inventory's variables are rendered with the playbook's: they may name only what it declares
+  if (ctx.inventory) {
+    const seen = new Set<string>();
+    for (const h of ctx.inventory.hosts)
+      for (const [k, v] of Object.entries(h.vars)) {
+        const sites: TemplateSite[] = [];
+        collectStrings(v, ['vars', k], sites);
+        for (const site of sites) {
+          if (seen.has(`${k}\0${site.text}`)) continue;
+          seen.add(`${k}\0${site.text}`);
+          for (const expr of templateExpressions(site.text)) {
+            try {
+              for (const p of referencedPaths(expr)) {
+                const msg = undefinedMessage(p, declared, new Set(), new Set());
+                if (msg) problems.push({ file: ctx.inventory.file, line: undefined, col: undefined, message: `inventory variable '${k}' of host '${h.name}': ${msg}` });
+              }
+            } catch (e) {
+              if (e instanceof ExpressionError) problems.push({ file: ctx.inventory.file, line: undefined, col: undefined, message: `inventory variable '${k}' of host '${h.name}': bad expression '${short(expr.trim())}': ${e.message}` });
+              else throw e;
+            }
+          }
+        }
+      }
+  }
   data['steps'].forEach((raw, i) => {
     if (!isRecord(raw)) return;
     const sites: TemplateSite[] = [];
     collectStrings(raw['args'], ['steps', i, 'args'], sites);
     if (typeof raw['undo'] === 'string') collectStrings(raw['undo'], ['steps', i, 'undo'], sites);
     if (typeof raw['when'] === 'string') sites.push({ path: ['steps', i, 'when'], kind: 'expr', text: raw['when'] });
+    // assert's `that` items are bare expressions
+    const rawArgs = isRecord(raw['args']) ? raw['args'] : {};
+    if (raw['action'] === 'assert' && Array.isArray(rawArgs['that']))
+      rawArgs['that'].forEach((t, j) => {
+        if (typeof t === 'string' && !t.includes('{{')) sites.push({ path: ['steps', i, 'args', 'that', j], kind: 'expr', text: t });
+      });
     collectStrings(raw['hosts'], ['steps', i, 'hosts'], sites);
     for (const s of sites) checkSite(s, new Set());
     // shell text: a value inside the author's own quotes would be quoted twice (and `"$(x)"` would run)

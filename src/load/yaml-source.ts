@@ -32,6 +32,7 @@ export function readYaml(file: string): ReadResult {
     if (st.size > MAX_FILE_BYTES)
       return fail(`file is ${st.size} bytes, more than the ${MAX_FILE_BYTES}-byte limit: is this really a playbook or inventory?`);
     const buf = readFileSync(file);
+    if (looksUtf16(buf)) return fail('file is UTF-16 encoded: save it as UTF-8', 1, 1);
     const nul = buf.indexOf(0);
     if (nul >= 0) {
       const before = buf.subarray(0, nul).toString('utf8');
@@ -46,18 +47,38 @@ export function readYaml(file: string): ReadResult {
     }
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    return fail(code === 'ENOENT' ? 'file not found: check the path' : `cannot read file (${code ?? String(e)})`);
+    const why: Record<string, string> = {
+      ENOENT: 'file not found: check the path',
+      EACCES: 'permission denied reading the file: check its mode and owner, or run as a user that may read it',
+      EPERM: 'permission denied reading the file: check its mode and owner',
+      ELOOP: 'too many levels of symbolic links: the path is a symlink loop; point it at the real file',
+      EIO: 'I/O error reading the file: the disk or the filesystem has a problem; copy the file elsewhere and retry',
+      EISDIR: 'is a directory: give the path of a YAML file',
+      ENOTDIR: 'a part of the path is not a directory: check the path',
+      ENAMETOOLONG: 'the path is too long: check it',
+    };
+    return fail(why[code ?? ''] ?? `cannot read the file (${code ?? 'unknown error'}): check the path and its permissions`);
   }
   if (text.trim() === '') return fail('file is empty: a playbook needs at least name and steps, an inventory cluster and hosts', 1, 1);
 
   const lc = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: true, uniqueKeys: true, strict: true });
+  let doc: Document;
+  try {
+    // merge: `<<: *defaults` merges a map, as YAML 1.1 and Ansible users expect
+    doc = parseDocument(text, { lineCounter: lc, prettyErrors: true, uniqueKeys: true, strict: true, merge: true });
+  } catch (e) {
+    if (e instanceof RangeError) return fail('YAML nests too deep (brackets or indentation hundreds of levels deep): flatten it', 1, 1);
+    throw e;
+  }
   const errors = [...doc.errors, ...doc.warnings.filter((w) => w.code === 'DUPLICATE_KEY')];
   const problems: Problem[] = errors.map((e) => ({
         file,
         line: e.linePos?.[0]?.line,
         col: e.linePos?.[0]?.col,
-        message: `YAML syntax: ${firstLine(e.message).replace(/ at line \d+, column \d+:?$/, '')}`,
+        message:
+          e.code === 'MULTIPLE_DOCS'
+            ? 'several YAML documents in one file (a second ---): a playbook or inventory is one document; remove the --- line or split the file'
+            : `YAML syntax: ${firstLine(e.message).replace(/ at line \d+, column \d+:?$/, '')}`,
   }));
   const lines = text.split('\n').length;
   for (const p of problems) if (p.line !== undefined && p.line > lines) {
@@ -68,8 +89,15 @@ export function readYaml(file: string): ReadResult {
   // problems the YAML library would only throw or warn about while converting: say where they are
   let unconvertible = false;
   visit(doc, {
-    Alias(_k, node) {
-      if (node.resolve(doc)) return;
+    Alias(_k, node, path) {
+      const target = node.resolve(doc);
+      // an alias inside the node its anchor names: the value would contain itself
+      if (target && path.includes(target as never)) {
+        unconvertible = true;
+        problems.push({ file, ...pos(lc, node.range?.[0] ?? 0), message: `YAML: alias *${node.source} is inside the value its anchor &${node.source} names (a value cannot contain itself): remove the alias` });
+        return;
+      }
+      if (target) return;
       unconvertible = true;
       problems.push({ file, ...pos(lc, node.range?.[0] ?? 0), message: `YAML: alias *${node.source} refers to no anchor &${node.source} before it` });
     },
@@ -84,7 +112,14 @@ export function readYaml(file: string): ReadResult {
   try {
     data = doc.toJS({ maxAliasCount: 100 });
   } catch (e) {
-    return { ok: false, problems: [...problems, { file, line: 1, col: 1, message: `YAML: ${firstLine((e as Error).message)}` }] };
+    const msg = firstLine((e as Error).message);
+    const message = /alias count|Excessive alias/i.test(msg)
+      ? 'YAML: aliases expand too much (more than 100 alias uses, as in an alias bomb): write the values out instead'
+      : e instanceof RangeError
+        ? 'YAML nests too deep to convert: flatten it'
+        : `YAML: ${msg}`;
+    const at = /alias/i.test(msg) ? firstAlias(doc, lc) : { line: 1, col: 1 };
+    return { ok: false, problems: [...problems, { file, ...at, message }] };
   }
   if (problems.length > 0 && (data === null || typeof data !== 'object' || Array.isArray(data))) return { ok: false, problems };
   const source = makeSource(file, doc, lc, data);
@@ -127,6 +162,32 @@ function makeSource(file: string, doc: Document, lc: LineCounter, data: unknown)
     pos,
     problem: (path, message, key = false) => ({ file, ...pos(path, key), message }),
   };
+}
+
+/** A UTF-16 byte order mark, or text whose every other byte is NUL (UTF-16 without one). */
+function looksUtf16(buf: Buffer): boolean {
+  if ((buf[0] === 0xff && buf[1] === 0xfe) || (buf[0] === 0xfe && buf[1] === 0xff)) return true;
+  const n = Math.min(buf.length, 64) & ~1;
+  if (n < 8) return false;
+  let even = 0;
+  let odd = 0;
+  for (let i = 0; i < n; i += 2) {
+    if (buf[i] === 0) even++;
+    if (buf[i + 1] === 0) odd++;
+  }
+  const half = n / 2;
+  return (even === half && odd === 0) || (odd === half && even === 0);
+}
+
+function firstAlias(doc: Document, lc: LineCounter): { line: number; col: number } {
+  let at = 0;
+  visit(doc, {
+    Alias(_k, node) {
+      at = node.range?.[0] ?? 0;
+      return visit.BREAK;
+    },
+  });
+  return pos(lc, at);
 }
 
 function nulPaths(v: unknown, path: (string | number)[]): (string | number)[][] {

@@ -4,15 +4,23 @@ import type { Program } from '../engine/plan.js';
 import type { RunPlan } from '../engine/plan-step.js';
 import { KILL_AFTER_S } from '../shell/wire.js';
 
+/**
+ * A command as one line of the plan: a newline inside a quoted value is shown as ␤, so a value can never
+ * start a line of its own (a forged `$ …` line in the dry run an SRE reviews).
+ */
+function oneLine(text: string): string {
+  return text.replace(/\r\n|\r|\n/g, '␤');
+}
+
 /** The dry run as text: every step and host in order, exact commands, undo, rollback points. */
 export function formatPlan(plan: Program, c: ChalkInstance): string {
   const out: string[] = [];
   const showRun = (h: RunPlan, indent: string): void => {
     for (const cmd of h.commands) {
       const d = describeDeadline(cmd);
-      out.push(`${indent}$ ${describeCommand(cmd)}${d ? c.dim(`    [${d}]`) : ''}`);
+      out.push(`${indent}$ ${oneLine(describeCommand(cmd))}${d ? c.dim(`    [${d}]`) : ''}`);
     }
-    for (const u of h.undo) out.push(c.dim(`${indent}undo $ ${describeCommand(u)}`));
+    for (const u of h.undo) out.push(c.dim(`${indent}undo $ ${oneLine(describeCommand(u))}`));
     if (h.note) out.push(c.cyan(`${indent}note: ${h.note}`));
     if (h.irreversible) out.push(c.yellow(`${indent}no undo: ${h.irreversible}`));
   };

@@ -158,10 +158,19 @@ class Parser {
     }
     return n;
   }
+  /** Counts one level of nesting (parentheses, `not`, unary `-`): deep input is refused, never a stack overflow. */
+  private nested<T>(f: () => T): T {
+    if (++this.depth > MAX_DEPTH) throw new ExpressionError(`expression nested more than ${MAX_DEPTH} levels deep (parentheses, 'not' or '-'): simplify it`);
+    try {
+      return f();
+    } finally {
+      this.depth--;
+    }
+  }
   private not(): Node {
     if (this.isWord('not')) {
       this.next();
-      return { t: 'not', arg: this.not() };
+      return this.nested(() => ({ t: 'not', arg: this.not() }));
     }
     return this.cmp();
   }
@@ -251,7 +260,7 @@ class Parser {
           return { t: 'list', items };
         }
         if (t.text === '-') {
-          const v = this.primary();
+          const v = this.nested(() => this.primary());
           return { t: 'bin', op: '-', left: { t: 'lit', value: 0 }, right: v };
         }
         break;

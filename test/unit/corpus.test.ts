@@ -125,7 +125,7 @@ describe('bad-input corpus (test/corpus)', () => {
       return { id: c.id, file, outcome: await runCli(c.args.map(sub)) };
     });
     for (const r of await pool(jobs, Math.max(2, availableParallelism()))) results.set(r.id, { file: r.file, outcome: r.outcome });
-  }, 120_000);
+  }, 600_000);
 
   afterAll(() => {
     if (tmp) rmSync(tmp, { recursive: true, force: true });
