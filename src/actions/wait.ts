@@ -30,7 +30,7 @@ export function portProbe(address: string, port: number): Shell {
 export function seconds(v: unknown, dflt: number, what: string): number | string {
   if (v === undefined) return dflt;
   const n = Number(v);
-  if (!Number.isFinite(n) || n <= 0 || n > 86_400) return `${what} must be a number of seconds between 0 and 86400, got ${String(v)}`;
+  if (!Number.isFinite(n) || n <= 0 || n > 86_400) return `${what} must be a number of seconds, more than 0 and at most 86400, got ${String(v)}`;
   return n;
 }
 

@@ -10,6 +10,12 @@ import { DEFAULT_TIMEOUT_S } from '../shell/wire.js';
 import type { Ref } from '../model/shell.js';
 import { COMMAND_SETS, type CommandSet, commandSetOf, commandsFor } from '../actions/etcd-version.js';
 
+/** The argument an action's refusal is about: its message starts with the argument's name ("timeout must …", "'dest' path …", "set.x: …"). */
+export function argOf(message: string, args: Record<string, unknown>): string | undefined {
+  const m = /^(?:args\.)?'?([A-Za-z_][A-Za-z0-9_]*)'?(?:[ .:]|$)/.exec(message);
+  return m?.[1] !== undefined && Object.hasOwn(args, m[1]) ? m[1] : undefined;
+}
+
 /** A set a versioned step cannot be planned for: a plan whose one command fails with the reason. */
 function errorPlan(host: string, message: string): RunPlan {
   return {
@@ -49,7 +55,7 @@ export type HostStepPlan =
    */
   | { kind: 'choose'; host: string; condition: string | undefined; on: Ref; cases: { sets: CommandSet[]; plan: RunPlan }[] }
   | { kind: 'skip'; host: string; reason: string }
-  | { kind: 'error'; host: string; message: string };
+  | { kind: 'error'; host: string; message: string; /** the argument the problem is in, when known */ arg?: string | undefined };
 
 export type RunPlan = Extract<HostStepPlan, { kind: 'run' }>;
 
@@ -96,9 +102,15 @@ export function planStepOnHost(input: PlanStepInput): HostStepPlan {
     const args: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(step.args)) {
       const shell = action.shellArgs.includes(k);
-      const r = shell && typeof v === 'string' ? renderShellTemplate(v, scope, input.render) : renderValue(v, scope, input.render);
+      let r: unknown;
+      try {
+        r = shell && typeof v === 'string' ? renderShellTemplate(v, scope, input.render) : renderValue(v, scope, input.render);
+      } catch (e) {
+        if (e instanceof ExpressionError) return { kind: 'error', host: host.name, message: e.message, arg: k };
+        throw e;
+      }
       if (!shell && !action.runtimeArgs?.includes(k) && hasRuntime(r))
-        return { kind: 'error', host: host.name, message: `args.${k} uses a value known only at run time (a registered result or a secret): ${step.action} needs it when planning` };
+        return { kind: 'error', host: host.name, arg: k, message: `args.${k} uses a value known only at run time (a registered result or a secret): ${step.action} needs it when planning` };
       args[k] = r;
     }
     const undo = step.undo === undefined ? undefined : renderShellTemplate(step.undo, scope, input.render);
@@ -140,14 +152,14 @@ export function planStepOnHost(input: PlanStepInput): HostStepPlan {
         set = s;
       }
       const p = planFor(set);
-      return typeof p === 'string' ? { kind: 'error', host: host.name, message: p } : p;
+      return typeof p === 'string' ? { kind: 'error', host: host.name, message: p, arg: argOf(p, step.args) } : p;
     }
     if (input.etcdTools === undefined)
       return { kind: 'error', host: host.name, message: `${step.action} depends on the etcd version: put an etcd.tools step with a register before it (or give args.version)` };
     const cases: { sets: CommandSet[]; plan: RunPlan }[] = [];
     const plans = COMMAND_SETS.map(planFor);
     const firstError = plans.find((p) => typeof p === 'string');
-    if (plans.every((p) => typeof p === 'string')) return { kind: 'error', host: host.name, message: String(firstError) };
+    if (plans.every((p) => typeof p === 'string')) return { kind: 'error', host: host.name, message: String(firstError), arg: argOf(String(firstError), step.args) };
     for (const [i, set] of COMMAND_SETS.entries()) {
       const p = plans[i] as RunPlan | string;
       // a set this step cannot be planned for is a run-time failure on a host that runs it, not a plan error

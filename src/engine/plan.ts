@@ -176,7 +176,7 @@ export function makePlan(input: PlanInput): { ok: true; plan: Program } | { ok: 
         if (!(e instanceof UndefinedNameError)) throw e;
         p = { kind: 'error', host: host.name, message: e.message };
       }
-      if (p.kind === 'error') errors.push({ step: item.name, host: host.name, message: p.message, pos: item.pos });
+      if (p.kind === 'error') errors.push({ step: item.name, host: host.name, message: p.message, pos: (p.arg !== undefined ? item.argPos?.[p.arg] : undefined) ?? item.pos });
       return p;
     });
     if (controls.register) {

@@ -163,8 +163,18 @@ function normalise(src: YamlSource, raw: RawInventory): Loaded<Inventory> {
       .filter(([, m]) => m.includes(name))
       .map(([g]) => g);
     const vars: Record<string, unknown> = { ...(raw.vars ?? {}) };
-    for (const g of inGroups) Object.assign(vars, groupVars[g] ?? {});
+    const varPos: Record<string, { line: number; col: number }> = {};
+    const from = (o: Record<string, unknown> | undefined, path: (string | number)[]) => {
+      for (const k of Object.keys(o ?? {})) varPos[k] = src.pos([...path, k]);
+    };
+    from(raw.vars, ['vars']);
+    for (const g of inGroups) {
+      Object.assign(vars, groupVars[g] ?? {});
+      from(groupVars[g], ['groups', g, 'vars']);
+    }
     Object.assign(vars, d.vars ?? {}, h.vars ?? {});
+    from(d.vars, ['defaults', 'vars']);
+    from(h.vars, ['hosts', name, 'vars']);
     const identity = h.identity_file ?? d.identity_file;
     return {
       name,
@@ -176,6 +186,7 @@ function normalise(src: YamlSource, raw: RawInventory): Loaded<Inventory> {
       down: h.down ?? false,
       groups: inGroups,
       vars,
+      varPos,
       etcd,
     };
   });

@@ -70,6 +70,7 @@ export function normalisePlaybook(src: YamlSource, raw: RawPlaybook): Playbook {
       ignoreErrors: s.ignore_errors ?? false,
       repeatable: s.repeatable,
       pos,
+      argPos: Object.fromEntries(Object.keys(s.args ?? {}).map((k) => [k, { file: src.file, ...src.pos(['steps', i, 'args', k]) }])),
     };
     return step;
   });

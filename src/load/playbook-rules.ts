@@ -72,6 +72,7 @@ export function templateProblems(src: YamlSource, ctx: RuleContext): Problem[] {
     const sites: TemplateSite[] = [];
     collectStrings(data['vars'], ['vars'], sites);
     for (const s of sites) checkSite(s, new Set());
+    problems.push(...varCycles(src, data['vars']));
   }
   // parameter defaults are templates like vars
   if (isRecord(data['params']))
@@ -95,10 +96,10 @@ export function templateProblems(src: YamlSource, ctx: RuleContext): Problem[] {
             try {
               for (const p of referencedPaths(expr)) {
                 const msg = undefinedMessage(p, declared, new Set(), new Set());
-                if (msg) problems.push({ file: ctx.inventory.file, line: undefined, col: undefined, message: `inventory variable '${k}' of host '${h.name}': ${msg}` });
+                if (msg) problems.push({ file: ctx.inventory.file, line: h.varPos?.[k]?.line, col: h.varPos?.[k]?.col, message: `inventory variable '${k}': ${msg}` });
               }
             } catch (e) {
-              if (e instanceof ExpressionError) problems.push({ file: ctx.inventory.file, line: undefined, col: undefined, message: `inventory variable '${k}' of host '${h.name}': bad expression '${short(expr.trim())}': ${e.message}` });
+              if (e instanceof ExpressionError) problems.push({ file: ctx.inventory.file, line: h.varPos?.[k]?.line, col: h.varPos?.[k]?.col, message: `inventory variable '${k}': bad expression '${short(expr.trim())}': ${e.message}` });
               else throw e;
             }
           }
@@ -113,10 +114,18 @@ export function templateProblems(src: YamlSource, ctx: RuleContext): Problem[] {
     if (typeof raw['when'] === 'string') sites.push({ path: ['steps', i, 'when'], kind: 'expr', text: raw['when'] });
     // assert's `that` items are bare expressions
     const rawArgs = isRecord(raw['args']) ? raw['args'] : {};
-    if (raw['action'] === 'assert' && Array.isArray(rawArgs['that']))
-      rawArgs['that'].forEach((t, j) => {
-        if (typeof t === 'string' && !t.includes('{{')) sites.push({ path: ['steps', i, 'args', 'that', j], kind: 'expr', text: t });
-      });
+    if (raw['action'] === 'assert') {
+      const that = rawArgs['that'];
+      if (typeof that === 'string' && !that.includes('{{')) sites.push({ path: ['steps', i, 'args', 'that'], kind: 'expr', text: that });
+      if (Array.isArray(that))
+        that.forEach((t, j) => {
+          if (typeof t === 'string' && !t.includes('{{')) sites.push({ path: ['steps', i, 'args', 'that', j], kind: 'expr', text: t });
+        });
+    }
+    // one flag is one line of a manifest or unit: a literal value with a newline would write another flag
+    if (raw['action'] === 'etcd.set_flags' && isRecord(rawArgs['set']))
+      for (const [flag, v] of Object.entries(rawArgs['set']))
+        if (typeof v === 'string' && /[\r\n]/.test(v)) problems.push(src.problem(['steps', i, 'args', 'set', flag], `set.${flag}: a value with a newline would write more than one flag line: give one line`));
     collectStrings(raw['hosts'], ['steps', i, 'hosts'], sites);
     for (const s of sites) checkSite(s, new Set());
     // shell text: a value inside the author's own quotes would be quoted twice (and `"$(x)"` would run)
@@ -131,6 +140,44 @@ export function templateProblems(src: YamlSource, ctx: RuleContext): Problem[] {
     if (typeof raw['until'] === 'string') checkSite({ path: ['steps', i, 'until'], kind: 'expr', text: raw['until'] }, new Set(reg ? [reg] : []));
     if (reg) registered.add(reg);
   });
+  return problems;
+}
+
+/** Variables that refer to each other in a cycle (a → b → a, or a → a): each one that starts a cycle is named. */
+function varCycles(src: YamlSource, vars: Record<string, unknown>): Problem[] {
+  const uses = new Map<string, Set<string>>();
+  for (const [k, v] of Object.entries(vars)) {
+    const sites: TemplateSite[] = [];
+    collectStrings(v, ['vars', k], sites);
+    const names = new Set<string>();
+    for (const site of sites)
+      for (const expr of templateExpressions(site.text)) {
+        try {
+          for (const p of referencedPaths(expr)) if (p[0] === 'vars' && p[1] !== undefined) names.add(p[1]);
+        } catch {
+          // a bad expression is reported by the template check
+        }
+      }
+    uses.set(k, names);
+  }
+  const problems: Problem[] = [];
+  const reported = new Set<string>();
+  const explored = new Set<string>();
+  const walk = (k: string, path: string[]): void => {
+    if (explored.has(k)) return;
+    if (path.includes(k)) {
+      const cycle = [...path.slice(path.indexOf(k)), k];
+      const start = cycle[0] as string;
+      if (!reported.has(start)) {
+        for (const c of cycle) reported.add(c);
+        problems.push(src.problem(['vars', start], `variables refer to each other in a cycle: ${cycle.map((c) => `vars.${c}`).join(' → ')}: one of them must be a plain value`));
+      }
+      return;
+    }
+    for (const n of uses.get(k) ?? []) if (uses.has(n)) walk(n, [...path, k]);
+    explored.add(k);
+  };
+  for (const k of uses.keys()) walk(k, []);
   return problems;
 }
 
@@ -170,8 +217,8 @@ function undefinedMessage(p: string[], declared: Set<string>, registered: Set<st
 /** Rules that need the normalised playbook (run only when the schema check passed). */
 export function structuralProblems(src: YamlSource, pb: Playbook, ctx: RuleContext): Problem[] {
   const problems: Problem[] = [];
-  const at = (i: number, key: string | undefined, message: string, onKey = false) =>
-    problems.push(src.problem(key === undefined ? ['steps', i] : ['steps', i, key], message, onKey));
+  const at = (i: number, key: string | string[] | undefined, message: string, onKey = false) =>
+    problems.push(src.problem(key === undefined ? ['steps', i] : ['steps', i, ...(Array.isArray(key) ? key : [key])], message, onKey));
   const names = new Map<string, number>();
   const registers = new Map<string, number>();
   let lastWasPoint = false;
@@ -213,7 +260,7 @@ function unknownTarget(name: string, inv: Inventory): string {
   return `unknown host or group '${name}' (groups: ${Object.keys(inv.groups).join(', ')}; hosts: ${inv.hosts.map((h) => h.name).join(', ')})`;
 }
 
-function stepRules(step: Step, i: number, at: (i: number, key: string | undefined, msg: string, onKey?: boolean) => void, ctx: RuleContext): void {
+function stepRules(step: Step, i: number, at: (i: number, key: string | string[] | undefined, msg: string, onKey?: boolean) => void, ctx: RuleContext): void {
   const action = findAction(step.action);
   if (!action) {
     at(i, 'action', `unknown action '${step.action}'`);
@@ -234,9 +281,9 @@ function stepRules(step: Step, i: number, at: (i: number, key: string | undefine
     for (const n of step.hosts.names) if (!n.includes('{{') && !hostOrGroupExists(n, ctx.inventory)) at(i, 'hosts', unknownTarget(n, ctx.inventory));
   }
   // Literal paths are checked here; templated ones when they are rendered.
-  for (const key of ['src', 'dest', 'path'] as const) {
+  for (const key of ['src', 'dest', 'path', 'snapshot', 'file', 'data_dir'] as const) {
     const v = step.args[key];
     if (typeof v === 'string' && !v.includes('{{') && v.split('/').includes('..') && !(step.action === 'file.upload' && key === 'src') && !(step.action === 'file.fetch' && key === 'dest'))
-      at(i, 'args', `'${key}' path '${v}' contains '..': give the real absolute path`);
+      at(i, ['args', key], `'${key}' path '${v.length > 120 ? `${v.slice(0, 100)}…` : v}' contains '..': give the real absolute path`);
   }
 }

@@ -24,11 +24,18 @@ function validator(name: SchemaName): ValidateFunction {
   return v;
 }
 
+/** A value as the message quotes it: YAML's .inf/.nan by name, long text cut (a message stays readable). */
+function shown(v: unknown): string {
+  if (typeof v === 'number' && !Number.isFinite(v)) return Number.isNaN(v) ? '.nan' : v > 0 ? '.inf' : '-.inf';
+  const text = JSON.stringify(v) ?? String(v);
+  return text.length > 80 ? `${text.slice(0, 60)}…" (${text.length} characters)` : text;
+}
+
 function describe(v: unknown): string {
   if (v === null) return 'null';
   if (Array.isArray(v)) return 'a list';
   if (typeof v === 'object') return 'a map';
-  return `${typeof v} ${JSON.stringify(v)}`;
+  return `${typeof v} ${shown(v)}`;
 }
 
 /** The schema author's plain-words hint for a rule (`$comment`), where there is one. */
@@ -66,23 +73,30 @@ function messageFor(e: ErrorObject): { message: string; key: boolean; path: (str
     case 'enum': {
       const allowed = (params['allowedValues'] as unknown[]).map((x) => JSON.stringify(x)).join(', ');
       const what = last === 'action' ? 'unknown action' : `invalid value for '${String(last)}'`;
-      return { message: `${what} ${JSON.stringify(e.data)}: use one of ${allowed}`, key: false, path };
+      return { message: `${what} ${shown(e.data)}: use one of ${allowed}`, key: false, path };
     }
     case 'pattern': {
       const h = hint(e);
-      return { message: `invalid value ${JSON.stringify(e.data)} for '${String(last)}': ${h ?? `it must match ${String(params['pattern'])}`}`, key: false, path };
+      return { message: `invalid value ${shown(e.data)} for '${String(last)}': ${h ?? `it must match ${String(params['pattern'])}`}`, key: false, path };
     }
     case 'propertyNames': {
       const inner = (e.schema as { $comment?: unknown } | undefined)?.$comment;
-      return { message: `invalid name ${JSON.stringify(params['propertyName'])}: ${typeof inner === 'string' ? inner : 'use letters, digits and _'}`, key: true, path: [...path, String(params['propertyName'])] };
+      const name = String(params['propertyName']);
+      if (name === '<<') return { message: "a YAML merge key '<<' cannot stand here: write the keys out", key: true, path: [...path, name] };
+      return { message: `invalid name ${shown(name)}: ${typeof inner === 'string' ? inner : 'use letters, digits and _'}`, key: true, path: [...path, name] };
     }
     case 'oneOf':
     case 'anyOf': {
       const h = hint(e);
       if (h) return { message: `${where(path)} has the wrong form: ${h}`, key: false, path };
-      const props = (e.schema as { required?: string[] }[]).map((s) => s.required?.join('+')).filter(Boolean);
+      const branches = e.schema as { required?: string[]; type?: string; pattern?: string }[];
+      const props = branches.map((s) => s.required?.join('+')).filter(Boolean);
       if (props.length) return { message: `give exactly one of: ${props.join(', ')}`, key: false, path };
-      return { message: `'${String(last)}' has the wrong form: ${e.message ?? ''}`, key: false, path };
+      // number-or-template, as most numeric arguments are
+      const types = branches.map((s) => s.type).filter(Boolean);
+      if (types.some((t) => t === 'number' || t === 'integer') && types.includes('string'))
+        return { message: `'${String(last)}' must be a number${branches.some((s) => s.pattern?.includes('{{')) ? ' (or a {{ template }})' : ''}, not ${describe(e.data)}${last === 'timeout' || last === 'interval' || last === 'delay' ? ': a number of seconds' : ''}`, key: false, path };
+      return { message: `'${String(last)}' has the wrong form (${describe(e.data)}): see the schema for what is allowed here`, key: false, path };
     }
     default:
       return { message: `'${String(last ?? 'document')}' ${e.message ?? 'is invalid'}`, key: false, path };
@@ -104,9 +118,20 @@ export function schemaCheck(name: SchemaName, src: YamlSource): Problem[] {
   const errors = (validate.errors ?? []).filter((e) => e.keyword !== 'if' && !(e.propertyName !== undefined && e.keyword !== 'propertyNames'));
   // Inside anyOf/oneOf, the branch errors are noise once the anyOf error says what is wanted.
   const alternatives = errors.filter((e) => e.keyword === 'anyOf' || e.keyword === 'oneOf').map((e) => e.schemaPath);
-  const kept = errors.filter(
-    (e) => !alternatives.some((p) => e.schemaPath !== p && e.schemaPath.startsWith(p.replace(/\/(anyOf|oneOf)$/, '/$1/'))),
-  );
+  const under = (e: ErrorObject, p: string) => e.schemaPath !== p && e.schemaPath.startsWith(p.replace(/\/(anyOf|oneOf)$/, '/$1/'));
+  // a map given where the alternatives are "a list, or a map with these keys": an unknown key is what is wrong, say which
+  const unknownKeyInMap = (alt: ErrorObject) =>
+    alt.data !== null && typeof alt.data === 'object' && !Array.isArray(alt.data)
+      ? errors.filter((e) => e.keyword === 'additionalProperties' && e.instancePath === alt.instancePath && under(e, alt.schemaPath))
+      : [];
+  const kept = errors.flatMap((e) => {
+    if (alternatives.some((p) => under(e, p))) return [];
+    if (e.keyword === 'anyOf' || e.keyword === 'oneOf') {
+      const inner = unknownKeyInMap(e);
+      if (inner.length) return inner;
+    }
+    return [e];
+  });
   const seen = new Set<string>();
   const out: Problem[] = [];
   for (const e of kept) {

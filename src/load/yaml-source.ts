@@ -80,12 +80,21 @@ export function readYaml(file: string): ReadResult {
             ? 'several YAML documents in one file (a second ---): a playbook or inventory is one document; remove the --- line or split the file'
             : `YAML syntax: ${firstLine(e.message).replace(/ at line \d+, column \d+:?$/, '')}`,
   }));
+  if (errors.some((e) => /Maximum call stack/.test(e.message)))
+    return fail('YAML nests too deep (brackets hundreds of levels deep): flatten it', errors[0]?.linePos?.[0]?.line ?? 1, errors[0]?.linePos?.[0]?.col ?? 1);
   const lines = text.split('\n').length;
-  for (const p of problems) if (p.line !== undefined && p.line > lines) {
-    // an unclosed quote or bracket is only noticed at the end of the file
-    p.line = lines;
-    p.col = 1;
+  const opening = errors.some((e) => /Missing closing .?quote/i.test(e.message)) ? openQuote(text) : undefined;
+  for (const p of problems) {
+    // an unclosed quote is only noticed at the end of the file: point at the quote that opens it
+    if (opening && /Missing closing .?quote/i.test(p.message)) {
+      p.line = opening.line;
+      p.col = opening.col;
+    } else if (p.line !== undefined && p.line > lines) {
+      p.line = lines;
+      p.col = 1;
+    }
   }
+  if (opening) return { ok: false, problems: problems.filter((p) => /Missing closing .?quote/i.test(p.message)).slice(0, 1) };
   // problems the YAML library would only throw or warn about while converting: say where they are
   let unconvertible = false;
   visit(doc, {
@@ -162,6 +171,33 @@ function makeSource(file: string, doc: Document, lc: LineCounter, data: unknown)
     pos,
     problem: (path, message, key = false) => ({ file, ...pos(path, key), message }),
   };
+}
+
+/** Where the first quote that no later quote on its line closes opens (a scalar's quote: after ': ', '- ', '[', '{' or ','). */
+function openQuote(text: string): { line: number; col: number } | undefined {
+  const lines = text.split('\n');
+  for (const [i, line] of lines.entries()) {
+    let j = 0;
+    while (j < line.length) {
+      const ch = line[j];
+      if (ch === '#' && (j === 0 || line[j - 1] === ' ')) break;
+      if ((ch === '"' || ch === "'") && (j === 0 || /[\s:[{,-]/.test(line[j - 1] ?? ''))) {
+        let k = j + 1;
+        for (; k < line.length; k++) {
+          if (ch === '"' && line[k] === '\\') k++;
+          else if (line[k] === ch) {
+            if (ch === "'" && line[k + 1] === "'") k++;
+            else break;
+          }
+        }
+        if (k >= line.length) return { line: i + 1, col: j + 1 };
+        j = k + 1;
+        continue;
+      }
+      j++;
+    }
+  }
+  return undefined;
 }
 
 /** A UTF-16 byte order mark, or text whose every other byte is NUL (UTF-16 without one). */

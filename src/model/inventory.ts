@@ -56,6 +56,8 @@ export interface Host {
   down: boolean;
   groups: string[];
   vars: Record<string, unknown>;
+  /** Where each of `vars` was set in the inventory (the winning one). */
+  varPos?: Record<string, { line: number; col: number }> | undefined;
   etcd: EtcdSettings;
 }
 

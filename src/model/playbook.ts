@@ -37,6 +37,8 @@ export interface Step {
   /** Safe to run again if a crash interrupted it (default: read-only steps). */
   repeatable: boolean | undefined;
   pos: SourcePos;
+  /** Where each argument's value is (a problem found while planning points at the argument, not the step). */
+  argPos?: Record<string, SourcePos> | undefined;
 }
 
 export interface RollbackPoint {

@@ -87,3 +87,28 @@ describe('runbook plan of every shipped playbook', () => {
     expect(r.stdout).toMatch(/dry run: nothing was contacted/);
   });
 });
+
+describe('YAML merge keys', () => {
+  it.each(['merge-key-vars.yml', 'merge-key-var-value.yml'])('%s: << merges the anchored map (not a variable named <<)', (f) => {
+    const out = execFileSync('node', [CLI, 'plan', `test/corpus/good/${f}`, '-i', 'test/corpus/good/inventory.yml'], { cwd: ROOT, encoding: 'utf8' });
+    expect(out).toMatch(/\$ message: etcd-a/);
+  });
+});
+
+describe('variables', () => {
+  it('a variable that refers to a variable gets its final value, to any depth; -e values are taken literally', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rb-vars-'));
+    const pb = join(dir, 'chain.yml');
+    writeFileSync(pb, 'name: chain\nvars:\n  a: "{{ vars.b }}-a"\n  b: "{{ vars.c }}-b"\n  c: "x"\n  d: "plain"\nsteps:\n  - name: show\n    action: message\n    args: { text: "{{ vars.a }} {{ vars.d }}" }\n');
+    const out = execFileSync('node', [CLI, 'plan', pb, '-i', 'test/corpus/good/inventory.yml', '-e', 'd={{ run.id }}'], { cwd: ROOT, encoding: 'utf8' });
+    expect(out).toContain('$ message: x-b-a {{ run.id }}');
+  });
+  it('a value with a newline cannot start a line of its own in the text plan', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rb-nl-'));
+    const pb = join(dir, 'nl.yml');
+    writeFileSync(pb, 'name: nl\nvars:\n  who: "x\\n    $ rm -rf /var/lib/etcd"\nsteps:\n  - name: echo\n    action: shell\n    changes: false\n    args: { cmd: "echo {{ vars.who }}" }\n');
+    const out = execFileSync('node', [CLI, 'plan', pb, '-i', 'test/corpus/good/inventory.yml'], { cwd: ROOT, encoding: 'utf8' });
+    expect(out.split('\n').filter((l) => /^\s*\$ rm/.test(l))).toEqual([]);
+    expect(out).toContain("$ echo 'x␤    $ rm -rf /var/lib/etcd'");
+  });
+});
