@@ -126,6 +126,16 @@ export function makePlan(input: PlanInput): { ok: true; plan: Program } | { ok: 
     const planning = { runtime: holds.get(host.name) ?? new Set<string>(), secrets };
     return { planning, scope: buildScope({ playbook, inventory, host, run: input.run, extraVars: input.extraVars, registered: {}, cluster, planning }) };
   };
+  // a variable that cannot be rendered on some host (a filter given the wrong type, a name only some hosts
+  // have) is a problem of the whole run, said before any step: never an exception
+  for (const h of inventory.hosts) {
+    try {
+      scopeFor(h);
+    } catch (e) {
+      if (e instanceof ExpressionError) return { ok: false, message: `variables on ${h.name}: ${e.message}` };
+      throw e;
+    }
+  }
   const first = inventory.hosts[0];
   const hostTemplate = (t: string) => {
     if (!first) return t;

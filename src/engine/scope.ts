@@ -111,7 +111,14 @@ function renderVars(vars: Record<string, unknown>, base: Scope, literal: Set<str
     if (stack.includes(k)) throw new ExpressionError(`variables refer to each other in a cycle: ${[...stack.slice(stack.indexOf(k)), k].join(' → ')}`);
     stack.push(k);
     try {
-      const v = literal.has(k) ? vars[k] : renderValue(vars[k], scope, planning);
+      let v: unknown;
+      try {
+        v = literal.has(k) ? vars[k] : renderValue(vars[k], scope, planning);
+      } catch (e) {
+        // say which variable, once (the innermost one that failed)
+        if (e instanceof ExpressionError && !e.message.startsWith('vars.') && !e.message.startsWith('variables refer')) throw new ExpressionError(`vars.${k}: ${e.message}`);
+        throw e;
+      }
       done.set(k, v);
       return v;
     } finally {
