@@ -10,7 +10,7 @@ import { registerValue, runStepOnHost, type StepRun } from './run-step.js';
 import { buildScope, type RunInfo } from './scope.js';
 import { expandNames } from './select-hosts.js';
 import type { StoreFactory } from './run-special.js';
-import { chooseCase } from './choose.js';
+import { runPlanOf } from './choose.js';
 import { evaluateBool } from '../template/expression.js';
 
 export interface RunInput {
@@ -168,18 +168,15 @@ export async function runPlaybook(input: RunInput): Promise<RunOutcome> {
               r = simple({ status: 'failed', host: host.name, outcome: undefined, message: hp.message });
               break;
             case 'run':
-              r = await runStepOnHost({ entry, plan: hp, host, scope: scopeOf(host), transport: input.transport, emit, confirm: input.confirm, signal: input.signal, stores: input.stores });
-              break;
             case 'choose': {
-              // the case for this host's etcd version; a `when` that is false skips it without needing one
+              // a versioned step takes the case for this host's etcd version; a `when` that is false skips it without needing one
               const scope = scopeOf(host);
-              const chosen = chooseCase(hp, scope);
+              const chosen = runPlanOf(hp, scope) ?? { ok: false as const, message: 'not a runnable plan' };
               if (chosen.ok) r = await runStepOnHost({ entry, plan: chosen.plan, host, scope, transport: input.transport, emit, confirm: input.confirm, signal: input.signal, stores: input.stores });
               else if (hp.condition !== undefined && !evaluateBool(hp.condition, scope)) {
                 r = simple({ status: 'skipped', host: host.name, reason: `when: ${hp.condition} is false` });
                 if (c.register) r = { ...r, registered: registerValue(undefined, 'skipped') };
-              }
-              else r = simple({ status: 'failed', host: host.name, outcome: undefined, message: chosen.message });
+              } else r = simple({ status: 'failed', host: host.name, outcome: undefined, message: chosen.message });
               break;
             }
           }

@@ -1,7 +1,7 @@
 import type { Inventory } from '../model/inventory.js';
 import type { HostSelector, ParamSpec, Playbook, PlaybookItem, Step } from '../model/playbook.js';
 import type { Loaded } from './problem.js';
-import { structuralProblems, templateProblems } from './playbook-rules.js';
+import { declaredNames, structuralProblems, templateProblems } from './playbook-rules.js';
 import { schemaCheck } from './schema-check.js';
 import { readYaml, type YamlSource } from './yaml-source.js';
 
@@ -102,9 +102,7 @@ export function loadPlaybook(file: string, opts: LoadOptions = {}): Loaded<Playb
   const problems = [...read.problems, ...schemaCheck('playbook', read.source), ...templateProblems(read.source, ctx)];
   let playbook: Playbook | undefined;
   // -e sets variables the playbook declares; it does not declare new ones (a typo would silently do nothing)
-  const data = read.source.data as { vars?: unknown; params?: unknown } | null;
-  const keys = (v: unknown) => (v && typeof v === 'object' && !Array.isArray(v) ? Object.keys(v) : []);
-  const declared = new Set([...keys(data?.vars), ...keys(data?.params)]);
+  const declared = declaredNames(read.source.data);
   for (const k of Object.keys(ctx.extraVars))
     if (!declared.has(k))
       problems.push({ file, line: undefined, col: undefined, message: `-e ${k}: the playbook declares no variable '${k}': declare it under vars: or params:, or check the spelling (declared: ${[...declared].join(', ') || 'none'})` });

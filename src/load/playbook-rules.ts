@@ -35,6 +35,12 @@ function collectStrings(v: unknown, path: Path, out: TemplateSite[]): void {
   else if (isRecord(v)) for (const [k, x] of Object.entries(v)) collectStrings(x, [...path, k], out);
 }
 
+/** The variables a playbook declares (its interface): the keys of `vars:` and `params:` in the raw data. */
+export function declaredNames(data: unknown): Set<string> {
+  if (!isRecord(data)) return new Set();
+  return new Set([...Object.keys(isRecord(data['vars']) ? data['vars'] : {}), ...Object.keys(isRecord(data['params']) ? data['params'] : {})]);
+}
+
 /**
  * Undefined names and bad expressions in templates, `when` and `until`.
  * Works on the raw parsed data, so it still runs when the schema check found other problems.
@@ -42,10 +48,7 @@ function collectStrings(v: unknown, path: Path, out: TemplateSite[]): void {
 export function templateProblems(src: YamlSource, ctx: RuleContext): Problem[] {
   const data = src.data;
   if (!isRecord(data) || !Array.isArray(data['steps'])) return [];
-  const declared = new Set<string>([
-    ...Object.keys(isRecord(data['vars']) ? data['vars'] : {}),
-    ...Object.keys(isRecord(data['params']) ? data['params'] : {}),
-  ]);
+  const declared = declaredNames(data);
   const problems: Problem[] = [];
   const registered = new Set<string>();
   const checkSite = (site: TemplateSite, extraRoots: Set<string>) => {
