@@ -12,6 +12,7 @@ import { SCHEMAS_DIR } from './load/schema-check.js';
 import { gitInfo } from './util/git-info.js';
 import { unlock } from './cli/unlock-command.js';
 import { recover } from './cli/recover-command.js';
+import { listHosts, listTasks } from './cli/list-command.js';
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(join(SCHEMAS_DIR, '..', 'package.json'), 'utf8')) as { version: string };
@@ -25,7 +26,7 @@ function report(io: Io, problems: Problem[]): number {
 }
 
 /** Load and check everything a plan or run needs; problems come back as data. */
-function prepare(args: CliArgs, io: Io, needInventory: boolean): Prepared | number {
+function prepare(args: CliArgs, io: Io, needInventory: boolean, needParams = needInventory): Prepared | number {
   const file = args.positionals[0];
   if (!file) {
     io.stderr.write(`runbook: give a playbook file\n\n${USAGE}`);
@@ -36,12 +37,12 @@ function prepare(args: CliArgs, io: Io, needInventory: boolean): Prepared | numb
     return 2;
   }
   const inv = args.inventory ? loadInventory(args.inventory) : undefined;
-  const pb = loadPlaybook(file, { inventory: inv?.ok ? inv.value : undefined, extraVars: args.extraVars });
+  const pb = loadPlaybook(file, { inventory: inv?.ok ? inv.value : undefined, extraVars: args.extraVars, extraVarOrigins: args.extraVarOrigins });
   const problems = [...(inv && !inv.ok ? inv.problems : []), ...(pb.ok ? [] : pb.problems)];
   if (problems.length || !pb.ok) return report(io, problems);
   if (!inv) return { playbook: pb.value, inventory: undefined as never, limit: undefined };
   if (!inv.ok) return 2;
-  const missing = needInventory ? missingParams(pb.value, inv.value, args.extraVars) : [];
+  const missing = needParams ? missingParams(pb.value, inv.value, args.extraVars) : [];
   if (missing.length) return report(io, missing.map((message) => ({ file, line: undefined, col: undefined, message })));
   const limit = resolveLimit(args.limit, inv.value, new Set(expandNames([pb.value.hosts], inv.value).map((h) => h.name)));
   if (!limit.ok) {
@@ -97,6 +98,20 @@ export async function main(argv: string[], io: Io): Promise<number> {
       }
       if (args.plan) {
         io.stderr.write('runbook: --plan FILE is for run; to save a plan use: runbook plan PLAYBOOK -i INVENTORY --out FILE\n');
+        return 2;
+      }
+      if (args.listHosts || args.listTasks) {
+        // what would run, and where: no parameters needed, nothing compiled, nothing contacted
+        const prep = prepare(args, io, true, false);
+        if (typeof prep === 'number') return prep;
+        if (args.listHosts) {
+          const code = listHosts(prep.playbook, prep.inventory, prep.limit, args, io);
+          if (code !== 0 || !args.listTasks) return code;
+        }
+        return listTasks(prep.playbook, args, io);
+      }
+      if (args.step && (args.command === 'plan' || args.dryRun || args.yes)) {
+        io.stderr.write(`runbook: --step asks before each step of a run: ${args.yes ? 'it cannot be combined with --yes' : 'a plan or dry run has nothing to confirm'}\n`);
         return 2;
       }
       const prep = prepare(args, io, true);

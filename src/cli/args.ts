@@ -1,4 +1,6 @@
 import { parseArgs } from 'node:util';
+import { formatProblem } from '../load/problem.js';
+import { resolveExtraVars, type VarOrigin } from './extra-vars.js';
 
 export interface CliArgs {
   command: string | undefined;
@@ -6,8 +8,17 @@ export interface CliArgs {
   inventory: string | undefined;
   limit: string | undefined;
   tags: string[] | undefined;
+  /** --skip-tags: steps with any of these tags do not run (wins over --tags, also over 'always'). */
+  skipTags: string[] | undefined;
   startAt: string | undefined;
   extraVars: Record<string, string>;
+  /** Where each -e value came from (a key of an -e @FILE has its file:line:col). */
+  extraVarOrigins: Record<string, VarOrigin>;
+  /** plan/run --list-hosts, --list-tasks: print that and stop, nothing contacted. */
+  listHosts: boolean;
+  listTasks: boolean;
+  /** run --step: confirm each step (y = run it, n = skip it, c = run the rest without asking). */
+  step: boolean;
   yes: boolean;
   dryRun: boolean;
   noRollback: boolean;
@@ -42,6 +53,10 @@ export function parseCli(argv: string[]): ParsedArgs {
         inventory: { type: 'string', short: 'i' },
         limit: { type: 'string', short: 'l' },
         tags: { type: 'string', short: 't' },
+        'skip-tags': { type: 'string' },
+        'list-hosts': { type: 'boolean' },
+        'list-tasks': { type: 'boolean' },
+        step: { type: 'boolean' },
         'start-at': { type: 'string' },
         'extra-vars': { type: 'string', short: 'e', multiple: true },
         yes: { type: 'boolean', short: 'y' },
@@ -66,15 +81,8 @@ export function parseCli(argv: string[]): ParsedArgs {
     return { ok: false, message: (e as Error).message };
   }
   const v = parsed.values as Record<string, string | boolean | string[] | undefined>;
-  const extraVars: Record<string, string> = {};
-  for (const kv of (v['extra-vars'] as string[] | undefined) ?? []) {
-    const eq = kv.indexOf('=');
-    if (eq <= 0) return { ok: false, message: `-e expects NAME=VALUE, got '${kv}'` };
-    const name = kv.slice(0, eq);
-    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) return { ok: false, message: `-e: '${name}' is not a valid variable name` };
-    if (kv.includes('\0')) return { ok: false, message: `-e ${name}: a NUL character is not allowed in a value` };
-    extraVars[name] = kv.slice(eq + 1);
-  }
+  const ev = resolveExtraVars((v['extra-vars'] as string[] | undefined) ?? []);
+  if (!ev.ok) return { ok: false, message: ev.problems.map(formatProblem).join('\n') };
   const forks = Number(v['forks'] ?? 10);
   if (!Number.isInteger(forks) || forks < 1) return { ok: false, message: `--forks must be a positive integer` };
   const output = (v['output'] as string | undefined) ?? 'text';
@@ -93,9 +101,14 @@ export function parseCli(argv: string[]): ParsedArgs {
       positionals,
       inventory: v['inventory'] as string | undefined,
       limit: v['limit'] as string | undefined,
-      tags: typeof v['tags'] === 'string' ? v['tags'].split(',').map((s) => s.trim()).filter(Boolean) : undefined,
+      tags: tagList(v['tags']),
+      skipTags: tagList(v['skip-tags']),
       startAt: v['start-at'] as string | undefined,
-      extraVars,
+      extraVars: ev.vars,
+      extraVarOrigins: ev.origins,
+      listHosts: v['list-hosts'] === true,
+      listTasks: v['list-tasks'] === true,
+      step: v['step'] === true,
       yes: v['yes'] === true,
       dryRun: v['dry-run'] === true,
       noRollback: v['no-rollback'] === true,
@@ -116,6 +129,11 @@ export function parseCli(argv: string[]): ParsedArgs {
   };
 }
 
+/** A comma-separated list as given: an empty one stays empty (and is refused where it is used), never 'no filter'. */
+function tagList(v: unknown): string[] | undefined {
+  return typeof v === 'string' ? v.split(',').map((s) => s.trim()).filter(Boolean) : undefined;
+}
+
 export const USAGE = `runbook — etcd disaster-recovery runbooks over SSH
 
 Usage:
@@ -132,9 +150,14 @@ Usage:
 
 Options:
   -i, --inventory FILE        inventory (hosts, groups, etcd settings)
-  -e, --extra-vars NAME=VALUE set a playbook parameter or variable (repeatable)
+  -e, --extra-vars NAME=VALUE set a playbook parameter or variable (repeatable; literal text)
+  -e @FILE                    the same from a YAML or JSON file of NAME: value (a later -e wins)
   -l, --limit NAMES           only these hosts/groups (comma-separated)
   -t, --tags TAGS             only steps with these tags (and 'always')
+      --skip-tags TAGS        not the steps with these tags (wins over --tags and 'always')
+      --list-hosts            plan/run: list the hosts the run would target, and stop
+      --list-tasks            plan/run: list the steps (with tags; which would be skipped, and why), and stop
+      --step                  run: confirm each step: y = run it, n = skip it, c = run the rest without asking
       --start-at STEP         skip the steps before STEP
   -y, --yes                   answer approval gates (automation)
       --dry-run               show the plan instead of running

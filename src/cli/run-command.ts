@@ -25,7 +25,7 @@ import { programJson } from '../report/plan-json.js';
 import { makeStyle } from '../report/style.js';
 import { gitInfo } from '../util/git-info.js';
 import type { CliArgs } from './args.js';
-import { askToType } from './prompt.js';
+import { askStep, askToType } from './prompt.js';
 
 export interface Io {
   stdout: NodeJS.WriteStream;
@@ -103,6 +103,7 @@ function planInputs(prep: Prepared, args: CliArgs, run: RunInfo, version: string
     extraVars: nonSecretVars(prep.playbook, args.extraVars),
     limit: args.limit,
     tags: args.tags,
+    skipTags: args.skipTags,
     startAt: args.startAt,
     run,
   };
@@ -110,7 +111,7 @@ function planInputs(prep: Prepared, args: CliArgs, run: RunInfo, version: string
 
 /** Compile the run; a plan with errors is not a plan: say where, print nothing else. */
 export function compile(prep: Prepared, args: CliArgs, io: Io, run: RunInfo): Program | number {
-  const planned = makePlan({ playbook: prep.playbook, inventory: prep.inventory, extraVars: args.extraVars, limit: prep.limit, run, tags: args.tags, startAt: args.startAt, defaultTimeoutS: args.commandTimeout });
+  const planned = makePlan({ playbook: prep.playbook, inventory: prep.inventory, extraVars: args.extraVars, limit: prep.limit, run, tags: args.tags, skipTags: args.skipTags, startAt: args.startAt, defaultTimeoutS: args.commandTimeout });
   if (!planned.ok) {
     io.stderr.write(`runbook: ${planned.message}\n`);
     return 2;
@@ -167,9 +168,9 @@ export function loadSavedRun(file: string, args: CliArgs, io: Io, version: strin
   const secret = secretNames(prep.playbook);
   const notSecret = Object.keys(args.extraVars).filter((k) => !secret.has(k));
   if (notSecret.length) return fail(`-e ${notSecret.join(', ')}: a saved plan runs with the variables it was made with; only secrets are given again`);
-  if (args.limit || args.tags || args.startAt) return fail('--limit, --tags and --start-at are part of the saved plan: make a new plan to change them');
+  if (args.limit || args.tags || args.skipTags || args.startAt) return fail('--limit, --tags, --skip-tags and --start-at are part of the saved plan: make a new plan to change them');
   const extraVars = { ...inputs.extraVars, ...args.extraVars };
-  const again = makePlan({ playbook: prep.playbook, inventory: prep.inventory, extraVars, limit: prep.limit, run: inputs.run, tags: inputs.tags, startAt: inputs.startAt, defaultTimeoutS: args.commandTimeout });
+  const again = makePlan({ playbook: prep.playbook, inventory: prep.inventory, extraVars, limit: prep.limit, run: inputs.run, tags: inputs.tags, skipTags: inputs.skipTags, startAt: inputs.startAt, defaultTimeoutS: args.commandTimeout });
   if (!again.ok || programSha256(again.plan) !== programSha256(program)) return fail('compiling its playbook and inventory again no longer gives the saved program: review a new plan before running');
   return { prep, program, run: inputs.run, extraVars };
 }
@@ -264,7 +265,8 @@ export async function executeRun(prep: Prepared, args: CliArgs, io: Io, compiled
   const style = makeStyle(io.stdout, io.env);
   const write = (s: string) => io.stdout.write(s);
   const plain = plainReporter(write, style, args.verbose);
-  const listr = args.output === 'text' && io.stdout.isTTY ? listrReporter(plain) : undefined;
+  // --step asks on the terminal between steps: the plain reporter, which never redraws over the question
+  const listr = args.output === 'text' && io.stdout.isTTY && !args.step ? listrReporter(plain) : undefined;
   const report = args.output === 'json' ? jsonReporter(write) : (listr?.onEvent ?? plain);
   const crashPoint = holdAfterEvent(io.env);
   const emit = (raw: RunEvent) => {
@@ -294,6 +296,7 @@ export async function executeRun(prep: Prepared, args: CliArgs, io: Io, compiled
     extraVars: nonSecretVars(playbook, extraVars),
     limit: compiled ? undefined : args.limit,
     tags: args.tags,
+    skipTags: args.skipTags,
     playbookSha256: inputs.playbookSha256,
     inventorySha256: inputs.inventorySha256,
   };
@@ -334,6 +337,7 @@ export async function executeRun(prep: Prepared, args: CliArgs, io: Io, compiled
           signal: abort.signal,
           stores: s3StoreFor,
           beforeStep: holdHook(io.env),
+          askStep: args.step ? (name, hosts) => askStep(`step '${name}' on ${hosts.join(', ') || 'no host'}:`, io.stdin, io.stdout) : undefined,
           confirm: async (prompt, expect) => {
             if (args.yes) {
               emit({ type: 'log', level: 'info', message: `approval gate passed with --yes (${expect})` });

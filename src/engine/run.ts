@@ -31,6 +31,8 @@ export interface RunInput {
   stores: StoreFactory;
   /** Called before each step starts (tests hold a run at a named step with it). */
   beforeStep?: ((name: string) => Promise<void>) | undefined;
+  /** --step: asked before each step; 'skip' skips it (journaled), 'all' stops asking, 'stop' ends the run like Ctrl-C. */
+  askStep?: ((name: string, hosts: string[]) => Promise<'run' | 'skip' | 'all' | 'stop'>) | undefined;
   /** Continue a run that died: its state, folded from its journal with the same `applyEvent` this loop uses. */
   resume?: RunState | undefined;
 }
@@ -94,6 +96,7 @@ export async function runPlaybook(input: RunInput): Promise<RunOutcome> {
   const byName = new Map(inventory.hosts.map((h) => [h.name, h]));
   const scopeOf = (host: Host) => buildScope({ playbook, inventory, host, run: input.run, extraVars: input.extraVars, registered: state.registered[host.name] ?? {}, cluster });
 
+  let asking = input.askStep !== undefined;
   for (const entry of program.entries) {
     const index = entry.index;
     if (index < state.cursor) continue;
@@ -110,6 +113,15 @@ export async function runPlaybook(input: RunInput): Promise<RunOutcome> {
     if (!interrupted && input.beforeStep) {
       await input.beforeStep(entry.name);
       if (input.signal.aborted) interrupted = `interrupted before step '${entry.name}'`;
+    }
+    if (!interrupted && asking && input.askStep) {
+      const answer = await input.askStep(entry.name, entry.hosts.map((h) => h.host));
+      if (answer === 'all') asking = false;
+      if (answer === 'stop') interrupted = `stopped at --step before step '${entry.name}'`;
+      if (answer === 'skip') {
+        emit({ type: 'step.skip', step: entry.name, index, reason: 'declined at --step' });
+        continue;
+      }
     }
     const results = interrupted ? [] : await runEntry(entry);
     const failed = results.filter(isFailure);

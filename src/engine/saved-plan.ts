@@ -13,6 +13,8 @@ export interface PlanInputs {
   extraVars: Record<string, string>;
   limit: string | undefined;
   tags: string[] | undefined;
+  /** Absent in plans saved before --skip-tags existed: the same as none. */
+  skipTags?: string[] | undefined;
   startAt: string | undefined;
   run: RunInfo;
 }

@@ -92,6 +92,8 @@ export function normalisePlaybook(src: YamlSource, raw: RawPlaybook): Playbook {
 export interface LoadOptions {
   inventory?: Inventory | undefined;
   extraVars?: Record<string, unknown> | undefined;
+  /** Where an -e value was set, when it came from a file (`-e @FILE`): a problem with it points there. */
+  extraVarOrigins?: Record<string, { kind: 'cli' } | { kind: 'file'; file: string; line: number; col: number }> | undefined;
 }
 
 /** Parse → JSON Schema → normalise → rules; every problem at once, sorted by position. */
@@ -104,8 +106,11 @@ export function loadPlaybook(file: string, opts: LoadOptions = {}): Loaded<Playb
   // -e sets variables the playbook declares; it does not declare new ones (a typo would silently do nothing)
   const declared = declaredNames(read.source.data);
   for (const k of Object.keys(ctx.extraVars))
-    if (!declared.has(k))
-      problems.push({ file, line: undefined, col: undefined, message: `-e ${k}: the playbook declares no variable '${k}': declare it under vars: or params:, or check the spelling (declared: ${[...declared].join(', ') || 'none'})` });
+    if (!declared.has(k)) {
+      const o = opts.extraVarOrigins?.[k];
+      const where = o?.kind === 'file' ? { file: o.file, line: o.line, col: o.col } : { file, line: undefined, col: undefined };
+      problems.push({ ...where, message: `-e ${k}: the playbook ${file} declares no variable '${k}': declare it under vars: or params:, or check the spelling (declared: ${[...declared].join(', ') || 'none'})` });
+    }
   if (problems.length === 0) {
     playbook = normalisePlaybook(read.source, read.source.data as RawPlaybook);
     problems.push(...structuralProblems(read.source, playbook, ctx));

@@ -22,6 +22,7 @@ export interface RunMeta {
   extraVars: Record<string, unknown>;
   limit: string | undefined;
   tags: string[] | undefined;
+  skipTags?: string[] | undefined;
   playbookSha256: string;
   inventorySha256: string;
 }
