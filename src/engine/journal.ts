@@ -18,9 +18,9 @@ export class Journal {
     this.fd = openSync(this.file, 'a', 0o600);
   }
 
-  /** Appends the event; false for live output, which is kept only as tails on command.end. */
+  /** Appends the event; false for live output (kept only as tails on command.end) and transfer progress. */
   write(event: RunEvent): boolean {
-    if (event.type === 'command.output') return false;
+    if (event.type === 'command.output' || event.type === 'transfer.progress') return false;
     const rec: JournalRecord = { at: new Date().toISOString(), event };
     writeSync(this.fd, `${JSON.stringify(rec)}\n`);
     if (event.type === 'command.start' || event.type === 'command.end' || event.type === 'run.end' || event.type === 'undo.result') fsyncSync(this.fd);

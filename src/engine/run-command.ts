@@ -8,6 +8,7 @@ import { KILL_AFTER_S, wireShell, DEFAULT_TIMEOUT_S } from '../shell/wire.js';
 import { describeCommand } from './describe-command.js';
 import { filledText, fillFor } from '../shell/fill.js';
 import { runPutTools } from './put-tools.js';
+import { progressEvents } from './progress.js';
 import { applyParse, runEdit, runS3Get, runS3Prune, runS3Put, runS3Verify, type StoreFactory } from './run-special.js';
 
 export interface CommandContext {
@@ -180,7 +181,7 @@ async function execute(cmd: Command, ctx: CommandContext): Promise<CommandOutcom
     case 'edit':
     case 's3-put':
     case 's3-get': {
-      const sc = { transport: ctx.transport, host: ctx.host, stores: ctx.stores };
+      const sc = { transport: ctx.transport, host: ctx.host, stores: ctx.stores, progress: (what: string, total: number | undefined) => progressEvents(ctx.emit, ctx.step, ctx.host.name, what, total) };
       const o = cmd.kind === 'edit' ? await runEdit(cmd, sc) : cmd.kind === 's3-put' ? await runS3Put(cmd, sc) : await runS3Get(cmd, sc);
       return { ...o, durationMs: Date.now() - started, attempts: 1 };
     }

@@ -13,6 +13,7 @@ import type { BackupStore, StoreLocation } from '../storage/store.js';
 import type { Transport } from '../transport/transport.js';
 import { sh } from '../shell/build.js';
 import { filledText } from '../shell/fill.js';
+import type { ProgressFactory } from './progress.js';
 
 export type StoreFactory = (loc: StoreLocation) => BackupStore;
 
@@ -20,6 +21,8 @@ export interface SpecialContext {
   transport: Transport;
   host: Host;
   stores: StoreFactory;
+  /** Progress of a long transfer, as throttled events of the step on this host. */
+  progress?: ProgressFactory | undefined;
 }
 
 type Outcome = Omit<CommandOutcome, 'durationMs' | 'attempts'>;

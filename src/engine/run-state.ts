@@ -125,6 +125,7 @@ export function applyEvent(s: RunState, e: RunEvent): RunState {
     case 'run.start':
     case 'command.start':
     case 'command.output':
+    case 'transfer.progress':
     case 'command.end':
     case 'rollback.skipped':
     case 'log':

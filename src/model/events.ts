@@ -81,6 +81,8 @@ export type RunEvent =
   | { type: 'rollback.end'; to: string; ok: boolean; remaining: { host: string; steps: string[]; why: string }[] }
   | { type: 'rollback.skipped'; to: string; pending: { step: string; host: string }[] }
   | { type: 'log'; level: 'info' | 'warn' | 'error'; message: string }
+  /** A long transfer's progress (throttled): bytes so far, the total when known, average rate, ETA. Not journaled. */
+  | { type: 'transfer.progress'; step: string; host: string; what: string; bytes: number; total: number | undefined; rateBps: number; etaS: number | undefined; done: boolean }
   | { type: 'run.end'; status: RunStatus; exitCode: number; failedStep: string | undefined; message: string; durationMs: number };
 
 export type RunStatus = 'ok' | 'rolled_back' | 'failed' | 'needs_attention';

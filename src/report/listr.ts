@@ -1,6 +1,7 @@
 import { Listr } from 'listr2';
 import type { RunEvent } from '../model/events.js';
 import type { StepResult } from '../model/command.js';
+import { formatProgress } from '../engine/progress.js';
 
 interface Deferred<T> {
   promise: Promise<T>;
@@ -85,6 +86,9 @@ export function listrReporter(fallback: (e: RunEvent) => void): { onEvent: (e: R
       }
       case 'step.end':
         if (current) for (const [h, s] of current.hosts) s.result.resolve({ status: 'skipped', host: h, reason: 'not run' });
+        return;
+      case 'transfer.progress':
+        current?.hosts.get(e.host)?.setOutput(`${e.what}: ${formatProgress(e)}`);
         return;
       case 'command.start':
       case 'command.end':

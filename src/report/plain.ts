@@ -1,11 +1,22 @@
 import type { ChalkInstance } from 'chalk';
 import type { RunEvent } from '../model/events.js';
 import { formatResult, formatSummary } from './format.js';
+import { formatProgress, UNKNOWN_TOTAL_STEP } from '../engine/progress.js';
 
-/** Plain lines for pipes and CI. */
+/** Plain lines for pipes and CI: a long transfer prints a line each 10% (each 640 MiB when its size is unknown). */
 export function plainReporter(write: (s: string) => void, c: ChalkInstance, verbose: boolean): (e: RunEvent) => void {
+  const shown = new Map<string, number>();
   return (e) => {
     switch (e.type) {
+      case 'transfer.progress': {
+        const key = `${e.step}\0${e.host}\0${e.what}`;
+        const decile = e.total ? Math.floor((Math.min(e.bytes, e.total) * 10) / e.total) : Math.floor(e.bytes / (10 * UNKNOWN_TOTAL_STEP));
+        if (!e.done && (decile === (shown.get(key) ?? 0) || (e.total !== undefined && decile >= 10))) return;
+        shown.set(key, decile);
+        if (e.done) shown.delete(key);
+        write(c.dim(`    ${e.host} ${e.what}: ${formatProgress(e)}\n`));
+        return;
+      }
       case 'run.start':
         write(`${c.bold('run')} ${e.meta.runId}: ${e.meta.playbook} (${e.meta.playbookFile}) on cluster ${e.meta.cluster}${e.meta.dryRun ? ' [dry run]' : ''}\n`);
         return;
