@@ -117,14 +117,15 @@ async function verify(args: CliArgs, io: Io, store: BackupStore, all: Backup[], 
   for (const b of args.all ? all : targets) {
     const rec = await verifyBackup(store, b, { by, now: () => new Date(), deep });
     let stored = '';
-    // a backup without its object or provenance has nothing to hang a record on
-    if (b.stored && b.provenance) await recordCheck(store, rec).catch((e: unknown) => (stored = `; could not record the result: ${(e as Error).message}`));
+    // a backup without its object or provenance has nothing to hang a record on; a check that could not be made says nothing
+    if (b.stored && b.provenance && !rec.inconclusive) await recordCheck(store, rec).catch((e: unknown) => (stored = `; could not record the result: ${(e as Error).message}`));
     if (!rec.ok) failed++;
     if (args.output === 'json') io.stdout.write(`${JSON.stringify(rec)}\n`);
     else if (rec.ok) {
       const d = rec.booted && rec.snapshot ? `; booted on etcd ${rec.booted.etcd}: ${rec.booted.keys} keys at revision ${rec.booted.revision}, snapshot status ${rec.snapshot.totalKey} total keys, hash ${rec.snapshot.hash}` : '';
       io.stdout.write(`${c.green('ok')}     ${b.runId}: sha256 ${rec.sha256 ?? ''} (${rec.size ?? 0} bytes) as recorded${d}${stored}\n`);
-    } else io.stdout.write(`${c.red.bold('FAILED')} ${b.runId}: ${rec.problems.join('; ')}${stored}\n`);
+    } else if (rec.inconclusive) io.stdout.write(`${c.yellow.bold('NOT CHECKED')} ${b.runId}: ${rec.problems.join('; ')} (nothing recorded)\n`);
+    else io.stdout.write(`${c.red.bold('FAILED')} ${b.runId}: ${rec.problems.join('; ')}${stored}\n`);
   }
   if (args.output !== 'json') io.stdout.write(`${failed ? c.red.bold(`${failed} of ${args.all ? all.length : targets.length} failed`) : c.green('all verified')}\n`);
   return failed ? 1 : 0;

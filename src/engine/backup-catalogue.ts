@@ -14,6 +14,8 @@ export interface VerifyRecord {
   by: string;
   deep: boolean;
   problems: string[];
+  /** The check could not be made here (no etcd of that version, a format this build cannot decode): says nothing of the backup, and is not recorded. */
+  inconclusive?: boolean | undefined;
   /** Of the stored object as read now. */
   sha256?: string | undefined;
   size?: number | undefined;

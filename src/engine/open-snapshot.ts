@@ -2,7 +2,8 @@ import type { Readable } from 'node:stream';
 import type { BackupStore } from '../storage/store.js';
 import type { Backup } from './backup-catalogue.js';
 
-export type OpenedSnapshot = { ok: true; stream: Readable } | { ok: false; reason: string };
+/** `inconclusive`: this build cannot decode it (says nothing of the backup itself). */
+export type OpenedSnapshot = { ok: true; stream: Readable } | { ok: false; reason: string; inconclusive?: boolean };
 
 /**
  * The backup as a plain etcd snapshot stream: the stored object, decoded by what its provenance says it
@@ -10,7 +11,7 @@ export type OpenedSnapshot = { ok: true; stream: Readable } | { ok: false; reaso
  * the codec of compressed or encrypted backups plugs in here.
  */
 export async function openSnapshot(store: BackupStore, b: Backup): Promise<OpenedSnapshot> {
-  if (b.compression !== 'none' || b.encryption !== 'none') return { ok: false, reason: `${b.key} is stored with compression ${b.compression}, encryption ${b.encryption}: this build cannot decode it` };
+  if (b.compression !== 'none' || b.encryption !== 'none') return { ok: false, reason: `${b.key} is stored with compression ${b.compression}, encryption ${b.encryption}: this build cannot decode it`, inconclusive: true };
   try {
     return { ok: true, stream: (await store.get(b.key)).body };
   } catch (e) {

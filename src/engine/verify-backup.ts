@@ -70,8 +70,9 @@ async function companionOf(store: BackupStore, b: Backup): Promise<string | unde
  */
 export async function verifyBackup(store: BackupStore, b: Backup, opts: VerifyOptions): Promise<VerifyRecord> {
   const rec: VerifyRecord = { key: b.key, ok: false, at: opts.now().toISOString(), by: opts.by, deep: opts.deep !== undefined, problems: [] };
-  const done = (problem?: string) => {
+  const done = (problem?: string, inconclusive = false) => {
     if (problem) rec.problems.push(problem);
+    if (inconclusive) rec.inconclusive = true;
     rec.ok = rec.problems.length === 0;
     return rec;
   };
@@ -92,13 +93,13 @@ export async function verifyBackup(store: BackupStore, b: Backup, opts: VerifyOp
   if (rec.problems.length || !opts.deep) return done();
 
   const version = field(b, 'etcd-version');
-  if (!version) return done('the provenance records no etcd-version: cannot pick the etcd to boot it with');
+  if (!version) return done('the provenance records no etcd-version: cannot pick the etcd to boot it with', true);
   const tools = await findLocalTools(version, opts.deep);
-  if (!tools.ok) return done(tools.reason);
+  if (!tools.ok) return done(tools.reason, true);
   const dir = mkdtempSync(join(tmpdir(), 'runbook-verify-'));
   try {
     const opened = await openSnapshot(store, b);
-    if (!opened.ok) return done(opened.reason);
+    if (!opened.ok) return done(opened.reason, opened.inconclusive === true);
     const file = join(dir, 'snapshot.db');
     const plain = await saveHashed(opened.stream, file);
     const snapSha = field(b, 'snapshotSha256');
