@@ -61,7 +61,7 @@ export function runs(args: CliArgs, io: Io): number {
     const events = readJournal(join(r.dir, 'journal.jsonl')).map((x) => x.event);
     const start = events.find((e) => e.type === 'run.start');
     const who = start?.type === 'run.start' ? `${start.meta.user}@${start.meta.machine}` : r.user;
-    return { ...r, ...runCondition(events, alive), who };
+    return { ...r, name: start?.type === 'run.start' ? start.meta.playbook : r.playbook, ...runCondition(events, alive), who };
   });
   if (args.output === 'json') {
     io.stdout.write(`${JSON.stringify(rows)}\n`);
@@ -76,7 +76,7 @@ export function runs(args: CliArgs, io: Io): number {
   io.stdout.write(
     formatTable(
       ['RUN_ID', 'STATUS', 'PLAYBOOK', 'CLUSTER', 'WHO', 'STARTED', 'DETAIL'],
-      rows.map((r) => [{ text: r.id }, { text: r.condition, tone: tone(r.condition) }, { text: r.playbook }, { text: r.cluster }, { text: r.who }, { text: when(Date.parse(r.startedAt)) }, { text: `${r.dryRun ? 'dry run; ' : ''}${r.why}`, tone: 'dim' }]),
+      rows.map((r) => [{ text: r.id }, { text: r.condition, tone: tone(r.condition) }, { text: r.name }, { text: r.cluster }, { text: r.who }, { text: when(Date.parse(r.startedAt)) }, { text: `${r.dryRun ? 'dry run; ' : ''}${r.why}`, tone: 'dim' }]),
       c,
     ),
   );

@@ -94,7 +94,7 @@ export async function findLocalTools(version: string, opts: { toolsDir: string |
       }
       seen.push(`${p} (${v ?? 'no version'})`);
     }
-    if (!paths[t]) return { ok: false, reason: `no ${t} of etcd ${set} on the PATH${seen.length ? ` (found ${seen.join(', ')})` : ''}: give --etcd-tools-dir DIR with DIR/${version}/{${needed.join(',')}} and SHA256SUMS` };
+    if (!paths[t]) return { ok: false, reason: `no ${t} ${set}.x on the PATH${seen.length ? ` (found ${seen.join(', ')})` : ''}: give --etcd-tools-dir DIR with DIR/${version}/{${needed.join(',')}} and SHA256SUMS` };
   }
   return { ok: true, tools: { version, set, paths, from: 'PATH' } };
 }
