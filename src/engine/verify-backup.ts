@@ -104,6 +104,8 @@ export async function verifyBackup(store: BackupStore, b: Backup, opts: VerifyOp
     const plain = await saveHashed(opened.stream, file);
     const snapSha = field(b, 'snapshotSha256');
     if (snapSha && snapSha !== plain.sha256) return done(`the decoded snapshot has sha256 ${plain.sha256}, the provenance records ${snapSha}`);
+    const snapSize = num(b.provenance['snapshotSize']);
+    if (snapSize !== undefined && snapSize !== plain.size) return done(`the decoded snapshot has ${plain.size} bytes, the provenance records ${snapSize}`);
     const boot = await bootSnapshot(file, tools.tools, { workDir: dir, path: opts.deep.path, tag: b.runId });
     if (!boot.ok) return done(boot.reason);
     rec.snapshot = { sha256: plain.sha256, size: plain.size, revision: boot.status.revision, hash: boot.status.hash, totalKey: boot.status.totalKey };
