@@ -56,6 +56,9 @@ function locate(args: CliArgs, io: Io): Where | number {
   return { bucket: text('s3_bucket'), endpoint: text('s3_endpoint'), region: text('s3_region') || 'us-east-1', prefix: `${text('s3_prefix').replace(/\/+$/, '')}/`, cluster: inv.value.cluster };
 }
 
+/** A backup as JSON: every field, the time also as ISO text, absent ones as null. */
+const asJson = (b: Backup) => ({ ...b, takenAt: new Date(b.time).toISOString(), why: b.why ?? null, check: b.check ?? null, provenance: b.provenance ?? null });
+
 const USAGE = 'usage: runbook snapshots list|show RUN_ID|verify [RUN_ID…|--all] [--deep]|prune --keep-last N [--max-age-days D] -i INVENTORY';
 
 /** `runbook snapshots list|show|verify|prune`: the backups backup.yml wrote, checked and pruned. */
@@ -81,12 +84,12 @@ export async function snapshots(args: CliArgs, io: Io, stores: StoreFactory = s3
   }
   switch (sub) {
     case 'list':
-      out(json ? `${JSON.stringify(all)}\n` : all.length ? formatBackupTable(all, c) : `no backups in ${place}\n`);
+      out(json ? `${JSON.stringify(all.map(asJson))}\n` : all.length ? formatBackupTable(all, c) : `no backups in ${place}\n`);
       return 0;
     case 'show': {
       const b = names[0] === undefined ? undefined : findBackup(all, names[0]);
       if (!b) return fail(`no backup '${names[0] ?? ''}' in ${place} (see: runbook snapshots list -i ${args.inventory})`);
-      out(json ? `${JSON.stringify(b)}\n` : formatBackup(b, c));
+      out(json ? `${JSON.stringify(asJson(b))}\n` : formatBackup(b, c));
       return 0;
     }
     case 'verify':
