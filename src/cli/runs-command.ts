@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { homedir, hostname } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { listRuns, readJournal } from '../engine/journal.js';
@@ -33,9 +33,15 @@ const alive: Liveness = (pid, machine) => {
   if (machine !== hostname()) return undefined;
   try {
     process.kill(pid, 0);
-    return true;
   } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
+    if ((e as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  // the pid may have been reused since: on Linux, a live run is a runbook process
+  try {
+    const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    return cmd.includes('runbook') || cmd.includes('cli.js');
+  } catch {
+    return true;
   }
 };
 

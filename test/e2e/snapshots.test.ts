@@ -112,8 +112,6 @@ describe('runbook snapshots', () => {
     const live = JSON.parse((await lab.etcdctl(0, ['get', '', '--prefix', '--keys-only', '--limit=1', '-w', 'json'])).stdout) as { count: number };
     expect(d.booted.keys).toBeGreaterThanOrEqual(3);
     expect(d.booted.keys).toBeLessThanOrEqual(live.count);
-    const list = JSON.parse((await cli(['snapshots', 'list', '-i', inv, '--output', 'json'])).stdout) as Listed[];
-    expect(list[0]?.runId).toBe('snap-3');
   }, 180_000);
 
   it('a corrupted object fails verify, is reported as corrupt, and drops to the unverified end of the list', async () => {
