@@ -10,5 +10,7 @@ export default defineConfig({
     // its own random 127.x.y block) halve the wall time on 2 cores, also with one core kept busy
     maxWorkers: 2,
     hookTimeout: 300_000,
+    // journals of runs that name no runs dir go to a temp XDG state dir, never the machine's home
+    globalSetup: ['test/support/state-home.ts'],
   },
 });

@@ -3,7 +3,6 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { USAGE, parseCli, type CliArgs } from './cli/args.js';
 import { executeRun, type Io, loadSavedRun, missingParams, newRunId, type Prepared, printPlan, runsDirOf, validatePlan } from './cli/run-command.js';
-import { listRuns, readJournal } from './engine/journal.js';
 import { expandNames, resolveLimit } from './engine/select-hosts.js';
 import { loadInventory } from './load/load-inventory.js';
 import { loadPlaybook } from './load/load-playbook.js';
@@ -13,6 +12,8 @@ import { gitInfo } from './util/git-info.js';
 import { unlock } from './cli/unlock-command.js';
 import { recover } from './cli/recover-command.js';
 import { listHosts, listTasks } from './cli/list-command.js';
+import { runs } from './cli/runs-command.js';
+import { snapshots } from './cli/snapshots-command.js';
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(join(SCHEMAS_DIR, '..', 'package.json'), 'utf8')) as { version: string };
@@ -130,26 +131,10 @@ export async function main(argv: string[], io: Io): Promise<number> {
       }
       return executeRun(prep, args, io, undefined, version());
     }
-    case 'runs': {
-      const runsDir = runsDirOf(args, io.env);
-      if (args.positionals[0] === 'show') {
-        const id = args.positionals[1];
-        const run = listRuns(runsDir).find((r) => r.id === id);
-        if (!id || !run) {
-          io.stderr.write(`runbook: no run '${id ?? ''}' in ${runsDir} (see: runbook runs)\n`);
-          return 2;
-        }
-        const recs = readJournal(join(run.dir, 'journal.jsonl'));
-        if (args.output === 'json') for (const r of recs) io.stdout.write(`${JSON.stringify(r)}\n`);
-        else for (const r of recs) io.stdout.write(`${r.at} ${describeRecord(r.event)}\n`);
-        return 0;
-      }
-      const runs = listRuns(runsDir);
-      if (args.output === 'json') io.stdout.write(`${JSON.stringify(runs)}\n`);
-      else if (runs.length === 0) io.stdout.write(`no runs in ${runsDir}\n`);
-      else for (const r of runs) io.stdout.write(`${r.id}  ${r.status.padEnd(15)} ${r.cluster.padEnd(12)} ${r.user.padEnd(10)} ${r.playbook}\n`);
-      return 0;
-    }
+    case 'runs':
+      return runs(args, io);
+    case 'snapshots':
+      return snapshots(args, io);
     case 'unlock':
       return unlock(args, io);
     case 'resume':
@@ -158,21 +143,6 @@ export async function main(argv: string[], io: Io): Promise<number> {
     default:
       io.stderr.write(`runbook: unknown command '${args.command}'\n\n${USAGE}`);
       return 2;
-  }
-}
-
-function describeRecord(e: import('./model/events.js').RunEvent): string {
-  switch (e.type) {
-    case 'run.start':
-      return `run.start ${e.meta.playbookFile} by ${e.meta.user}@${e.meta.machine} git ${e.meta.git.commit ?? '-'}${e.meta.git.dirty ? ' (dirty)' : ''}`;
-    case 'command.end':
-      return `${e.phase === 'undo' ? 'undo' : 'cmd '} ${e.host} [${e.step}] exit=${e.exitCode ?? '-'} ${e.durationMs}ms $ ${e.command}`;
-    case 'host.result':
-      return `result ${e.result.host} [${e.step}] ${e.result.status}`;
-    case 'run.end':
-      return `run.end ${e.status} (exit ${e.exitCode}): ${e.message}`;
-    default:
-      return `${e.type} ${'step' in e ? e.step : 'name' in e ? e.name : ''}`;
   }
 }
 

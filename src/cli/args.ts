@@ -38,6 +38,12 @@ export interface CliArgs {
   plan: string | undefined;
   /** Deadline of a command when neither step nor action names one (seconds). */
   commandTimeout: number | undefined;
+  /** snapshots: verify --all, --deep, --etcd-tools-dir; prune --keep-last, --max-age-days (checked by the command). */
+  all: boolean;
+  deep: boolean;
+  etcdToolsDir: string | undefined;
+  keepLast: string | undefined;
+  maxAgeDays: string | undefined;
 }
 
 export type ParsedArgs = { ok: true; args: CliArgs } | { ok: false; message: string };
@@ -75,6 +81,11 @@ export function parseCli(argv: string[]): ParsedArgs {
         out: { type: 'string' },
         plan: { type: 'string' },
         'command-timeout': { type: 'string' },
+        all: { type: 'boolean' },
+        deep: { type: 'boolean' },
+        'etcd-tools-dir': { type: 'string' },
+        'keep-last': { type: 'string' },
+        'max-age-days': { type: 'string' },
       },
     });
   } catch (e) {
@@ -125,6 +136,11 @@ export function parseCli(argv: string[]): ParsedArgs {
       out: v['out'] as string | undefined,
       plan: v['plan'] as string | undefined,
       commandTimeout,
+      all: v['all'] === true,
+      deep: v['deep'] === true,
+      etcdToolsDir: v['etcd-tools-dir'] as string | undefined,
+      keepLast: v['keep-last'] as string | undefined,
+      maxAgeDays: v['max-age-days'] as string | undefined,
     },
   };
 }
@@ -142,11 +158,15 @@ Usage:
   runbook plan     PLAYBOOK -i INVENTORY --out FILE       save the compiled plan (for review in Git)
   runbook run      PLAYBOOK -i INVENTORY [options]        execute (with --dry-run: same as plan)
   runbook run      --plan FILE [-e SECRET=…]              execute exactly a saved plan; refused if anything it was made from changed
-  runbook runs                                            list recorded runs
+  runbook runs                                            list recorded runs: status, playbook, cluster, who, when
   runbook runs show RUN_ID                                show one run's journal
   runbook resume RUN_ID [-e SECRET=…]                     continue a run whose process died, from its journal
   runbook rollback RUN_ID                                 unwind such a run to its last rollback point
   runbook unlock -i INVENTORY [--force]                   show the cluster lock; --force removes it (asks, journaled)
+  runbook snapshots list -i INVENTORY                     the backups backup.yml wrote (newest verified first)
+  runbook snapshots show RUN_ID|KEY -i INVENTORY          every field of one backup
+  runbook snapshots verify RUN_ID…|--all [--deep] -i INV  read each object, check it against its provenance; --deep boots it
+  runbook snapshots prune --keep-last N [--max-age-days D] -i INV   delete old backups (asks; never the last verified one)
 
 Options:
   -i, --inventory FILE        inventory (hosts, groups, etcd settings)
@@ -166,7 +186,9 @@ Options:
   -o, --output text|json      json: one event per line
       --accept-new-host-keys  trust and record keys of hosts not yet in known_hosts (never changed ones)
       --run-id ID             fix the run id (plan and run then render identical commands)
-      --runs-dir DIR          where journals go (default $RUNBOOK_RUNS_DIR or ./.runbook/runs)
+      --runs-dir DIR          where journals go (default $RUNBOOK_RUNS_DIR, else $XDG_STATE_HOME/etcd-runbook/runs,
+                              else ~/.local/state/etcd-runbook/runs)
+      --etcd-tools-dir DIR    snapshots verify --deep: etcd binaries as DIR/<version>/… (default: the PATH)
       --connect-timeout SECS  SSH connect timeout (default 10)
       --command-timeout SECS  deadline of a command when the step and action name none (default 900)
       --out FILE              plan: also save the compiled plan to FILE

@@ -30,6 +30,7 @@ import { plainReporter } from '../report/plain.js';
 import { makeStyle } from '../report/style.js';
 import type { CliArgs } from './args.js';
 import { askToType } from './prompt.js';
+import { legacyHint } from './runs-command.js';
 import { fileSha256, holdAfterEvent, holdHook, type Io, PROGRAM_FILE, runsDirOf, secretValues, secretVars } from './run-command.js';
 
 /**
@@ -47,7 +48,7 @@ export async function recover(mode: 'resume' | 'rollback', args: CliArgs, io: Io
   if (!id) return fail(`usage: runbook ${mode} RUN_ID`);
   const dir = join(runsDirOf(args, io.env), id);
   const file = join(dir, 'journal.jsonl');
-  if (!existsSync(file)) return fail(`no run '${id}' in ${dirname(dir)} (see: runbook runs)`);
+  if (!existsSync(file)) return fail(`no run '${id}' in ${dirname(dir)} (see: runbook runs)${legacyHint(id)}`);
   const records = readJournal(file);
   const start = records.find((r) => r.event.type === 'run.start')?.event;
   if (start?.type !== 'run.start') return fail(`the journal of ${id} has no run.start record`);

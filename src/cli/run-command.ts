@@ -26,6 +26,7 @@ import { makeStyle } from '../report/style.js';
 import { gitInfo } from '../util/git-info.js';
 import type { CliArgs } from './args.js';
 import { askStep, askToType } from './prompt.js';
+import { runsDirOf } from './runs-command.js';
 
 export interface Io {
   stdout: NodeJS.WriteStream;
@@ -44,9 +45,7 @@ export function newRunId(now = new Date()): string {
   return `${now.getUTCFullYear()}${p(now.getUTCMonth() + 1)}${p(now.getUTCDate())}-${p(now.getUTCHours())}${p(now.getUTCMinutes())}${p(now.getUTCSeconds())}-${randomBytes(3).toString('hex')}`;
 }
 
-export function runsDirOf(args: CliArgs, env: NodeJS.ProcessEnv): string {
-  return resolve(args.runsDir ?? env['RUNBOOK_RUNS_DIR'] ?? join('.runbook', 'runs'));
-}
+export { runsDirOf };
 
 /**
  * Values never to show: secret params wherever they were set (-e, the inventory, a default) and

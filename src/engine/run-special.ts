@@ -10,6 +10,8 @@ import { editFlags } from '../facts/manifest-edit.js';
 import { parseEtcdTools } from '../facts/etcd-tools.js';
 import { compareMinor } from '../actions/etcd-version.js';
 import type { BackupStore, StoreLocation } from '../storage/store.js';
+import { readJsonObject, scanBackups } from './backup-catalogue.js';
+import { retention } from './retention.js';
 import type { Transport } from '../transport/transport.js';
 import { sh } from '../shell/build.js';
 import { filledText } from '../shell/fill.js';
@@ -138,15 +140,8 @@ export async function runS3Put(c: Extract<Command, { kind: 's3-put' }>, ctx: Spe
 
 /** The provenance record written next to a backup (KEY.json), or {} when there is none. */
 async function provenanceOf(store: BackupStore, key: string): Promise<Record<string, unknown>> {
-  try {
-    const side = await store.get(`${key}.json`);
-    let text = '';
-    for await (const ch of side.body as AsyncIterable<Buffer>) text += ch.toString('utf8');
-    const p = JSON.parse(text) as unknown;
-    return p && typeof p === 'object' && !Array.isArray(p) ? (p as Record<string, unknown>) : {};
-  } catch {
-    return {};
-  }
+  const r = await readJsonObject(store, `${key}.json`);
+  return r.ok ? r.value : {};
 }
 
 async function expectedSha(store: BackupStore, key: string, given: string | undefined): Promise<string | undefined> {
@@ -204,36 +199,13 @@ export async function runS3Get(c: Extract<Command, { kind: 's3-get' }>, ctx: Spe
 
 /**
  * Retention: one backup is one run's folder (snapshot, /etc/kubernetes archive, provenance). Keep the
- * newest N and anything younger than D days; never delete the last verified snapshot.
+ * newest N and anything younger than D days; never delete the last verified snapshot (`retention`,
+ * shared with `runbook snapshots prune`).
  */
 export async function runS3Prune(op: Extract<LocalOp, { op: 's3-prune' }>, stores: StoreFactory, now = Date.now()): Promise<Outcome> {
   const store = stores({ endpoint: op.endpoint, region: op.region, bucket: op.bucket });
-  const all = await store.list(op.prefix);
-  const folders = new Map<string, typeof all>();
-  for (const o of all) {
-    const folder = o.key.slice(0, o.key.lastIndexOf('/') + 1);
-    folders.set(folder, [...(folders.get(folder) ?? []), o]);
-  }
-  const backups: { folder: string; objects: typeof all; time: number; verified: boolean }[] = [];
-  for (const [folder, objects] of folders) {
-    const snapshots = objects.filter((o) => o.key.endsWith('.json'));
-    let isBackup = false;
-    let verified = false;
-    for (const p of snapshots) {
-      const prov = await provenanceOf(store, p.key.slice(0, -'.json'.length));
-      if (prov['kind'] === 'etcd-snapshot') {
-        isBackup = true;
-        verified ||= prov['verified'] === true;
-      }
-    }
-    if (isBackup) backups.push({ folder, objects, time: Math.max(...objects.map((o) => o.lastModified.getTime())), verified });
-  }
-  backups.sort((a, b) => b.time - a.time);
-  const doomed = backups.filter((b, i) => i >= op.keepLast && (op.maxAgeDays === undefined || now - b.time >= op.maxAgeDays * 86_400_000));
-  const keptVerified = backups.some((b) => b.verified && !doomed.includes(b));
-  const newestVerified = backups.find((b) => b.verified);
-  if (!keptVerified && newestVerified) doomed.splice(doomed.indexOf(newestVerified), 1);
-  for (const d of doomed) for (const o of d.objects) await store.delete(o.key);
-  const report = { kept: backups.filter((b) => !doomed.includes(b)).map((b) => b.folder), deleted: doomed.map((d) => d.folder) };
+  const verdicts = retention(await scanBackups(store, op.prefix), { keepLast: op.keepLast, maxAgeDays: op.maxAgeDays, now });
+  for (const v of verdicts) if (!v.keep) for (const o of v.item.objects) await store.delete(o.key);
+  const report = { kept: verdicts.filter((v) => v.keep).map((v) => v.item.folder), deleted: verdicts.filter((v) => !v.keep).map((v) => v.item.folder) };
   return done(JSON.stringify(report), report);
 }

@@ -44,7 +44,7 @@ describe('engine on a real SSH lab', () => {
       expect(await sh(i, 'cat /var/lib/runbook-demo/hostname')).toBe(`${lab.nodes[i]!.hostname}\n`);
     }
     const runs = await runCli(['runs'], { env: env() });
-    expect(runs.stdout).toMatch(/ok\s+lab/);
+    expect(runs.stdout).toMatch(/^\S+\s+done\s+demo\S*\s+lab\s/m);
   });
 
   it('the commands a real run executes are exactly those the plan showed, in the same order', async () => {

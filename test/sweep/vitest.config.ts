@@ -6,5 +6,7 @@ export default defineConfig({
     include: ['test/sweep/**/*.test.ts'],
     testTimeout: 24 * 3600_000,
     hookTimeout: 600_000,
+    // journals of runs that name no runs dir go to a temp XDG state dir, never the machine's home
+    globalSetup: ['test/support/state-home.ts'],
   },
 });
