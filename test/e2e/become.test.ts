@@ -3,7 +3,7 @@
 // and full-restore.yml run as ops (the DR suite's own tests, with its inventory logging in as ops), then
 // the hosts' sshd and sudo logs show who did what, and a user without a sudo rule is refused up front.
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runCli } from '../support/cli.js';
@@ -40,6 +40,27 @@ describe('as ops through sudo -n', () => {
       const root = spawnSync('ssh', [...lab.sshArgs(i, 'root'), 'true'], { encoding: 'utf8' });
       expect(root.status).toBe(255);
       expect(root.stderr).toMatch(/Permission denied/);
+    }
+  });
+
+  it('root-only files written and fetched through sudo; a step with become: false runs as ops itself', async () => {
+    const lab = ctx.lab();
+    const out = mkdtempSync(join(lab.stateDir, 'fetched-'));
+    const runId = `files-${Date.now()}`;
+    const r = await runCli(['run', 'test/fixtures/e2e/become-files.yml', '-i', ctx.inventory(), '--run-id', runId, '-e', `out=${out}`], { env: ctx.env() });
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    const events = readFileSync(join(ctx.env()['RUNBOOK_RUNS_DIR'] as string, runId, 'journal.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => (JSON.parse(l) as { event: { type: string; step?: string; host?: string; stdoutTail?: string } }).event);
+    const said = (step: string, host: string) =>
+      events.filter((e) => e.type === 'command.end' && e.step === step && e.host === host).map((e) => e.stdoutTail).join('');
+    for (const [i, n] of lab.nodes.entries()) {
+      expect(readFileSync(join(out, n.name), 'utf8')).toBe(`for root on ${n.name}\n`);
+      const st = await lab.exec(i, 'stat -c "%U %a" /var/lib/runbook-become /var/lib/runbook-become/only-root');
+      expect(st.stdout.trim().split('\n')).toEqual(['root 700', 'root 600']);
+      expect(said('who runs the steps', n.name)).toBe('root\n');
+      expect(said('who runs a step without become', n.name)).toBe('ops\nnot readable\n');
     }
   });
 
