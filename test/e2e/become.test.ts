@@ -25,7 +25,7 @@ describe('as ops through sudo -n', () => {
       expect(new Set(accepted)).toEqual(new Set(['ops']));
       // every privileged command went through sudo as ops: the lock, the tools, the stream of the
       // snapshot out of the data dir, the manifests moved, the restore
-      const sudo = (await lab.exec(i, 'cat /var/log/sudo.log')).stdout.replace(/\n\s+/g, ' ');
+      const sudo = (await lab.exec(i, 'cat /var/log/sudo.log')).stdout;
       const runs = sudo.split('\n').filter((l) => / : ops : .*USER=root ; COMMAND=/.test(l));
       expect(runs.length).toBeGreaterThan(10);
       console.log(`${n.name}: ${accepted.length} ssh logins, all as ops; ${runs.length} commands run through sudo as ops`);
