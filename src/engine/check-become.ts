@@ -50,7 +50,8 @@ export async function checkBecome(hosts: Host[], program: Program | undefined, t
       // wired here, not by the transport: a host without become may still have a step that asks for it
       const r = await transport.exec(h, internalShell(sh`true`, { sudo: true, timeoutS: 30 }));
       if (r.kind === 'exited' && r.code === 0) return undefined;
-      const why = r.kind === 'exited' ? r.stderr.trim().split('\n').at(-1) || `exit ${r.code ?? r.signal}` : r.message;
+      if (r.kind !== 'exited') return { host: h.name, user: h.user, message: `${h.name}: could not check sudo -n as ${h.user}: ${r.message}` };
+      const why = r.stderr.trim().split('\n').at(-1) || `exit ${r.code ?? r.signal}`;
       return { host: h.name, user: h.user, message: `${h.name}: sudo -n as ${h.user} failed: ${why}` };
     }),
   );

@@ -78,6 +78,10 @@ describe('as ops through sudo -n', () => {
     expect(journal).not.toMatch(/"type":"step.start"/);
     const after = await Promise.all(lab.nodes.map((_, i) => lab.exec(i, 'find /var/lib/etcd-runbook /etc/kubernetes -printf "%p %s %T@\\n" 2>/dev/null | sort')));
     expect(after.map((x) => x.stdout)).toEqual(before.map((x) => x.stdout));
+    // runbook unlock as guest: a refusal, not an empty answer that would read as "not locked"
+    const unlock = await runCli(['unlock', '-i', inv], { env: ctx.env() });
+    expect(unlock.code).toBe(1);
+    expect(unlock.stderr).toMatch(/master-1: sudo -n as guest failed: sudo: a password is required/);
     // guest did log in (so the refusal is sudo's, not ssh's), and sudo refused it
     const sudo = (await lab.exec(0, 'cat /var/log/sudo.log')).stdout;
     expect(sudo).toMatch(/ : guest : a password is required/);
