@@ -6,6 +6,7 @@ import type { RunEvent, RunStatus } from '../model/events.js';
 import type { Host } from '../model/inventory.js';
 import { Journal, readJournal } from '../engine/journal.js';
 import { acquireLock, releaseLock } from '../engine/lock.js';
+import { checkBecome } from '../engine/check-become.js';
 import { makeRedactor } from '../engine/redact.js';
 import { rollback } from '../engine/rollback.js';
 import { applyEvent, foldEvents, type RunState } from '../engine/run-state.js';
@@ -134,10 +135,15 @@ export async function recover(mode: 'resume' | 'rollback', args: CliArgs, io: Io
     // the same hosts the run locked, taken over only from the dead run itself
     const lockHosts = meta.lockHosts.map((n) => byName.get(n) as Host).filter((h) => !h.down);
     const owner = { runId: id, user: userInfo().username, machine: hostname(), pid: process.pid, playbook: meta.playbookFile, since: new Date().toISOString() };
-    const lock = await acquireLock(lockHosts, owner, transport, owner.machine, id);
-    if (!lock.ok) {
-      emit({ type: 'log', level: 'error', message: lock.message });
-      message = `refused: ${lock.message}`;
+    const become = await checkBecome(lockHosts, saved.ok ? saved.plan.program : undefined, transport);
+    const lock = become.ok ? await acquireLock(lockHosts, owner, transport, owner.machine, id) : undefined;
+    if (!become.ok) {
+      for (const r of become.refused) emit({ type: 'log', level: 'error', message: r.message });
+      message = `refused: ${become.summary}; nothing was changed`;
+    } else if (!lock?.ok) {
+      const why = lock?.message ?? 'the lock was not tried';
+      emit({ type: 'log', level: 'error', message: why });
+      message = `refused: ${why}`;
     } else {
       try {
         if (mode === 'rollback') {

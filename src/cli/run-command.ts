@@ -15,6 +15,7 @@ import { runPlaybook } from '../engine/run.js';
 import type { RunInfo } from '../engine/scope.js';
 import { expandNames } from '../engine/select-hosts.js';
 import { acquireLock, type LockOwner, releaseLock } from '../engine/lock.js';
+import { checkBecome } from '../engine/check-become.js';
 import { SshTransport } from '../transport/ssh.js';
 import { s3StoreFor } from '../storage/s3.js';
 import { listrReporter } from '../report/listr.js';
@@ -178,10 +179,10 @@ type Outcome = { status: 'ok' | 'rolled_back' | 'failed' | 'needs_attention'; ex
 type Host = Inventory['hosts'][number];
 
 /**
- * Before any step: every targeted host reachable with a verified host key, then the cluster lock on
- * every master. A refusal changes nothing anywhere.
+ * Before any step: every targeted host reachable with a verified host key, sudo -n working where become
+ * needs it, then the cluster lock on every master. A refusal changes nothing anywhere.
  */
-async function preflight(p: { targets: Host[]; lockHosts: Host[]; transport: SshTransport; emit: (e: RunEvent) => void; owner: LockOwner }): Promise<{ ok: true; held: Host[] } | { ok: false; outcome: Outcome }> {
+async function preflight(p: { targets: Host[]; lockHosts: Host[]; program: Program; transport: SshTransport; emit: (e: RunEvent) => void; owner: LockOwner }): Promise<{ ok: true; held: Host[] } | { ok: false; outcome: Outcome }> {
   const checks = await Promise.all(p.targets.map(async (h) => ({ h, r: await p.transport.connect(h) })));
   const refused = checks.filter((c) => !c.r.ok);
   if (refused.length) {
@@ -189,6 +190,12 @@ async function preflight(p: { targets: Host[]; lockHosts: Host[]; transport: Ssh
     for (const c of refused) if (!c.r.ok) p.emit({ type: 'log', level: 'error', message: `${c.h.name}: ${c.r.message}` });
     const why = hostKey ? 'failed host-key verification' : 'unreachable (mark a dead host down: true in the inventory, or leave it out with --limit)';
     return { ok: false, outcome: { status: 'failed', exitCode: hostKey ? 2 : 1, failedStep: undefined, message: `refused before any step: ${refused.map((c) => c.h.name).join(', ')} ${why}; nothing was changed` } };
+  }
+  const sudoHosts = [...new Map([...p.targets, ...p.lockHosts].map((h) => [h.name, h])).values()];
+  const become = await checkBecome(sudoHosts, p.program, p.transport);
+  if (!become.ok) {
+    for (const r of become.refused) p.emit({ type: 'log', level: 'error', message: r.message });
+    return { ok: false, outcome: { status: 'failed', exitCode: 1, failedStep: undefined, message: `refused before any step: ${become.summary}; nothing was changed` } };
   }
   const lock = await acquireLock(p.lockHosts, p.owner, p.transport, p.owner.machine);
   if (!lock.ok) {
@@ -319,7 +326,7 @@ export async function executeRun(prep: Prepared, args: CliArgs, io: Io, compiled
   process.on('SIGTERM', onSignal);
   let outcome: Outcome;
   try {
-    const gate = await preflight({ targets: [...targets.values()], lockHosts, transport, emit, owner: { runId, user: run.user, machine: meta.machine, pid: process.pid, playbook: meta.playbookFile, since: run.started } });
+    const gate = await preflight({ targets: [...targets.values()], lockHosts, program, transport, emit, owner: { runId, user: run.user, machine: meta.machine, pid: process.pid, playbook: meta.playbookFile, since: run.started } });
     if (!gate.ok) outcome = gate.outcome;
     else {
       try {

@@ -6,6 +6,7 @@ import { forceUnlock } from '../engine/lock.js';
 import { loadInventory } from '../load/load-inventory.js';
 import { formatProblem } from '../load/problem.js';
 import { SshTransport } from '../transport/ssh.js';
+import { checkBecome } from '../engine/check-become.js';
 import type { CliArgs } from './args.js';
 import { askToType } from './prompt.js';
 import { type Io, newRunId, runsDirOf } from './run-command.js';
@@ -24,6 +25,14 @@ export async function unlock(args: CliArgs, io: Io): Promise<number> {
   const hosts = inv.value.hosts.filter((h) => !h.down);
   const transport = new SshTransport({ knownHostsFile: inv.value.knownHosts, acceptNewHostKeys: false, connectTimeoutMs: args.connectTimeout * 1000, keepaliveIntervalMs: 5000 });
   try {
+    // the lock is root's: without a working sudo -n, "nothing shown" would read as "not locked"
+    const reachable = (await Promise.all(hosts.map(async (h) => ((await transport.connect(h)).ok ? [h] : [])))).flat();
+    const become = await checkBecome(reachable, undefined, transport);
+    if (!become.ok) {
+      for (const r of become.refused) io.stderr.write(`runbook: ${r.message}\n`);
+      io.stderr.write(`runbook: refused: ${become.summary}; the lock is unchanged\n`);
+      return 1;
+    }
     if (!args.force) {
       for (const h of hosts) {
         const r = await transport.exec(h, sh`cat ${`${h.etcd.stashDir}/lock/owner.json`} 2>/dev/null || echo unlocked`, { root: true });

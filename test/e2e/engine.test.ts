@@ -151,7 +151,7 @@ describe('engine on a real SSH lab', () => {
     expect(third.code, third.stdout).toBe(0);
     // a run killed mid-way leaves its lock: reported as stale, never stolen
     const hold2 = mkdtempSync(join(lab.stateDir, 'hold-'));
-    const victim = spawn('node', [CLI, 'run', fixture('slow.yml'), '-i', inv, '-e', 'seconds=0'], { env: { ...process.env, ...env(), ...holdEnv('take a while', hold2) }, stdio: 'ignore' });
+    const victim = spawn(process.execPath, [CLI, 'run', fixture('slow.yml'), '-i', inv, '-e', 'seconds=0'], { env: { ...process.env, ...env(), ...holdEnv('take a while', hold2) }, stdio: 'ignore' });
     await waitForFile(join(hold2, 'held'));
     victim.kill('SIGKILL');
     await new Promise((r) => victim.on('close', r));

@@ -55,14 +55,16 @@ export interface ExecOptions {
 export interface Lab {
   nodes: LabNode[];
   stateDir: string;
-  /** Private ed25519 client key (mode 600) authorized for root on every node. */
+  /** Private ed25519 client key (mode 600) authorized for root (or LabOptions.users) on every node. */
   identityFile: string;
+  /** The user sshArgs logs in as: root, or the first of LabOptions.users (root cannot log in then). */
+  sshUser: string;
   /** OpenSSH known_hosts with "[addr]:port ssh-ed25519 AAAA..." lines for every node. */
   knownHostsFile: string;
   /** Runs `bash -c command` inside the node's namespaces via nsenter (mount, uts, pid), not via ssh. */
   exec(node: LabNode | number, command: string, opts?: ExecOptions): Promise<ExecResult>;
-  /** `ssh` arguments (options, -p, user@address) to reach the node with the lab key and strict host key checking. */
-  sshArgs(node: LabNode | number): string[];
+  /** `ssh` arguments (options, -p, user@address) to reach the node with the lab key and strict host key checking; as sshUser unless `user` is given. */
+  sshArgs(node: LabNode | number, user?: string): string[];
   /** Kill that node's PID 1 and wait until it is gone (simulates an unreachable host). */
   stopNode(node: LabNode | number): Promise<void>;
   /**
@@ -178,6 +180,21 @@ export interface LabOptions {
    * kubeadm master whose etcd lives only in the image). One value or one per node.
    */
   hostTools?: boolean | boolean[];
+  /**
+   * Login users on every node (see "Login users and a root of their own" in README.md). Given, each
+   * node pivot_roots into a root of its own (mode 0755) so that an unprivileged user can run anything,
+   * gets these users (real passwd/shadow entries in its /etc overlay, the lab key authorized), a
+   * NOPASSWD sudo rule for those with `sudo: true`, and its sshd allows only them (no root login).
+   * Default: none (root logs in, as before).
+   */
+  users?: LabUser[];
+}
+
+export interface LabUser {
+  /** A login name such as 'ops' ([a-z_][a-z0-9_-]*). */
+  name: string;
+  /** `NAME ALL=(root) NOPASSWD: ALL` in /etc/sudoers.d. */
+  sudo: boolean;
 }
 
 /** The lab's etcd cache (test/lab/etcd-dist.sh): one dir of binaries per version. */
@@ -485,6 +502,27 @@ function mountsUnder(dir: string): string[] {
     .sort((a, b) => b.length - a.length);
 }
 
+// ---------------------------------------------------------------- login users (LabOptions.users)
+
+function checkLabUsers(users: LabUser[]): LabUser[] {
+  const seen = new Set<string>();
+  for (const u of users) {
+    if (!/^[a-z_][a-z0-9_-]{0,30}$/.test(u.name) || u.name === 'root') throw new Error(`lab: bad login user name ${JSON.stringify(u.name)}`);
+    if (seen.has(u.name)) throw new Error(`lab: login user ${u.name} given twice`);
+    seen.add(u.name);
+  }
+  if (users.length > 0 && !onPath('pivot_root')) throw new Error('lab: users need pivot_root (util-linux); run test/lab/setup.sh as root');
+  if (users.some((u) => u.sudo) && !existsSync('/usr/bin/sudo')) throw new Error('lab: users with sudo need /usr/bin/sudo; run test/lab/setup.sh as root');
+  return users;
+}
+
+/** node-init.sh reads <node state dir>/users ("NAME sudo|nosudo" per line): present = own root + these users. */
+async function writeUsersFile(nodeStateDir: string, users: LabUser[]): Promise<void> {
+  const file = path.join(nodeStateDir, 'users');
+  if (users.length === 0) await rm(file, { force: true });
+  else await writeFile(file, users.map((u) => `${u.name} ${u.sudo ? 'sudo' : 'nosudo'}\n`).join(''));
+}
+
 // ---------------------------------------------------------------- the lab
 
 export async function startLab(opts: LabOptions = {}): Promise<Lab> {
@@ -543,6 +581,8 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
   const perNode = <T>(v: T | T[] | undefined, dflt: T): T[] => Array.from({ length: count }, (_, i) => (Array.isArray(v) ? (v[i] ?? dflt) : (v ?? dflt)));
   const etcdVersions = etcdMode === 'none' ? perNode<string>(undefined, '') : perNode(opts.etcdVersion, '3.4').map((v) => resolveEtcdVersion(v));
   const hostTools = perNode(opts.hostTools, true);
+  const users = checkLabUsers(opts.users ?? []);
+  const sshUser = users[0]?.name ?? 'root';
   const nodes: (LabNode & { etcdVersion: string })[] = Array.from({ length: count }, (_, i) => {
     const name = `${prefix}${i + 1}`;
     return { name, hostname: name, address: `${addressBase}.${i + 1}`, port, pid: 0, stateDir: path.join(stateDir, name), etcdVersion: etcdVersions[i] ?? '' };
@@ -590,7 +630,7 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
     return rt;
   };
 
-  const sshArgsFor = (node: LabNode, knownHosts: string = knownHostsFile): string[] => [
+  const sshArgsFor = (node: LabNode, knownHosts: string = knownHostsFile, user = sshUser): string[] => [
     '-F', '/dev/null',
     '-i', identityFile,
     '-o', 'IdentitiesOnly=yes',
@@ -601,7 +641,7 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
     '-o', 'ConnectTimeout=5',
     '-o', 'LogLevel=ERROR',
     '-p', String(node.port),
-    `root@${node.address}`,
+    `${user}@${node.address}`,
   ];
 
   const nodeLogs = (rt: NodeRuntime): string =>
@@ -655,6 +695,7 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
       await writeFile(path.join(binDir, 'etcd-version'), `${etcdVersions[rt.index]}\n`);
       await writeFile(path.join(binDir, 'host-tools'), hostTools[rt.index] ? 'yes\n' : 'no\n');
     }
+    await writeUsersFile(node.stateDir, users);
     const logFd = openSync(path.join(node.stateDir, 'node.log'), 'a');
     const child = ((): ChildProcess => {
       try {
@@ -850,6 +891,7 @@ ${await etcdDiagnostics(selected)}`);
     stateDir,
     identityFile,
     knownHostsFile,
+    sshUser,
     etcdMode,
     etcdVersions,
     etcdCache: ETCD_CACHE,
@@ -884,8 +926,8 @@ ${await etcdDiagnostics(selected)}`);
       return { code: r.code, stdout: r.stdout, stderr: r.stderr };
     },
 
-    sshArgs(ref) {
-      return sshArgsFor(resolveNode(ref).node);
+    sshArgs(ref, user) {
+      return sshArgsFor(resolveNode(ref).node, knownHostsFile, user);
     },
 
     async stopNode(ref) {

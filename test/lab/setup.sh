@@ -26,6 +26,8 @@ declare -A PKG=(
   [openssl]=openssl
   [curl]=curl
   [tar]=tar
+  [pivot_root]=util-linux
+  [sudo]=sudo
 )
 
 missing=()
@@ -62,7 +64,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
   apt-get update -qq >&2 || die "apt-get update failed"
   # --no-upgrade: packages that are already installed are left at their version.
   apt-get install -y -qq --no-install-recommends --no-upgrade \
-    openssh-server openssh-client etcd-server etcd-client util-linux mount openssl curl tar >&2 \
+    openssh-server openssh-client etcd-server etcd-client util-linux mount openssl curl tar sudo >&2 \
     || die "apt-get install failed"
 
   for tool in "${!PKG[@]}"; do

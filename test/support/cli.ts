@@ -17,7 +17,8 @@ export interface CliOptions {
 /** Start the real `runbook` CLI as a subprocess (never in-process); `done` resolves when it exits. */
 export function spawnCli(args: string[], opts: CliOptions = {}): { child: ChildProcess; done: Promise<CliResult> } {
   const started = Date.now();
-  const child = spawn('node', [CLI, ...args], { cwd: opts.cwd ?? ROOT, env: { ...process.env, NO_COLOR: '1', ...opts.env }, stdio: ['pipe', 'pipe', 'pipe'] });
+  // the Node that runs the tests runs the CLI too (npm run test:node24 runs both on Node 24)
+  const child = spawn(process.execPath, [CLI, ...args], { cwd: opts.cwd ?? ROOT, env: { ...process.env, NO_COLOR: '1', ...opts.env }, stdio: ['pipe', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout?.on('data', (d: Buffer) => {

@@ -60,7 +60,7 @@ export async function killRange(l: SweepLab): Promise<{ first: number; last: num
 
 async function killAt(l: SweepLab, runId: string, k: number): Promise<string> {
   const hold = mkdtempSync(join(l.lab.stateDir, 'hold-'));
-  const child = spawn('node', [CLI, ...restoreArgs(l, runId)], { cwd: ROOT, env: { ...process.env, ...l.env, RUNBOOK_TEST_HOLD_AFTER_EVENT: String(k), RUNBOOK_TEST_HOLD_DIR: hold }, stdio: 'ignore' });
+  const child = spawn(process.execPath, [CLI, ...restoreArgs(l, runId)], { cwd: ROOT, env: { ...process.env, ...l.env, RUNBOOK_TEST_HOLD_AFTER_EVENT: String(k), RUNBOOK_TEST_HOLD_DIR: hold }, stdio: 'ignore' });
   const closed = new Promise((r) => child.on('close', r));
   await Promise.race([waitForFile(join(hold, 'held'), 300_000), closed.then(() => Promise.reject(new Error(`run ended before journal record ${k}`)))]);
   child.kill('SIGKILL');

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Lab, startLab } from '../lab/lab.js';
+import { type Lab, type LabUser, startLab } from '../lab/lab.js';
 import { startS3 } from '../lab/s3.js';
 import { clusterView, expectedKeys, readKeys, writeCensus } from './census.js';
 import { runCli, waitForFile } from './cli.js';
@@ -32,9 +32,21 @@ export interface DrSuiteOptions {
   version?: '3.4' | '3.5';
   /** Nodes whose login PATH has no etcd tools: the playbooks get them from the lab's etcd cache as the tools dir. */
   noTools?: number[];
+  /** Login users of the lab (startLab users): the inventory then logs in as the first, with become (sudo -n). */
+  users?: LabUser[];
 }
 
-export function drSuite(style: 'static-pod' | 'systemd', opts: DrSuiteOptions): void {
+/** What a suite file may look at after (or between) the suite's own tests. */
+export interface DrSuiteContext {
+  lab(): Lab;
+  inventory(): string;
+  env(): Record<string, string>;
+  s3vars(): string[];
+  /** The S3 key of the snapshot the suite's backup test wrote ('' before it ran). */
+  backupKey(): string;
+}
+
+export function drSuite(style: 'static-pod' | 'systemd', opts: DrSuiteOptions): DrSuiteContext {
   const version = opts.version ?? '3.4';
   let lab: Lab;
   let s3: S3;
@@ -71,7 +83,7 @@ export function drSuite(style: 'static-pod' | 'systemd', opts: DrSuiteOptions): 
   async function killAfter(runId: string, match: string): Promise<void> {
     const journal = join(env['RUNBOOK_RUNS_DIR']!, runId, 'journal.jsonl');
     const hold = mkdtempSync(join(lab.stateDir, 'hold-'));
-    const child = spawn('node', [CLI, 'run', 'playbooks/full-restore.yml', '-i', inv, '--yes', '--run-id', runId, '-e', `snapshot_key=${backupKey}`, ...s3vars()], {
+    const child = spawn(process.execPath, [CLI, 'run', 'playbooks/full-restore.yml', '-i', inv, '--yes', '--run-id', runId, '-e', `snapshot_key=${backupKey}`, ...s3vars()], {
       cwd: ROOT,
       env: { ...process.env, ...env, RUNBOOK_TEST_HOLD_AFTER_MATCH: match, RUNBOOK_TEST_HOLD_DIR: hold },
       stdio: 'ignore',
@@ -86,7 +98,7 @@ export function drSuite(style: 'static-pod' | 'systemd', opts: DrSuiteOptions): 
   }
 
   beforeAll(async () => {
-    [lab, s3] = await Promise.all([startLab({ nodes: 3, etcd: style, etcdVersion: version, hostTools: [0, 1, 2].map((i) => !opts.noTools?.includes(i)) }), startS3()]);
+    [lab, s3] = await Promise.all([startLab({ nodes: 3, etcd: style, etcdVersion: version, hostTools: [0, 1, 2].map((i) => !opts.noTools?.includes(i)), users: opts.users ?? [] }), startS3()]);
     inv = writeLabInventory(lab, join(lab.stateDir, 'inventory.yml'), {
       cluster: `lab-${style}`,
       hostExtra: (i) => labEtcdBlock(lab, i, [`style: ${style}`]),
@@ -100,7 +112,7 @@ export function drSuite(style: 'static-pod' | 'systemd', opts: DrSuiteOptions): 
     await Promise.allSettled([lab?.stop(), s3?.stop()]);
   });
 
-  describe(`disaster recovery playbooks, ${style}, etcd ${version}${opts.noTools?.length ? `, no etcd tools on ${opts.noTools.map((i) => `master-${i + 1}`).join(', ')}` : ''}`, () => {
+  describe(`disaster recovery playbooks, ${style}, etcd ${version}${opts.noTools?.length ? `, no etcd tools on ${opts.noTools.map((i) => `master-${i + 1}`).join(', ')}` : ''}${opts.users?.[0] ? `, logged in as ${opts.users[0].name}` : ''}`, () => {
     it('backup.yml streams a verified snapshot and /etc/kubernetes to S3', async () => {
       const runId = `backup-${Date.now()}`;
       const r = await run(['run', 'playbooks/backup.yml', '-i', inv, '--run-id', runId, ...s3vars()]);
@@ -260,4 +272,5 @@ export function drSuite(style: 'static-pod' | 'systemd', opts: DrSuiteOptions): 
       expect((await lab.exec(2, 'ls -d /var/lib/etcd/member.before-*')).stdout).toMatch(/member\.before-/);
     }, 300_000);
   });
+  return { lab: () => lab, inventory: () => inv, env: () => env, s3vars, backupKey: () => backupKey };
 }

@@ -7,6 +7,8 @@ export interface InventoryExtras {
   /** Extra YAML lines under each host, e.g. etcd settings. */
   hostExtra?: (index: number) => string;
   down?: number[];
+  /** SSH user of every host (default: the lab's sshUser, root unless startLab got users). */
+  user?: string;
 }
 
 /** Write an inventory that reaches the lab's nodes with strict host-key checking. */
@@ -25,7 +27,7 @@ export function writeLabInventory(lab: Lab, file = join(lab.stateDir, 'inventory
 cluster: ${extras.cluster ?? 'lab'}
 known_hosts: ${lab.knownHostsFile}
 defaults:
-  user: root
+  user: ${extras.user ?? lab.sshUser}
   port: ${lab.nodes[0]?.port ?? 22}
   identity_file: ${lab.identityFile}
 hosts:

@@ -53,7 +53,7 @@ function escapeRe(s: string): string {
 
 function runCli(args: string[]): Promise<Outcome> {
   return new Promise((resolve, reject) => {
-    const child = spawn('node', [CLI, ...args], { cwd: ROOT, env: { ...process.env, NO_COLOR: '1', RUNBOOK_DEBUG: '' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [CLI, ...args], { cwd: ROOT, env: { ...process.env, NO_COLOR: '1', RUNBOOK_DEBUG: '' }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => {

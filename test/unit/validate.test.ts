@@ -19,7 +19,7 @@ function problemsOf(yaml: string, inventory?: string): string[] {
 
 describe('runbook validate', () => {
   it('reports a YAML syntax error, an unknown key, a wrong type and an undefined variable at once, with positions, exit 2', () => {
-    const r = spawnSync('node', [CLI, 'validate', 'test/fixtures/four-problems.yml'], { cwd: ROOT, encoding: 'utf8' });
+    const r = spawnSync(process.execPath, [CLI, 'validate', 'test/fixtures/four-problems.yml'], { cwd: ROOT, encoding: 'utf8' });
     expect(r.status).toBe(2);
     const lines = r.stderr.trim().split('\n');
     expect(lines).toEqual([
@@ -57,7 +57,7 @@ describe('runbook validate', () => {
     const files = readdirSync(join(ROOT, 'playbooks')).filter((f) => f.endsWith('.yml'));
     expect(files.length).toBeGreaterThan(0);
     for (const f of files) {
-      const out = execFileSync('node', [CLI, 'validate', `playbooks/${f}`, '-i', 'inventories/example.yml'], { cwd: ROOT, encoding: 'utf8' });
+      const out = execFileSync(process.execPath, [CLI, 'validate', `playbooks/${f}`, '-i', 'inventories/example.yml'], { cwd: ROOT, encoding: 'utf8' });
       expect(out).toMatch(/valid/);
     }
   });
@@ -65,7 +65,7 @@ describe('runbook validate', () => {
 
 describe('become', () => {
   it('a non-root user with become gets sudo -n around every planned command, shown in the plan', () => {
-    const out = execFileSync('node', [CLI, 'plan', 'playbooks/backup.yml', '-i', 'inventories/example-systemd.yml', '--output', 'json'], { cwd: ROOT, encoding: 'utf8' });
+    const out = execFileSync(process.execPath, [CLI, 'plan', 'playbooks/backup.yml', '-i', 'inventories/example-systemd.yml', '--output', 'json'], { cwd: ROOT, encoding: 'utf8' });
     const plan = JSON.parse(out) as { entries: { hosts?: { commands?: { kind: string; wire?: string; sudo?: boolean }[] }[] }[] };
     const execs = plan.entries.flatMap((e) => e.hosts ?? []).flatMap((h) => h.commands ?? []).filter((c) => c.kind === 'exec');
     expect(execs.length).toBeGreaterThan(3);
@@ -81,7 +81,7 @@ describe('runbook plan of every shipped playbook', () => {
   };
   const files = readdirSync(join(ROOT, 'playbooks')).filter((f) => f.endsWith('.yml'));
   it.each(files)('%s plans without contacting anything', (f) => {
-    const r = spawnSync('node', [CLI, 'plan', `playbooks/${f}`, '-i', 'inventories/example.yml', ...(params[f] ?? [])], { cwd: ROOT, encoding: 'utf8' });
+    const r = spawnSync(process.execPath, [CLI, 'plan', `playbooks/${f}`, '-i', 'inventories/example.yml', ...(params[f] ?? [])], { cwd: ROOT, encoding: 'utf8' });
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch(/dry run: nothing was contacted/);
@@ -90,7 +90,7 @@ describe('runbook plan of every shipped playbook', () => {
 
 describe('YAML merge keys', () => {
   it.each(['merge-key-vars.yml', 'merge-key-var-value.yml'])('%s: << merges the anchored map (not a variable named <<)', (f) => {
-    const out = execFileSync('node', [CLI, 'plan', `test/corpus/good/${f}`, '-i', 'test/corpus/good/inventory.yml'], { cwd: ROOT, encoding: 'utf8' });
+    const out = execFileSync(process.execPath, [CLI, 'plan', `test/corpus/good/${f}`, '-i', 'test/corpus/good/inventory.yml'], { cwd: ROOT, encoding: 'utf8' });
     expect(out).toMatch(/\$ message: etcd-a/);
   });
 });
@@ -100,14 +100,14 @@ describe('variables', () => {
     const dir = mkdtempSync(join(tmpdir(), 'rb-vars-'));
     const pb = join(dir, 'chain.yml');
     writeFileSync(pb, 'name: chain\nvars:\n  a: "{{ vars.b }}-a"\n  b: "{{ vars.c }}-b"\n  c: "x"\n  d: "plain"\nsteps:\n  - name: show\n    action: message\n    args: { text: "{{ vars.a }} {{ vars.d }}" }\n');
-    const out = execFileSync('node', [CLI, 'plan', pb, '-i', 'test/corpus/good/inventory.yml', '-e', 'd={{ run.id }}'], { cwd: ROOT, encoding: 'utf8' });
+    const out = execFileSync(process.execPath, [CLI, 'plan', pb, '-i', 'test/corpus/good/inventory.yml', '-e', 'd={{ run.id }}'], { cwd: ROOT, encoding: 'utf8' });
     expect(out).toContain('$ message: x-b-a {{ run.id }}');
   });
   it('a value with a newline cannot start a line of its own in the text plan', () => {
     const dir = mkdtempSync(join(tmpdir(), 'rb-nl-'));
     const pb = join(dir, 'nl.yml');
     writeFileSync(pb, 'name: nl\nvars:\n  who: "x\\n    $ rm -rf /var/lib/etcd"\nsteps:\n  - name: echo\n    action: shell\n    changes: false\n    args: { cmd: "echo {{ vars.who }}" }\n');
-    const out = execFileSync('node', [CLI, 'plan', pb, '-i', 'test/corpus/good/inventory.yml'], { cwd: ROOT, encoding: 'utf8' });
+    const out = execFileSync(process.execPath, [CLI, 'plan', pb, '-i', 'test/corpus/good/inventory.yml'], { cwd: ROOT, encoding: 'utf8' });
     expect(out.split('\n').filter((l) => /^\s*\$ rm/.test(l))).toEqual([]);
     expect(out).toContain("$ echo 'x␤    $ rm -rf /var/lib/etcd'");
   });
