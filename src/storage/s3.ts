@@ -76,6 +76,21 @@ export function proxyFor(loc: StoreLocation, env: StoreEnv): string | undefined 
   return p;
 }
 
+/** CONNECT through the proxy, then TLS to the endpoint checked against the CA bundle (the agent's own options reach only the proxy). */
+class CaProxyAgent extends HttpsProxyAgent<string> {
+  constructor(
+    proxy: string,
+    private readonly ca: Buffer | undefined,
+    opts: ConstructorParameters<typeof HttpsAgent>[0],
+  ) {
+    super(proxy, opts);
+  }
+
+  override connect(req: Parameters<HttpsProxyAgent<string>['connect']>[0], opts: Parameters<HttpsProxyAgent<string>['connect']>[1]) {
+    return super.connect(req, this.ca ? ({ ...opts, ca: this.ca } as typeof opts) : opts);
+  }
+}
+
 /** The SDK client's configuration for a location: addressing, CA bundle, proxy, timeouts, retries. */
 export function s3ClientConfig(loc: StoreLocation, env: StoreEnv = {}): S3ClientConfig {
   const caFile = loc.caBundle || env.AWS_CA_BUNDLE;
@@ -83,7 +98,7 @@ export function s3ClientConfig(loc: StoreLocation, env: StoreEnv = {}): S3Client
   const https = loc.endpoint === '' || loc.endpoint.startsWith('https:');
   const proxy = https ? proxyFor(loc, env) : undefined;
   const agentOpts = { keepAlive: true, maxSockets: 50, ...(ca ? { ca } : {}) };
-  const httpsAgent = proxy ? new HttpsProxyAgent(proxy, agentOpts) : new HttpsAgent(agentOpts);
+  const httpsAgent = proxy ? new CaProxyAgent(proxy, ca, { keepAlive: true, maxSockets: 50 }) : new HttpsAgent(agentOpts);
   return {
     region: loc.region,
     ...(loc.endpoint ? { endpoint: loc.endpoint } : {}),
