@@ -26,6 +26,11 @@ declare -A PKG=(
   [openssl]=openssl
   [curl]=curl
   [tar]=tar
+  # backup formats e2e: the standard age CLI opens what the runbook encrypted; script(1) gives it a tty for a passphrase
+  [age]=age
+  [age-keygen]=age
+  [script]=bsdutils
+  [gzip]=gzip
 )
 
 missing=()
