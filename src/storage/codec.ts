@@ -227,8 +227,8 @@ export function tap(h: Hash = createHash('sha256')): { stage: Stage; result: () 
 }
 
 /** Source through the stages, as one readable. */
-export function through(source: AsyncIterable<Uint8Array>, stages: Stage[]): Readable {
-  let it: AsyncIterable<Uint8Array> = source;
+export function through(source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, stages: Stage[]): Readable {
+  let it: AsyncIterable<Uint8Array> = Symbol.asyncIterator in source ? source : Readable.from(source);
   for (const s of stages) it = s(it);
   return Readable.from(it, { objectMode: false });
 }
