@@ -295,20 +295,25 @@ export async function runS3Get(c: Extract<Command, { kind: 's3-get' }>, ctx: Spe
   const stored = tap();
   const raw = tap();
   const { sink, input } = stdinFor();
-  const flow = pipeline(through(obj.body, [stored.stage, ...chain.stages, raw.stage]), sink).then(
+  const src = through(obj.body, [stored.stage, ...chain.stages, raw.stage]);
+  const flow = pipeline(src, sink).then(
     () => undefined,
     (e: unknown) => e as Error,
   );
-  const write = ctx.transport.exec(ctx.host, sh`umask 077 && cat > ${partial}`, { root: true, input, deadlineS: 6 * 3600 });
+  // a host that stops reading (lost, cat failed) must not leave the download waiting on it
+  const write = ctx.transport.exec(ctx.host, sh`umask 077 && cat > ${partial}`, { root: true, input, deadlineS: 6 * 3600 }).then((w) => {
+    if (!src.readableEnded) src.destroy(new Error(`${ctx.host.name} stopped reading`));
+    return w;
+  });
   const [err, wrote] = await Promise.all([flow, write]);
   const discard = () => ctx.transport.exec(ctx.host, sh`rm -f -- ${partial}`, { root: true });
-  if (err) {
-    await discard();
-    return fail(`${err instanceof DecodeError ? `${where}: ` : `reading ${where}: `}${err.message}; nothing was left on ${ctx.host.name}`);
-  }
   if (wrote.kind !== 'exited' || wrote.code !== 0) {
     await discard();
     return fail(`writing ${partial} on ${ctx.host.name} failed: ${wrote.kind === 'exited' ? wrote.stderr.trim() || `exit ${wrote.code}` : wrote.message}`);
+  }
+  if (err) {
+    await discard();
+    return fail(`${err instanceof DecodeError ? `${where}: ` : `reading ${where}: `}${err.message}; nothing was left on ${ctx.host.name}`);
   }
   const got = stored.result().sha256;
   const snap = raw.result().sha256;
