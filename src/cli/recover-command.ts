@@ -32,7 +32,7 @@ import { makeStyle } from '../report/style.js';
 import type { CliArgs } from './args.js';
 import { askToType } from './prompt.js';
 import { legacyHint } from './runs-command.js';
-import { fileSha256, holdAfterEvent, holdHook, type Io, PROGRAM_FILE, runsDirOf, secretValues, secretVars } from './run-command.js';
+import { fileSha256, holdAfterEvent, holdHook, type Io, PROGRAM_FILE, runsDirOf, secretValues, secretVars, storesFor } from './run-command.js';
 
 /**
  * `runbook resume RUN_ID` and `runbook rollback RUN_ID`: continue or unwind a run whose process died (or
@@ -113,6 +113,8 @@ export async function recover(mode: 'resume' | 'rollback', args: CliArgs, io: Io
     entries = entries.filter((e, i) => entries.findIndex((x) => x.step === e.step && x.host.name === e.host.name) === i);
   }
 
+  const backup = storesFor(io.env);
+  if (!backup.ok) return fail(backup.message);
   const journal = new Journal(dir);
   const redact = makeRedactor(secretValues(runInputs?.playbook, runInputs?.extraVars ?? {}, io.env, inventory, secretNames));
   const report = args.output === 'json' ? jsonReporter((s) => io.stdout.write(s)) : plainReporter((s) => io.stdout.write(s), style, args.verbose);
@@ -156,7 +158,7 @@ export async function recover(mode: 'resume' | 'rollback', args: CliArgs, io: Io
               runInputs && saved.ok
                 ? buildScope({ playbook: runInputs.playbook, inventory, host, run: saved.plan.inputs.run, extraVars: runInputs.extraVars, registered: state.registered[host.name] ?? {}, cluster })
                 : { vars: {} };
-            const rb = await rollback({ entries, to: state.lastPoint, reason: `runbook rollback ${id}`, unreachable: new Set(), transport, emit, signal: new AbortController().signal, stores: s3StoreFor, scopeOf });
+            const rb = await rollback({ entries, to: state.lastPoint, reason: `runbook rollback ${id}`, unreachable: new Set(), transport, emit, signal: new AbortController().signal, stores: backup.stores, scopeOf });
             status = rb.ok ? 'rolled_back' : 'needs_attention';
             exitCode = rb.ok ? 0 : 3;
             message = rb.ok ? `rolled back to '${state.lastPoint}'` : `rollback to '${state.lastPoint}' INCOMPLETE: ${rb.remaining.map((r) => `${r.host}: ${r.steps.join(', ')} (${r.why})`).join('; ')}. Run runbook rollback ${id} again once that is fixed`;
@@ -181,7 +183,7 @@ export async function recover(mode: 'resume' | 'rollback', args: CliArgs, io: Io
             transport,
             emit,
             signal: new AbortController().signal,
-            stores: s3StoreFor,
+            stores: backup.stores,
             beforeStep: holdHook(io.env),
             confirm: async (prompt, expect) => args.yes || askToType(prompt, expect, io.stdin, io.stdout),
             resume: current,

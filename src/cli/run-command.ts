@@ -17,7 +17,9 @@ import { expandNames } from '../engine/select-hosts.js';
 import { acquireLock, type LockOwner, releaseLock } from '../engine/lock.js';
 import { checkBecome } from '../engine/check-become.js';
 import { SshTransport } from '../transport/ssh.js';
-import { s3StoreFor } from '../storage/s3.js';
+import { type BackupKeys, readBackupKeys, secretKeyValues } from '../storage/codec.js';
+import { s3Stores } from '../storage/s3.js';
+import type { StoreFactory } from '../engine/run-special.js';
 import { listrReporter } from '../report/listr.js';
 import { jsonReporter } from '../report/json.js';
 import { plainReporter } from '../report/plain.js';
@@ -61,7 +63,16 @@ export function secretValues(pb: Playbook | undefined, vars: Record<string, unkn
     for (const h of inventory?.hosts ?? []) raw.push(h.vars[k]);
   }
   for (const k of ['AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'AWS_ACCESS_KEY_ID']) raw.push(env[k]);
+  const keys = readBackupKeys(env);
+  if (keys.ok) raw.push(...secretKeyValues(keys.keys));
   return raw.filter((v): v is string | number => typeof v === 'string' || typeof v === 'number').map(String);
+}
+
+/** The backup stores of this run: S3 settings from the environment (CA bundle, proxy) and the age keys from files or the environment. */
+export function storesFor(env: NodeJS.ProcessEnv): { ok: true; stores: StoreFactory; keys: BackupKeys } | { ok: false; message: string } {
+  const keys = readBackupKeys(env);
+  if (!keys.ok) return { ok: false, message: `backup keys: ${keys.message}` };
+  return { ok: true, keys: keys.keys, stores: s3Stores({ AWS_CA_BUNDLE: env['AWS_CA_BUNDLE'], HTTPS_PROXY: env['HTTPS_PROXY'], https_proxy: env['https_proxy'], NO_PROXY: env['NO_PROXY'], no_proxy: env['no_proxy'] }, keys.keys) };
 }
 
 export function missingParams(pb: Playbook, inv: Inventory, extra: Record<string, unknown>): string[] {
@@ -264,6 +275,11 @@ export async function executeRun(prep: Prepared, args: CliArgs, io: Io, compiled
   // the whole program first: a value that cannot be rendered stops the run before anything is touched
   const program = compiled?.program ?? compile(prep, args, io, run);
   if (typeof program === 'number') return program;
+  const backup = storesFor(io.env);
+  if (!backup.ok) {
+    io.stderr.write(`runbook: ${backup.message}\n`);
+    return 2;
+  }
   const journal = new Journal(join(runsDir, runId));
   const inputs = planInputs(prep, { ...args, extraVars, limit: compiled ? undefined : args.limit }, run, version);
   writeFileSync(join(journal.dir, PROGRAM_FILE), `${JSON.stringify(savePlan(inputs, program))}\n`, { mode: 0o600 });
@@ -341,7 +357,7 @@ export async function executeRun(prep: Prepared, args: CliArgs, io: Io, compiled
           transport,
           emit,
           signal: abort.signal,
-          stores: s3StoreFor,
+          stores: backup.stores,
           beforeStep: holdHook(io.env),
           askStep: args.step ? (name, hosts) => askStep(`step '${name}' on ${hosts.join(', ') || 'no host'}:`, io.stdin, io.stdout) : undefined,
           confirm: async (prompt, expect) => {

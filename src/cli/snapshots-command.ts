@@ -12,11 +12,11 @@ import { formatProblem } from '../load/problem.js';
 import { SCHEMAS_DIR } from '../load/schema-check.js';
 import { formatBackup, formatBackupTable, formatPrune } from '../report/backup-table.js';
 import { makeStyle } from '../report/style.js';
-import { s3StoreFor } from '../storage/s3.js';
+import { s3Where } from '../actions/s3.js';
 import type { BackupStore, StoreLocation } from '../storage/store.js';
 import type { CliArgs } from './args.js';
 import { askToType } from './prompt.js';
-import type { Io } from './run-command.js';
+import { type Io, storesFor } from './run-command.js';
 
 /** The playbook that writes the backups: where it puts them is where the catalogue looks. */
 export const BACKUP_PLAYBOOK = join(SCHEMAS_DIR, '..', 'playbooks', 'backup.yml');
@@ -53,7 +53,10 @@ function locate(args: CliArgs, io: Io): Where | number {
     return fail(`${args.inventory}: ${(e as Error).message}`);
   }
   const text = (k: string) => String(vars[k] ?? '');
-  return { bucket: text('s3_bucket'), endpoint: text('s3_endpoint'), region: text('s3_region') || 'us-east-1', prefix: `${text('s3_prefix').replace(/\/+$/, '')}/`, cluster: inv.value.cluster };
+  // the same S3 map and settings the backup's s3.* steps are given (vars.s3), checked the same way
+  const loc = s3Where({ s3: vars['s3'] as Record<string, unknown> | undefined });
+  if (typeof loc === 'string') return fail(`${args.inventory}: S3 settings: ${loc}`);
+  return { ...loc.s3, bucket: loc.bucket, endpoint: loc.endpoint, region: loc.region, prefix: `${text('s3_prefix').replace(/\/+$/, '')}/`, cluster: inv.value.cluster };
 }
 
 /** A backup as JSON: every field, the time also as ISO text, absent ones as null. */
@@ -62,7 +65,14 @@ const asJson = (b: Backup) => ({ ...b, takenAt: new Date(b.time).toISOString(), 
 const USAGE = 'usage: runbook snapshots list|show RUN_ID|verify [RUN_ID…|--all] [--deep]|prune --keep-last N [--max-age-days D] -i INVENTORY';
 
 /** `runbook snapshots list|show|verify|prune`: the backups backup.yml wrote, checked and pruned. */
-export async function snapshots(args: CliArgs, io: Io, stores: StoreFactory = s3StoreFor): Promise<number> {
+export async function snapshots(args: CliArgs, io: Io, factory?: StoreFactory): Promise<number> {
+  // the backup keys (to decode encrypted backups) and the S3 environment, exactly as a run takes them
+  const made = factory ? { ok: true as const, stores: factory } : storesFor(io.env);
+  if (!made.ok) {
+    io.stderr.write(`runbook: ${made.message}\n`);
+    return 2;
+  }
+  const stores = made.stores;
   const [sub, ...names] = args.positionals;
   const fail = (msg: string, code = 2) => {
     io.stderr.write(`runbook: ${msg}\n`);

@@ -1,5 +1,5 @@
 import { describeEdits } from '../facts/manifest-edit.js';
-import type { Command, Text } from '../model/command.js';
+import type { Command, S3Settings, Text } from '../model/command.js';
 import { isCat, isRef } from '../shell/build.js';
 import { refLabel, showShell } from '../shell/render.js';
 
@@ -7,6 +7,18 @@ function text(t: Text): string {
   if (isRef(t)) return refLabel(t);
   if (isCat(t)) return t.cat.map((p) => (typeof p === 'string' ? p : refLabel(p))).join('');
   return t;
+}
+
+/** The S3 settings that differ from the defaults, as the plan shows them. */
+function where(s: S3Settings | undefined): string {
+  if (!s) return '';
+  const parts = [
+    s.addressing && s.addressing !== 'auto' ? `${s.addressing}-style` : '',
+    s.caBundle ? `CA ${s.caBundle}` : '',
+    s.proxy ? `via proxy ${s.proxy.replace(/\/\/[^@/]*@/, '//***@')}` : '',
+    s.sse ? `SSE ${s.sse}${s.sseKmsKeyId ? ` key ${s.sseKmsKeyId}` : ''}` : '',
+  ].filter(Boolean);
+  return parts.length ? ` [${parts.join(', ')}]` : '';
 }
 
 /**
@@ -34,17 +46,17 @@ export function describeCommand(c: Command): string {
         case 'message':
           return `message: ${text(c.op.text)}`;
         case 's3-verify':
-          return `read s3://${c.op.bucket}/${c.op.key} and check its sha256${c.op.sha256 ? ` = ${text(c.op.sha256)}` : ' against the recorded one'} (on this machine)`;
+          return `read s3://${c.op.bucket}/${c.op.key} and check its sha256${c.op.sha256 ? ` = ${text(c.op.sha256)}` : ' against the recorded one'}; decrypt and decompress as its provenance says and check the snapshot's sha256 (on this machine)${where(c.op.s3)}`;
         case 's3-prune':
-          return `s3 prune s3://${c.op.bucket}/${c.op.prefix}: keep newest ${c.op.keepLast}${c.op.maxAgeDays === undefined ? '' : `, delete older than ${c.op.maxAgeDays}d`}, never the only verified backup (on this machine)`;
+          return `s3 prune s3://${c.op.bucket}/${c.op.prefix}: keep newest ${c.op.keepLast}${c.op.maxAgeDays === undefined ? '' : `, delete older than ${c.op.maxAgeDays}d`}, never the only verified backup (on this machine)${where(c.op.s3)}`;
       }
       return 'local';
     case 'edit':
       return `edit ${c.path}: ${describeEdits(c.edits)} (everything else kept byte-for-byte)`;
     case 's3-put':
-      return `stream ${c.src} → s3://${c.bucket}/${c.key} (multipart, sha256 on the fly, read back and verified; provenance ${c.key}.json)`;
+      return `stream ${c.src} → sha256 → ${c.compression === 'gzip' ? 'gzip → ' : ''}${c.encryptTo?.length ? `age to ${c.encryptTo.join(', ')} → ` : ''}sha256 → s3://${c.bucket}/${c.key} (multipart, read back and verified; provenance ${c.key}.json)${where(c.s3)}`;
     case 's3-get':
-      return `s3://${c.bucket}/${c.key} → verify sha256${c.sha256 ? ` = ${text(c.sha256)}` : ' (from its metadata)'} → sftp put ${c.dest} → sha256sum on the host`;
+      return `s3://${c.bucket}/${c.key} → verify sha256${c.sha256 ? ` = ${text(c.sha256)}` : ' (from its provenance)'}, decrypt and decompress as its provenance says, on this machine → stream to ${c.dest} → sha256sum on the host${where(c.s3)}`;
   }
 }
 

@@ -11,7 +11,8 @@ export const UNKNOWN_TOTAL_STEP = 64 * 1024 * 1024;
 
 /**
  * Throttled `transfer.progress` events for one transfer: one per percent crossed (or per 64 MiB when
- * the total is unknown), at most one per `minGapMs`, plus the first and the last. Rate is the average
+ * the total is unknown), at most one per `minGapMs` except that each tenth crossed is always reported,
+ * plus the first and the last. Rate is the average
  * since the start; ETA from it. `now` is injectable so the table test needs no clock.
  */
 export function progressEvents(emit: EmitFn, step: string, host: string, what: string, total: number | undefined, now: () => number = Date.now, minGapMs = 200): ProgressFn {
@@ -19,11 +20,13 @@ export function progressEvents(emit: EmitFn, step: string, host: string, what: s
   let lastAt = Number.NEGATIVE_INFINITY;
   let lastMark = -1;
   let finished = false;
+  // a tenth crossed is always reported, however fast the transfer: the plain reporter prints a line per tenth
+  const tenth = (mark: number) => Math.floor(mark / 10);
   return (bytes, done = false) => {
     if (finished) return;
     const t = now();
     const mark = total ? Math.floor((Math.min(bytes, total) * 100) / total) : Math.floor(bytes / UNKNOWN_TOTAL_STEP);
-    if (!done && (mark === lastMark || t - lastAt < minGapMs)) return;
+    if (!done && (mark === lastMark || (t - lastAt < minGapMs && tenth(mark) === tenth(lastMark)))) return;
     lastMark = mark;
     lastAt = t;
     finished = done;
@@ -70,4 +73,17 @@ export function formatProgress(p: { bytes: number; total: number | undefined; ra
   const of = p.total ? ` of ${formatBytes(p.total)}` : '';
   const eta = p.done ? 'done' : p.etaS !== undefined ? `ETA ${formatSecs(p.etaS)}` : 'ETA unknown';
   return `${pct}${formatBytes(p.bytes)}${of}, ${formatBytes(p.rateBps)}/s, ${eta}`;
+}
+
+/** The same count as a codec stage (src/storage/codec.ts `Stage`): bytes as they pass, done at the end. */
+export function progressStage(report: ProgressFn | undefined): (source: AsyncIterable<Uint8Array>) => AsyncIterable<Uint8Array> {
+  return async function* (source) {
+    let bytes = 0;
+    for await (const chunk of source) {
+      bytes += chunk.length;
+      report?.(bytes);
+      yield chunk;
+    }
+    report?.(bytes, true);
+  };
 }

@@ -1,9 +1,9 @@
-import { createHash } from 'node:crypto';
-import { createWriteStream, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { once } from 'node:events';
+import { PassThrough, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { Command, CommandOutcome, LocalOp, Parse } from '../model/command.js';
+import { partialOf } from '../actions/s3.js';
+import type { Command, CommandOutcome, LocalOp, Parse, S3Settings } from '../model/command.js';
+import { type BackupKeys, DecodeError, decodeChain, encodeChain, formatOf, tap, through } from '../storage/codec.js';
 import type { Host } from '../model/inventory.js';
 import { checkCluster, parseClusterFacts, parseEtcdJson, parseKeyCount, parseSnapshotStatus, hexId } from '../facts/etcd-json.js';
 import { editFlags } from '../facts/manifest-edit.js';
@@ -15,7 +15,7 @@ import { retention } from './retention.js';
 import type { Transport } from '../transport/transport.js';
 import { sh } from '../shell/build.js';
 import { filledText } from '../shell/fill.js';
-import type { ProgressFactory } from './progress.js';
+import { type ProgressFactory, progressStage } from './progress.js';
 
 export type StoreFactory = (loc: StoreLocation) => BackupStore;
 
@@ -113,13 +113,40 @@ export async function runEdit(c: Extract<Command, { kind: 'edit' }>, ctx: Specia
   return done(`${c.path}: edited`);
 }
 
+const locOf = (c: { endpoint: string; region: string; bucket: string; s3?: StoreLocation | S3Settings | undefined }): StoreLocation => ({ ...(c.s3 ?? {}), endpoint: c.endpoint, region: c.region, bucket: c.bucket });
+
+/** The recipients and passphrase an upload encrypts to: planned public keys, and the run-time sources they name. */
+function encryptionOf(to: string[], keys: BackupKeys): { recipients: string[]; passphrase: string | undefined } | string {
+  const recipients: string[] = [];
+  let passphrase: string | undefined;
+  for (const r of to) {
+    if (r === 'passphrase') {
+      if (!keys.passphrase) return "encrypt_to says 'passphrase' but RUNBOOK_AGE_PASSPHRASE is not set";
+      passphrase = keys.passphrase;
+    } else if (r === 'recipients-file') {
+      if (keys.recipientsFile.length === 0) return "encrypt_to says 'recipients-file' but RUNBOOK_AGE_RECIPIENTS_FILE is not set or names no recipient";
+      recipients.push(...keys.recipientsFile);
+    } else recipients.push(r);
+  }
+  return { recipients: [...new Set(recipients)], passphrase };
+}
+
 export async function runS3Put(c: Extract<Command, { kind: 's3-put' }>, ctx: SpecialContext): Promise<Outcome> {
-  const store = ctx.stores({ endpoint: c.endpoint, region: c.region, bucket: c.bucket });
+  const store = ctx.stores(locOf(c));
+  const enc = encryptionOf(c.encryptTo ?? [], store.codecKeys);
+  if (typeof enc === 'string') return fail(`${enc}: nothing was uploaded`);
+  const compression = c.compression ?? 'none';
+  const encryption = enc.recipients.length > 0 || enc.passphrase !== undefined ? 'age' : 'none';
+  // the size first, for the progress (bytes, rate, ETA); a size that cannot be read only loses the percentage
+  const st = await ctx.transport.exec(ctx.host, sh`stat -c %s -- ${c.src}`, { root: true });
+  const total = st.kind === 'exited' && st.code === 0 && /^\d+$/.test(st.stdout.trim()) ? Number(st.stdout.trim()) : undefined;
   const s = await ctx.transport.stream(ctx.host, sh`cat -- ${c.src}`, { root: true, deadlineS: 6 * 3600 });
   if (s.kind !== 'ok') return fail(`unreachable: ${s.message}`);
+  const raw = tap();
+  const body = through(s.stdout, [progressStage(ctx.progress?.(`upload ${c.src.slice(c.src.lastIndexOf('/') + 1)}`, total)), raw.stage, ...encodeChain({ compression, recipients: enc.recipients, passphrase: enc.passphrase })]);
   let put: { sha256: string; size: number };
   try {
-    put = await store.put(c.key, s.stdout, Object.fromEntries(Object.entries(c.meta).map(([k, v]) => [k, filledText(v)])));
+    put = await store.put(c.key, body, Object.fromEntries(Object.entries(c.meta).map(([k, v]) => [k, filledText(v)])));
   } catch (e) {
     s.stdout.destroy();
     return fail(`upload to s3://${c.bucket}/${c.key} failed: ${(e as Error).message}`);
@@ -133,68 +160,184 @@ export async function runS3Put(c: Extract<Command, { kind: 's3-put' }>, ctx: Spe
   if (back.sha256 !== put.sha256 || back.size !== put.size) {
     return fail(`verification failed: s3://${c.bucket}/${c.key} reads back as sha256 ${back.sha256} (${back.size} bytes), sent ${put.sha256} (${put.size} bytes)`);
   }
-  const provenance = { ...c.meta, key: c.key, sha256: put.sha256, size: put.size, verified: true, uploadedAt: new Date().toISOString() };
+  const snap = raw.result();
+  // sha256/size are of the stored object (what older verify code checks); the snapshot's own are beside them
+  const provenance = {
+    ...c.meta,
+    key: c.key,
+    sha256: put.sha256,
+    size: put.size,
+    snapshotSha256: snap.sha256,
+    snapshotSize: snap.size,
+    compression,
+    encryption,
+    ...(encryption === 'age' ? { recipients: enc.passphrase !== undefined ? ['passphrase (scrypt)'] : enc.recipients } : {}),
+    verified: true,
+    uploadedAt: new Date().toISOString(),
+  };
   await store.putSmall(`${c.key}.json`, `${JSON.stringify(provenance, null, 2)}\n`, 'application/json');
   return done(JSON.stringify(provenance), provenance);
 }
 
 /** The provenance record written next to a backup (KEY.json), or {} when there is none. */
-async function provenanceOf(store: BackupStore, key: string): Promise<Record<string, unknown>> {
+export async function provenanceOf(store: BackupStore, key: string): Promise<Record<string, unknown>> {
   const r = await readJsonObject(store, `${key}.json`);
   return r.ok ? r.value : {};
 }
 
-async function expectedSha(store: BackupStore, key: string, given: string | undefined): Promise<string | undefined> {
-  if (given) return given;
+/** The stored object's recorded sha256: its metadata (older backups), else the provenance. */
+async function expectedSha(store: BackupStore, key: string, given: string | undefined, prov: Record<string, unknown>): Promise<string | undefined> {
+  if (given && formatOf(prov).compression === 'none' && formatOf(prov).encryption === 'none') return given;
   const meta = await store.head(key);
   if (meta?.['sha256']) return meta['sha256'];
-  const sha = (await provenanceOf(store, key))['sha256'];
+  const sha = prov['sha256'];
   return typeof sha === 'string' ? sha : undefined;
 }
 
-/** Read the whole object on this machine and check its sha256 against the recorded one; touches no host. */
+/** The raw snapshot's sha256 as recorded (new records), else the stored one when it is stored as is. */
+function snapshotShaOf(prov: Record<string, unknown>, stored: string): string | undefined {
+  if (typeof prov['snapshotSha256'] === 'string') return prov['snapshotSha256'];
+  const f = formatOf(prov);
+  return f.compression === 'none' && f.encryption === 'none' ? stored : undefined;
+}
+
+/**
+ * Read the whole object on this machine: its sha256 against the recorded one and, when it is encrypted or
+ * compressed, decoded on the fly with the keys at hand and the snapshot's own sha256 checked. Touches no host,
+ * so a wrong or missing key fails here, in the rehearsal, before anything is changed.
+ */
 export async function runS3Verify(op: Extract<LocalOp, { op: 's3-verify' }>, stores: StoreFactory): Promise<Outcome> {
-  const store = stores({ endpoint: op.endpoint, region: op.region, bucket: op.bucket });
-  const want = await expectedSha(store, op.key, filledText(op.sha256));
-  if (!want) return fail(`s3://${op.bucket}/${op.key} has no recorded sha256 (no metadata, no provenance): refusing an unverifiable snapshot`);
-  let got: { sha256: string; size: number };
+  const store = stores(locOf(op));
+  const prov = await provenanceOf(store, op.key);
+  const want = await expectedSha(store, op.key, filledText(op.sha256), prov);
+  const where = `s3://${op.bucket}/${op.key}`;
+  if (!want) return fail(`${where} has no recorded sha256 (no metadata, no provenance): refusing an unverifiable snapshot`);
+  const chain = decodeChain(prov, store.codecKeys);
+  if (!chain.ok) return fail(`${where}: ${chain.message}: refusing it before any host is touched`);
+  const stored = tap();
+  const raw = tap();
+  // one read: the stored bytes are hashed in full even when decoding stops early, so a corrupt object is
+  // reported as corrupt and a wrong key as a wrong key
+  let decodeErr: Error | undefined;
   try {
-    got = await store.hash(op.key);
+    const obj = await store.get(op.key);
+    const feed = new PassThrough();
+    feed.on('error', () => undefined);
+    const decoding = (async () => {
+      try {
+        for await (const _ of through(feed, [...chain.stages, raw.stage])) {
+          // hashed by the tap
+        }
+      } catch (e) {
+        decodeErr = e as Error;
+      }
+    })();
+    for await (const c of stored.stage(obj.body)) {
+      if (decodeErr || feed.destroyed) continue;
+      if (!feed.write(c)) await Promise.race([once(feed, 'drain').catch(() => undefined), decoding]);
+    }
+    feed.end();
+    await decoding;
   } catch (e) {
-    return fail(`cannot read s3://${op.bucket}/${op.key}: ${(e as Error).message}`);
+    return fail(`cannot read ${where}: ${(e as Error).message}: refusing it before any host is touched`);
   }
-  if (got.sha256 !== want) return fail(`sha256 mismatch for s3://${op.bucket}/${op.key}: it reads as ${got.sha256}, recorded ${want}. The object is corrupt or was replaced: refusing it before any host is touched`);
-  const facts = { key: op.key, sha256: want, size: got.size, provenance: await provenanceOf(store, op.key) };
+  const got = stored.result();
+  if (got.sha256 !== want) return fail(`sha256 mismatch for ${where}: it reads as ${got.sha256}, recorded ${want}. The object is corrupt or was replaced: refusing it before any host is touched`);
+  if (decodeErr) return fail(`${where}: ${decodeErr.message}: refusing it before any host is touched`);
+  const snap = raw.result();
+  const wantSnap = snapshotShaOf(prov, want);
+  if (wantSnap !== undefined && snap.sha256 !== wantSnap) return fail(`${where} decodes to a snapshot with sha256 ${snap.sha256}, recorded ${wantSnap}: refusing it before any host is touched`);
+  const given = filledText(op.sha256);
+  if (given && given !== got.sha256 && given !== snap.sha256) return fail(`${where}: neither the object (${got.sha256}) nor the snapshot in it (${snap.sha256}) has the sha256 given, ${given}: refusing it before any host is touched`);
+  const facts = { key: op.key, sha256: want, size: got.size, snapshotSha256: snap.sha256, snapshotSize: snap.size, ...formatOf(prov), provenance: prov };
   return done(JSON.stringify(facts), facts);
 }
 
+/** Bytes into a writable without letting its errors or ours leave stdin open: any end closes the host's `cat`. */
+function stdinFor(): { sink: Writable; input: PassThrough } {
+  const input = new PassThrough();
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      if (input.write(chunk)) cb();
+      else input.once('drain', () => cb());
+    },
+    final(cb) {
+      input.end();
+      cb();
+    },
+    destroy(err, cb) {
+      input.end();
+      cb(err);
+    },
+  });
+  return { sink, input };
+}
+
+/**
+ * Fetch, decode and stream to the host: S3 → sha256 of the stored object → age -d? → gunzip? → sha256 of the
+ * snapshot → the host's hidden partial file; renamed into place only when both hashes are the recorded
+ * ones, then checked on the host with sha256sum. Nothing of the whole lands on this machine's disk.
+ */
 export async function runS3Get(c: Extract<Command, { kind: 's3-get' }>, ctx: SpecialContext): Promise<Outcome> {
-  const store = ctx.stores({ endpoint: c.endpoint, region: c.region, bucket: c.bucket });
-  const want = await expectedSha(store, c.key, filledText(c.sha256));
-  if (!want) return fail(`s3://${c.bucket}/${c.key} has no recorded sha256 (no metadata, no provenance): refusing to restore an unverifiable snapshot`);
-  const dir = mkdtempSync(join(tmpdir(), 'runbook-get-'));
-  const local = join(dir, 'object');
+  const store = ctx.stores(locOf(c));
+  const where = `s3://${c.bucket}/${c.key}`;
+  const prov = await provenanceOf(store, c.key);
+  const want = await expectedSha(store, c.key, filledText(c.sha256), prov);
+  if (!want) return fail(`${where} has no recorded sha256 (no metadata, no provenance): refusing to restore an unverifiable snapshot`);
+  const chain = decodeChain(prov, store.codecKeys);
+  if (!chain.ok) return fail(`${where}: ${chain.message}; nothing was copied to ${ctx.host.name}`);
+  let obj: Awaited<ReturnType<BackupStore['get']>>;
   try {
-    const h = createHash('sha256');
-    let obj: Awaited<ReturnType<BackupStore['get']>>;
-    try {
-      obj = await store.get(c.key);
-    } catch (e) {
-      return fail(`cannot read s3://${c.bucket}/${c.key}: ${(e as Error).message}`);
-    }
-    obj.body.on('data', (d: Buffer) => h.update(d));
-    await pipeline(obj.body, createWriteStream(local, { mode: 0o600 }));
-    const got = h.digest('hex');
-    if (got !== want) return fail(`sha256 mismatch for s3://${c.bucket}/${c.key}: got ${got}, recorded ${want}. The object is corrupt or was replaced: refusing to use it; nothing was copied to ${ctx.host.name}`);
-    const up = await ctx.transport.uploadFile(ctx.host, local, c.dest, 0o600);
-    if (up.kind !== 'done') return fail(`${up.kind === 'unreachable' ? 'unreachable' : 'copy failed'}: ${up.message}`);
-    const check = await ctx.transport.exec(ctx.host, sh`sha256sum -- ${c.dest}`, { root: true, deadlineS: 3600 });
-    const onHost = check.kind === 'exited' ? check.stdout.split(/\s+/)[0] : undefined;
-    if (onHost !== want) return fail(`after copying, ${c.dest} on ${ctx.host.name} has sha256 ${onHost ?? '(unreadable)'}, want ${want}`);
-    return done(JSON.stringify({ key: c.key, sha256: want, dest: c.dest }), { key: c.key, sha256: want, dest: c.dest });
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
+    obj = await store.get(c.key);
+  } catch (e) {
+    return fail(`cannot read ${where}: ${(e as Error).message}`);
   }
+  const partial = partialOf(c.dest);
+  const stored = tap();
+  const raw = tap();
+  const { sink, input } = stdinFor();
+  const total = typeof prov['size'] === 'number' ? prov['size'] : undefined;
+  const src = through(obj.body, [progressStage(ctx.progress?.(`download ${c.key.slice(c.key.lastIndexOf('/') + 1)}`, total)), stored.stage, ...chain.stages, raw.stage]);
+  const flow = pipeline(src, sink).then(
+    () => undefined,
+    (e: unknown) => e as Error,
+  );
+  // a host that stops reading (lost, cat failed) must not leave the download waiting on it
+  const write = ctx.transport.exec(ctx.host, sh`umask 077 && cat > ${partial}`, { root: true, input, deadlineS: 6 * 3600 }).then((w) => {
+    if (!src.readableEnded) src.destroy(new Error(`${ctx.host.name} stopped reading`));
+    return w;
+  });
+  const [err, wrote] = await Promise.all([flow, write]);
+  const discard = () => ctx.transport.exec(ctx.host, sh`rm -f -- ${partial}`, { root: true });
+  if (wrote.kind !== 'exited' || wrote.code !== 0) {
+    await discard();
+    return fail(`writing ${partial} on ${ctx.host.name} failed: ${wrote.kind === 'exited' ? wrote.stderr.trim() || `exit ${wrote.code}` : wrote.message}`);
+  }
+  if (err) {
+    await discard();
+    return fail(`${err instanceof DecodeError ? `${where}: ` : `reading ${where}: `}${err.message}; nothing was left on ${ctx.host.name}`);
+  }
+  const got = stored.result().sha256;
+  const snap = raw.result().sha256;
+  const wantSnap = snapshotShaOf(prov, want);
+  const given = filledText(c.sha256);
+  if (given && given !== got && given !== snap) {
+    await discard();
+    return fail(`${where}: neither the object (${got}) nor the snapshot in it (${snap}) has the sha256 given, ${given}: refusing to use it; nothing was left on ${ctx.host.name}`);
+  }
+  if (got !== want || (wantSnap !== undefined && snap !== wantSnap)) {
+    await discard();
+    return got !== want
+      ? fail(`sha256 mismatch for ${where}: got ${got}, recorded ${want}. The object is corrupt or was replaced: refusing to use it; nothing was left on ${ctx.host.name}`)
+      : fail(`${where} decodes to a snapshot with sha256 ${snap}, recorded ${wantSnap}: refusing to use it; nothing was left on ${ctx.host.name}`);
+  }
+  const mv = await ctx.transport.exec(ctx.host, sh`chmod 600 -- ${partial} && mv -f -- ${partial} ${c.dest}`, { root: true });
+  if (mv.kind !== 'exited' || mv.code !== 0) return fail(`moving ${partial} to ${c.dest} on ${ctx.host.name} failed: ${mv.kind === 'exited' ? mv.stderr.trim() : mv.message}`);
+  const check = await ctx.transport.exec(ctx.host, sh`sha256sum -- ${c.dest}`, { root: true, deadlineS: 3600 });
+  const onHost = check.kind === 'exited' ? check.stdout.split(/\s+/)[0] : undefined;
+  if (onHost !== snap) return fail(`after copying, ${c.dest} on ${ctx.host.name} has sha256 ${onHost ?? '(unreadable)'}, want ${snap}`);
+  const facts = { key: c.key, sha256: want, snapshotSha256: snap, dest: c.dest, ...formatOf(prov) };
+  return done(JSON.stringify(facts), facts);
 }
 
 /**
@@ -203,7 +346,7 @@ export async function runS3Get(c: Extract<Command, { kind: 's3-get' }>, ctx: Spe
  * shared with `runbook snapshots prune`).
  */
 export async function runS3Prune(op: Extract<LocalOp, { op: 's3-prune' }>, stores: StoreFactory, now = Date.now()): Promise<Outcome> {
-  const store = stores({ endpoint: op.endpoint, region: op.region, bucket: op.bucket });
+  const store = stores(locOf(op));
   const verdicts = retention(await scanBackups(store, op.prefix), { keepLast: op.keepLast, maxAgeDays: op.maxAgeDays, now });
   for (const v of verdicts) if (!v.keep) for (const o of v.item.objects) await store.delete(o.key);
   const report = { kept: verdicts.filter((v) => v.keep).map((v) => v.item.folder), deleted: verdicts.filter((v) => !v.keep).map((v) => v.item.folder) };

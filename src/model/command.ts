@@ -4,6 +4,23 @@ import type { ClusterExpectation } from '../facts/etcd-json.js';
 import type { FlagEdit, ManifestStyle } from '../facts/manifest-edit.js';
 import type { Cat, Ref, Shell } from './shell.js';
 
+/** How to reach S3 as it is in the wild: all optional, defaults in s3.ts. */
+export interface S3Settings {
+  /** `auto` (default): path-style for an IP/localhost/explicit-port endpoint or a non-DNS bucket, else virtual-hosted. */
+  addressing?: 'auto' | 'path' | 'virtual' | undefined;
+  /** PEM file of the CA(s) the endpoint's certificate must chain to (else AWS_CA_BUNDLE, else the system's). */
+  caBundle?: string | undefined;
+  /** HTTPS proxy URL (CONNECT), else HTTPS_PROXY unless NO_PROXY names the endpoint. */
+  proxy?: string | undefined;
+  connectTimeoutS?: number | undefined;
+  /** Idle time of one request (no bytes moving) before it is abandoned and retried. */
+  requestTimeoutS?: number | undefined;
+  maxAttempts?: number | undefined;
+  /** Server-side encryption asked for on every upload. */
+  sse?: 'AES256' | 'aws:kms' | undefined;
+  sseKmsKeyId?: string | undefined;
+}
+
 /** Text that may hold run-time values (filled in by the run, never re-rendered). */
 export type Text = string | Cat | Ref;
 
@@ -45,9 +62,22 @@ export type Command =
   /** Read a manifest or unit file, change flags in it (everything else kept byte-for-byte), write it back atomically. */
   | { kind: 'edit'; path: string; style: ManifestStyle; edits: FlagEdit[] }
   /** Stream a file from the host straight into the object store (multipart), sha256 on the fly. */
-  | { kind: 's3-put'; src: string; endpoint: string; region: string; bucket: string; key: string; meta: Record<string, Text> }
+  | {
+      kind: 's3-put';
+      src: string;
+      endpoint: string;
+      region: string;
+      bucket: string;
+      s3?: S3Settings | undefined;
+      key: string;
+      meta: Record<string, Text>;
+      /** Stream: member → sha256 of the raw snapshot → gzip? → age? → sha256 of the stored object → S3. */
+      compression?: 'gzip' | 'none' | undefined;
+      /** age recipients (age1…), or `recipients-file` / `passphrase` (taken from the environment at run time). */
+      encryptTo?: string[] | undefined;
+    }
   /** Fetch an object, verify its sha256, copy it to the host and verify it there again. */
-  | { kind: 's3-get'; endpoint: string; region: string; bucket: string; key: string; dest: string; sha256: Text | undefined }
+  | { kind: 's3-get'; endpoint: string; region: string; bucket: string; s3?: S3Settings | undefined; key: string; dest: string; sha256: Text | undefined }
   | { kind: 'upload'; dest: string; mode: number; content: string; /** shown instead of content */ summary: string }
   | { kind: 'fetch'; src: string; dest: string }
   /**
@@ -63,8 +93,8 @@ export type LocalOp =
   | { op: 'assert'; that: string[]; message: string | undefined }
   | { op: 'confirm'; prompt: string; expect: string }
   | { op: 'message'; text: Text }
-  | { op: 's3-verify'; endpoint: string; region: string; bucket: string; key: string; sha256: Text | undefined }
-  | { op: 's3-prune'; endpoint: string; region: string; bucket: string; prefix: string; keepLast: number; maxAgeDays: number | undefined };
+  | { op: 's3-verify'; endpoint: string; region: string; bucket: string; s3?: S3Settings | undefined; key: string; sha256: Text | undefined }
+  | { op: 's3-prune'; endpoint: string; region: string; bucket: string; s3?: S3Settings | undefined; prefix: string; keepLast: number; maxAgeDays: number | undefined };
 
 export interface ActionPlan {
   commands: Command[];

@@ -1,104 +1,195 @@
-import { createHash } from 'node:crypto';
-import type { Readable } from 'node:stream';
+import { readFileSync } from 'node:fs';
+import { Agent as HttpsAgent } from 'node:https';
+import { isIP } from 'node:net';
+import { Readable } from 'node:stream';
 import {
-  AbortMultipartUploadCommand,
-  CompleteMultipartUploadCommand,
-  CreateMultipartUploadCommand,
   DeleteObjectCommand,
   GetObjectCommand,
   HeadObjectCommand,
   ListObjectsV2Command,
   PutObjectCommand,
   S3Client,
-  UploadPartCommand,
+  type S3ClientConfig,
+  type ServerSideEncryption,
 } from '@aws-sdk/client-s3';
-import type { BackupStore, PutResult, StoredObject, StoreLocation } from './store.js';
+import { Upload } from '@aws-sdk/lib-storage';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
+import { HttpsProxyAgent } from 'https-proxy-agent';
+import { type BackupKeys, NO_KEYS, tap } from './codec.js';
+import type { BackupStore, PutResult, S3Settings, StoredObject, StoreLocation } from './store.js';
 
 const PART = 8 * 1024 * 1024;
+const PARALLEL_PARTS = 4;
+
+/** The environment the store reads (given by the CLI; nothing here reads process.env). */
+export interface StoreEnv {
+  AWS_CA_BUNDLE?: string | undefined;
+  HTTPS_PROXY?: string | undefined;
+  https_proxy?: string | undefined;
+  NO_PROXY?: string | undefined;
+  no_proxy?: string | undefined;
+}
+
+/** Buckets a virtual-hosted URL can carry: a DNS label-like name, no dots (TLS wildcards do not cover them). */
+export function dnsCompatibleBucket(b: string): boolean {
+  return /^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/.test(b) && !b.includes('--');
+}
 
 /**
- * The one importer of @aws-sdk. Checksums are computed only when required: with the SDK's defaults
- * a streamed upload is sent with aws-chunked framing that some S3-compatible stores keep inside the
- * object. Every upload is verified by its sha256 instead.
+ * `auto` addressing: path-style for a custom endpoint that is an IP address or localhost or has an
+ * explicit port (an S3-compatible store such as MinIO or Ceph; a bucket subdomain cannot resolve
+ * there), and for a bucket name that is not DNS-compatible; virtual-hosted otherwise (AWS, and custom
+ * endpoints on a default port with a DNS name). Pure.
  */
+export function pathStyleFor(loc: Pick<StoreLocation, 'endpoint' | 'bucket'> & { addressing?: S3Settings['addressing'] }): boolean {
+  const mode = loc.addressing ?? 'auto';
+  if (mode === 'path') return true;
+  if (mode === 'virtual') return false;
+  if (!dnsCompatibleBucket(loc.bucket)) return true;
+  if (!loc.endpoint) return false;
+  let u: URL;
+  try {
+    u = new URL(loc.endpoint);
+  } catch {
+    return true;
+  }
+  const host = u.hostname.replace(/^\[|\]$/g, '');
+  return isIP(host) !== 0 || host === 'localhost' || u.port !== '';
+}
+
+/** Whether NO_PROXY names this host (exact, a domain suffix, or `*`). */
+export function noProxyMatches(host: string, noProxy: string | undefined): boolean {
+  if (!noProxy) return false;
+  return noProxy
+    .split(',')
+    .map((s) => s.trim().toLowerCase())
+    .filter(Boolean)
+    .some((p) => p === '*' || host === p.replace(/^\./, '') || host.endsWith(p.startsWith('.') ? p : `.${p}`));
+}
+
+/** The HTTPS proxy for this endpoint: the setting, else HTTPS_PROXY unless NO_PROXY names the host. */
+export function proxyFor(loc: StoreLocation, env: StoreEnv): string | undefined {
+  if (loc.proxy) return loc.proxy;
+  const host = loc.endpoint ? new URL(loc.endpoint).hostname : `s3.${loc.region}.amazonaws.com`;
+  const p = env.HTTPS_PROXY || env.https_proxy;
+  if (!p || noProxyMatches(host.toLowerCase(), env.NO_PROXY ?? env.no_proxy)) return undefined;
+  return p;
+}
+
+/** CONNECT through the proxy, then TLS to the endpoint checked against the CA bundle (the agent's own options reach only the proxy). */
+class CaProxyAgent extends HttpsProxyAgent<string> {
+  constructor(
+    proxy: string,
+    private readonly ca: Buffer | undefined,
+    opts: ConstructorParameters<typeof HttpsAgent>[0],
+  ) {
+    super(proxy, opts);
+  }
+
+  override connect(req: Parameters<HttpsProxyAgent<string>['connect']>[0], opts: Parameters<HttpsProxyAgent<string>['connect']>[1]) {
+    return super.connect(req, this.ca ? ({ ...opts, ca: this.ca } as typeof opts) : opts);
+  }
+}
+
+/** The SDK client's configuration for a location: addressing, CA bundle, proxy, timeouts, retries. */
+export function s3ClientConfig(loc: StoreLocation, env: StoreEnv = {}): S3ClientConfig {
+  const caFile = loc.caBundle || env.AWS_CA_BUNDLE;
+  const ca = caFile ? readFileSync(caFile) : undefined;
+  const https = loc.endpoint === '' || loc.endpoint.startsWith('https:');
+  const proxy = https ? proxyFor(loc, env) : undefined;
+  const agentOpts = { keepAlive: true, maxSockets: 50, ...(ca ? { ca } : {}) };
+  const httpsAgent = proxy ? new CaProxyAgent(proxy, ca, { keepAlive: true, maxSockets: 50 }) : new HttpsAgent(agentOpts);
+  return {
+    region: loc.region,
+    ...(loc.endpoint ? { endpoint: loc.endpoint } : {}),
+    forcePathStyle: pathStyleFor(loc),
+    maxAttempts: loc.maxAttempts ?? 3,
+    requestHandler: new NodeHttpHandler({
+      connectionTimeout: (loc.connectTimeoutS ?? 10) * 1000,
+      // idle time: a request with no bytes moving this long is abandoned (and retried); a multi-GB GET may take hours
+      socketTimeout: (loc.requestTimeoutS ?? 120) * 1000,
+      httpsAgent,
+    }),
+    // with the SDK's defaults a streamed upload is sent with aws-chunked framing that some S3-compatible
+    // stores keep inside the object; every upload is verified by its sha256 instead
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+  };
+}
+
+/** What a failed request means, for an SRE: TLS and credential problems named. */
+export function explainS3Error(e: unknown, loc: StoreLocation): string {
+  const err = e as { name?: string; message?: string; code?: string; cause?: { code?: string } };
+  const code = err.code ?? err.cause?.code ?? '';
+  const msg = err.message ?? String(e);
+  if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY|unable to verify|self-signed|certificate/i.test(`${code} ${msg}`))
+    return `TLS: the certificate of ${loc.endpoint || 'the S3 endpoint'} does not verify (${code || msg}): give the CA that signed it with s3.ca_bundle (or AWS_CA_BUNDLE=FILE)`;
+  if (err.name === 'CredentialsProviderError' || /Could not load credentials/i.test(msg)) return `no S3 credentials: ${msg} (the AWS credential chain: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE with the shared config files, instance roles)`;
+  if (err.name === 'InvalidAccessKeyId' || err.name === 'SignatureDoesNotMatch') return `S3 refused the credentials (${err.name}): ${msg}`;
+  return msg;
+}
+
+/** The one importer of @aws-sdk. */
 export class S3Store implements BackupStore {
   private readonly client: S3Client;
   private readonly bucket: string;
 
-  constructor(loc: StoreLocation) {
+  constructor(
+    private readonly loc: StoreLocation,
+    env: StoreEnv,
+    readonly codecKeys: BackupKeys,
+  ) {
     this.bucket = loc.bucket;
-    this.client = new S3Client({
-      region: loc.region,
-      ...(loc.endpoint ? { endpoint: loc.endpoint, forcePathStyle: true } : {}),
-      requestChecksumCalculation: 'WHEN_REQUIRED',
-      responseChecksumValidation: 'WHEN_REQUIRED',
-    });
+    this.client = new S3Client(s3ClientConfig(loc, env));
   }
 
+  private sse(): { ServerSideEncryption?: ServerSideEncryption; SSEKMSKeyId?: string } {
+    if (this.loc.sse === 'AES256') return { ServerSideEncryption: 'AES256' };
+    if (this.loc.sse === 'aws:kms') return { ServerSideEncryption: 'aws:kms', ...(this.loc.sseKmsKeyId ? { SSEKMSKeyId: this.loc.sseKmsKeyId } : {}) };
+    return {};
+  }
+
+  /** Multipart through lib-storage (parts in parallel, aborted on failure), sha256 of the bytes sent on the fly. */
   async put(key: string, body: Readable, meta: Record<string, string>): Promise<PutResult> {
-    const hash = createHash('sha256');
-    let size = 0;
-    let buf: Buffer[] = [];
-    let buffered = 0;
-    let uploadId: string | undefined;
-    const parts: { ETag: string; PartNumber: number }[] = [];
-    const flush = async () => {
-      const chunk = Buffer.concat(buf);
-      buf = [];
-      buffered = 0;
-      if (!uploadId) {
-        const c = await this.client.send(new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: key, Metadata: meta }));
-        uploadId = c.UploadId;
-      }
-      const n = parts.length + 1;
-      const r = await this.client.send(new UploadPartCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId, PartNumber: n, Body: chunk, ContentLength: chunk.length }));
-      parts.push({ ETag: r.ETag ?? '', PartNumber: n });
-    };
+    const t = tap();
+    const up = new Upload({
+      client: this.client,
+      queueSize: PARALLEL_PARTS,
+      partSize: PART,
+      leavePartsOnError: false,
+      params: { Bucket: this.bucket, Key: key, Body: Readable.from(t.stage(body)), Metadata: meta, ...this.sse() },
+    });
     try {
-      for await (const c of body as AsyncIterable<Buffer>) {
-        hash.update(c);
-        size += c.length;
-        buf.push(c);
-        buffered += c.length;
-        if (buffered >= PART) await flush();
-      }
-      const sha256 = hash.digest('hex');
-      const Metadata = { ...meta, sha256, size: String(size) };
-      if (!uploadId) {
-        const chunk = Buffer.concat(buf);
-        await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: chunk, ContentLength: chunk.length, Metadata }));
-      } else {
-        if (buffered > 0) await flush();
-        await this.client.send(new CompleteMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId, MultipartUpload: { Parts: parts } }));
-        // multipart metadata is fixed at creation: record the hash with a metadata-replacing copy-free
-        // companion instead (the provenance object), and in the part-0 metadata via a small marker object
-        await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: `${key}.sha256`, Body: `${sha256}  ${key.split('/').pop()}\n`, Metadata }));
-      }
-      return { sha256, size };
+      await up.done();
     } catch (e) {
-      if (uploadId) await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId })).catch(() => undefined);
-      throw e;
+      throw new Error(explainS3Error(e, this.loc));
     }
+    const { sha256, size } = t.result();
+    // the object's metadata is fixed before its hash is known: a sha256sum-style companion records it
+    await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: `${key}.sha256`, Body: `${sha256}  ${key.split('/').pop()}\n`, ...this.sse() }));
+    return { sha256, size };
   }
 
   async get(key: string) {
-    const r = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
-    return { body: r.Body as Readable, meta: r.Metadata ?? {} };
+    try {
+      const r = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
+      return { body: r.Body as Readable, meta: r.Metadata ?? {} };
+    } catch (e) {
+      throw new Error(explainS3Error(e, this.loc));
+    }
   }
 
   async hash(key: string) {
     const { body, meta } = await this.get(key);
-    const h = createHash('sha256');
-    let size = 0;
-    for await (const c of body as AsyncIterable<Buffer>) {
-      h.update(c);
-      size += c.length;
+    const t = tap();
+    for await (const _ of t.stage(body as AsyncIterable<Buffer>)) {
+      // counted and hashed by the tap
     }
-    return { sha256: h.digest('hex'), size, meta };
+    return { ...t.result(), meta };
   }
 
   async putSmall(key: string, body: string, contentType: string) {
-    await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentType: contentType }));
+    await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentType: contentType, ...this.sse() }));
   }
 
   async list(prefix: string): Promise<StoredObject[]> {
@@ -126,14 +217,19 @@ export class S3Store implements BackupStore {
   }
 }
 
-const stores = new Map<string, S3Store>();
-
-export function s3StoreFor(loc: StoreLocation): BackupStore {
-  const k = `${loc.endpoint}|${loc.region}|${loc.bucket}`;
-  let s = stores.get(k);
-  if (!s) {
-    s = new S3Store(loc);
-    stores.set(k, s);
-  }
-  return s;
+/** One store per location and settings, bound to this process's environment and backup keys. */
+export function s3Stores(env: StoreEnv = {}, keys: BackupKeys = NO_KEYS): (loc: StoreLocation) => BackupStore {
+  const stores = new Map<string, S3Store>();
+  return (loc) => {
+    const k = JSON.stringify(loc);
+    let s = stores.get(k);
+    if (!s) {
+      s = new S3Store(loc, env, keys);
+      stores.set(k, s);
+    }
+    return s;
+  };
 }
+
+/** Without keys or environment settings (tests, old call sites). */
+export const s3StoreFor = s3Stores();

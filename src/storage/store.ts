@@ -1,4 +1,8 @@
 import type { Readable } from 'node:stream';
+import type { S3Settings } from '../model/command.js';
+import type { BackupKeys } from './codec.js';
+
+export type { S3Settings };
 
 export interface StoredObject {
   key: string;
@@ -22,9 +26,11 @@ export interface BackupStore {
   list(prefix: string): Promise<StoredObject[]>;
   head(key: string): Promise<Record<string, string> | undefined>;
   delete(key: string): Promise<void>;
+  /** The backup keys this jump host holds (from files or the environment), to encode and decode objects. */
+  readonly codecKeys: BackupKeys;
 }
 
-export interface StoreLocation {
+export interface StoreLocation extends S3Settings {
   endpoint: string;
   region: string;
   bucket: string;

@@ -13,8 +13,8 @@
 // implement the newer flexible checksums (CRC32 trailers): configure SDK v3 clients with
 // requestChecksumCalculation / responseChecksumValidation 'WHEN_REQUIRED' as above.
 
-import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -29,11 +29,19 @@ export interface S3Options {
   dir?: string;
   /** Bucket created at start. Default "etcd-backups". */
   bucket?: string;
+  /** Only this key is accepted, its SigV4 signatures checked (s3rver alone checks only the key id). */
+  credentials?: { accessKeyId: string; secretAccessKey: string };
+  /** Serve HTTPS with a certificate from a fresh lab CA made in this directory (openssl). */
+  tlsDir?: string;
+  /** Append one JSON line per request (method, url, server-side-encryption headers) to this file. */
+  headerLog?: string;
 }
 
 export interface LabS3 {
-  /** e.g. http://127.0.0.1:41234 (plain HTTP, path-style buckets). */
+  /** e.g. http://127.0.0.1:41234 (path-style buckets); https://… with tlsDir. */
   endpoint: string;
+  /** With tlsDir: the lab CA's certificate (PEM) that signed the server's. */
+  caFile: string | undefined;
   address: string;
   port: number;
   bucket: string;
@@ -62,6 +70,22 @@ function findServerScript(): string {
   }
 }
 
+function openssl(args: string[]): void {
+  const r = spawnSync('openssl', args, { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`s3: openssl ${args.join(' ')} failed: ${r.stderr}`);
+}
+
+/** A lab CA and a server certificate for the address (SAN IP), P-256; returns the CA's PEM file. */
+async function makeTls(dir: string, address: string): Promise<string> {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const f = (n: string) => path.join(dir, n);
+  writeFileSync(f('ca.cnf'), '[req]\ndistinguished_name = dn\nprompt = no\n[dn]\nCN = lab-s3-ca\n[ext]\nbasicConstraints = critical, CA:TRUE\nkeyUsage = critical, keyCertSign\nsubjectKeyIdentifier = hash\n');
+  openssl(['req', '-x509', '-new', '-config', f('ca.cnf'), '-extensions', 'ext', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', f('ca.key'), '-out', f('ca.crt'), '-days', '30', '-sha256']);
+  writeFileSync(f('s3.cnf'), `[req]\ndistinguished_name = dn\nprompt = no\n[dn]\nCN = lab-s3\n[ext]\nbasicConstraints = critical, CA:FALSE\nkeyUsage = critical, digitalSignature\nextendedKeyUsage = serverAuth\nauthorityKeyIdentifier = keyid\nsubjectAltName = IP:${address}, DNS:localhost\n`);
+  openssl(['req', '-x509', '-new', '-config', f('s3.cnf'), '-extensions', 'ext', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', f('s3.key'), '-out', f('s3.crt'), '-days', '30', '-sha256', '-CA', f('ca.crt'), '-CAkey', f('ca.key')]);
+  return f('ca.crt');
+}
+
 export async function startS3(opts: S3Options = {}): Promise<LabS3> {
   const address = opts.address ?? '127.0.0.1';
   if (!/^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(address)) throw new Error(`s3: address ${address} must be in 127.0.0.0/8`);
@@ -70,8 +94,13 @@ export async function startS3(opts: S3Options = {}): Promise<LabS3> {
   const dir = opts.dir ?? (await mkdtemp(path.join(os.tmpdir(), 'runbook-s3-')));
   mkdirSync(dir, { recursive: true });
   const script = findServerScript();
+  const extra: string[] = [];
+  if (opts.credentials) extra.push(`--credentials=${opts.credentials.accessKeyId}:${opts.credentials.secretAccessKey}`);
+  if (opts.headerLog) extra.push(`--header-log=${opts.headerLog}`);
+  const caFile = opts.tlsDir ? await makeTls(opts.tlsDir, address) : undefined;
+  if (opts.tlsDir) extra.push(`--tls-cert=${path.join(opts.tlsDir, 's3.crt')}`, `--tls-key=${path.join(opts.tlsDir, 's3.key')}`);
 
-  const child = spawn(process.execPath, [script, `--address=${address}`, `--port=${opts.port ?? 0}`, `--dir=${dir}`, `--bucket=${bucket}`], {
+  const child = spawn(process.execPath, [script, `--address=${address}`, `--port=${opts.port ?? 0}`, `--dir=${dir}`, `--bucket=${bucket}`, ...extra], {
     // stdin: a pipe only we hold; the server exits on EOF, i.e. when this process dies
     stdio: ['pipe', 'pipe', 'pipe'],
     env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', NODE_ENV: 'production' },
@@ -126,12 +155,13 @@ export async function startS3(opts: S3Options = {}): Promise<LabS3> {
 
   let stopped = false;
   return {
-    endpoint: `http://${address}:${port}`,
+    endpoint: `${caFile ? 'https' : 'http'}://${address}:${port}`,
+    caFile,
     address,
     port,
     bucket,
-    accessKeyId: 'S3RVER',
-    secretAccessKey: 'S3RVER',
+    accessKeyId: opts.credentials?.accessKeyId ?? 'S3RVER',
+    secretAccessKey: opts.credentials?.secretAccessKey ?? 'S3RVER',
     region: 'us-east-1',
     dir,
     pid,

@@ -28,6 +28,11 @@ declare -A PKG=(
   [tar]=tar
   [pivot_root]=util-linux
   [sudo]=sudo
+  # backup formats e2e: the standard age CLI opens what the runbook encrypted; script(1) gives it a tty for a passphrase
+  [age]=age
+  [age-keygen]=age
+  [script]=bsdutils
+  [gzip]=gzip
 )
 
 missing=()

@@ -1,4 +1,7 @@
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { Agent } from 'node:https';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 
 export interface S3Where {
@@ -7,6 +10,8 @@ export interface S3Where {
   region: string;
   accessKeyId: string;
   secretAccessKey: string;
+  /** For an https endpoint signed by a lab CA. */
+  caFile?: string | undefined;
 }
 
 /** Test-side reads of the lab's S3 server, independent of the product's store. */
@@ -18,6 +23,7 @@ export function s3Helpers(w: S3Where) {
     credentials: { accessKeyId: w.accessKeyId, secretAccessKey: w.secretAccessKey },
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
+    ...(w.caFile ? { requestHandler: new NodeHttpHandler({ httpsAgent: new Agent({ ca: readFileSync(w.caFile) }) }) } : {}),
   });
   const bytes = async (key: string) => Buffer.from(await (await c.send(new GetObjectCommand({ Bucket: w.bucket, Key: key }))).Body!.transformToByteArray());
   return {

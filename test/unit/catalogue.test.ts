@@ -7,6 +7,7 @@ import { retention } from '../../src/engine/retention.js';
 import { recordedDigest, verifyBackup } from '../../src/engine/verify-backup.js';
 import { formatBackupTable, formatPrune } from '../../src/report/backup-table.js';
 import type { BackupStore, StoredObject } from '../../src/storage/store.js';
+import { NO_KEYS } from '../../src/storage/codec.js';
 
 const DAY = 86_400_000;
 const NOW = Date.parse('2026-12-01T00:00:00Z');
@@ -15,6 +16,7 @@ const sha = (s: string) => createHash('sha256').update(s).digest('hex');
 /** An in-memory bucket: the fake BackupStore. */
 function memStore(objects: Record<string, { body: string; at: number; meta?: Record<string, string> }>): BackupStore & { keys: () => string[] } {
   return {
+    codecKeys: NO_KEYS,
     keys: () => Object.keys(objects).sort(),
     put: async () => ({ sha256: '', size: 0 }),
     hash: async (key) => {

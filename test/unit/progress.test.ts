@@ -26,12 +26,21 @@ describe('transfer progress', () => {
     }
     p(100 * MiB, true);
     const ev = events.filter((e): e is Extract<RunEvent, { type: 'transfer.progress' }> => e.type === 'transfer.progress');
-    // a percent every 100 ms, at most one event per 200 ms: every second percent, and the final one
-    expect(ev.length).toBe(51);
-    const at41 = ev.find((e) => e.bytes === 41 * MiB);
-    expect(at41).toMatchObject({ total: 100 * MiB, rateBps: 10 * MiB, etaS: 6, done: false });
+    // a percent every 100 ms, at most one event per 200 ms (every second percent), each tenth crossed, and the final one
+    expect(ev.map((e) => e.bytes / MiB)).toEqual([1, 3, 5, 7, 9, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30, 32, 34, 36, 38, 40, 42, 44, 46, 48, 50, 52, 54, 56, 58, 60, 62, 64, 66, 68, 70, 72, 74, 76, 78, 80, 82, 84, 86, 88, 90, 92, 94, 96, 98, 100, 100]);
+    const at42 = ev.find((e) => e.bytes === 42 * MiB);
+    expect(at42).toMatchObject({ total: 100 * MiB, rateBps: 10 * MiB, etaS: 6, done: false });
     expect(ev.at(-1)).toMatchObject({ bytes: 100 * MiB, done: true, etaS: 0 });
-    expect(formatProgress(at41 as never)).toBe('41% 41.0 MiB of 100.0 MiB, 10.0 MiB/s, ETA 6 s');
+    expect(formatProgress(at42 as never)).toBe('42% 42.0 MiB of 100.0 MiB, 10.0 MiB/s, ETA 6 s');
+  });
+
+  it('a transfer faster than the throttle still reports every tenth (the plain reporter prints a line per tenth)', () => {
+    const events: RunEvent[] = [];
+    const c = clock();
+    const p = progressEvents((e) => events.push(e), 's', 'h', 'upload', 100, c.now, 200);
+    for (let b = 1; b <= 100; b++) p(b); // no time passes
+    p(100, true);
+    expect(events.map((e) => (e as { bytes: number }).bytes)).toEqual([1, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100, 100]);
   });
 
   it('without a total: an event per 64 MiB and no ETA', () => {

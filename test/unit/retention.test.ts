@@ -1,12 +1,14 @@
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { runS3Prune } from '../../src/engine/run-special.js';
+import { NO_KEYS } from '../../src/storage/codec.js';
 import type { BackupStore, StoredObject } from '../../src/storage/store.js';
 
 /** An in-memory bucket. */
 function memStore(objects: Record<string, { body: string; at: number }>): BackupStore & { keys: () => string[] } {
   const store: BackupStore & { keys: () => string[] } = {
     keys: () => Object.keys(objects).sort(),
+    codecKeys: NO_KEYS,
     put: async () => ({ sha256: '', size: 0 }),
     hash: async () => ({ sha256: '', size: 0, meta: {} }),
     get: async (key) => {
