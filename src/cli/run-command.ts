@@ -26,6 +26,7 @@ import { makeStyle } from '../report/style.js';
 import { gitInfo } from '../util/git-info.js';
 import type { CliArgs } from './args.js';
 import { askToType } from './prompt.js';
+import { sshCliOptions, transportOptions } from './ssh-options.js';
 
 export interface Io {
   stdout: NodeJS.WriteStream;
@@ -100,6 +101,7 @@ function planInputs(prep: Prepared, args: CliArgs, run: RunInfo, version: string
     playbookSha256: fileSha256(prep.playbook.file),
     inventoryFile: resolve(prep.inventory.file),
     inventorySha256: fileSha256(prep.inventory.file),
+    ssh: sshCliOptions(args),
     extraVars: nonSecretVars(prep.playbook, args.extraVars),
     limit: args.limit,
     tags: args.tags,
@@ -296,14 +298,10 @@ export async function executeRun(prep: Prepared, args: CliArgs, io: Io, compiled
     tags: args.tags,
     playbookSha256: inputs.playbookSha256,
     inventorySha256: inputs.inventorySha256,
+    ssh: inputs.ssh ?? sshCliOptions(args),
   };
   emit({ type: 'run.start', meta });
-  const transport = new SshTransport({
-    knownHostsFile: inventory.knownHosts,
-    acceptNewHostKeys: args.acceptNewHostKeys,
-    connectTimeoutMs: args.connectTimeout * 1000,
-    keepaliveIntervalMs: 5000,
-  });
+  const transport = new SshTransport(transportOptions(args, args.acceptNewHostKeys));
   const abort = new AbortController();
   const onSignal = () => {
     if (abort.signal.aborted) {
