@@ -8,7 +8,7 @@ import { internalShell } from '../shell/wire.js';
 import { connect as netConnect } from 'node:net';
 import { posix } from 'node:path';
 import type { Duplex, Readable } from 'node:stream';
-import { type AnyAuthMethod, Client, type ClientChannel, type ConnectConfig, type SFTPWrapper, utils as sshUtils } from 'ssh2';
+import ssh2, { type AnyAuthMethod, Client, type ClientChannel, type ConnectConfig, type SFTPWrapper } from 'ssh2';
 import type { Host, SshEndpoint } from '../model/inventory.js';
 import { hostKeyAlgorithms, lookupKnownHosts, verifyHostKey } from './known-hosts.js';
 import type { ExecOptions, ExecOutcome, TransferOutcome, Transport } from './transport.js';
@@ -47,7 +47,7 @@ function usableKeys(files: string[]): { keys: Buffer[]; skipped: string[] } {
   for (const f of files) {
     try {
       const buf = readFileSync(f);
-      const parsed = sshUtils.parseKey(buf);
+      const parsed = ssh2.utils.parseKey(buf);
       if (parsed instanceof Error) skipped.push(`${f}: ${parsed.message}`);
       else keys.push(buf);
     } catch (e) {
