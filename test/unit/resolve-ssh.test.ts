@@ -94,7 +94,7 @@ Host *
     ['a negated pattern skips the block', req('master-9'), { address: 'master-9', user: 'everyone', port: 22 }],
     ['the inventory port and user beat the config (as ssh -p / -l)', req('master-1', { port: 2300, user: 'ops' }), { port: 2300, user: 'ops' }],
     [
-      'IdentityFile accumulates, -i first; tokens %r %h, ~ and ${VAR}',
+      'IdentityFile accumulates, -i first; tokens %r %h, ~ and an environment variable',
       req('master-2', { identityFiles: ['/cli/key'] }),
       { identityFiles: ['/cli/key', join(home, '.ssh', 'core-master-2.dc1.example'), '/keys/all'] },
     ],
