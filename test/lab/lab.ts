@@ -120,6 +120,10 @@ export interface LabBastion {
   hostKey: string;
   /** Its line in knownHostsFile (`[address]:port ssh-ed25519 AAAA…`). */
   knownHostsLine: string;
+  /** Host PIDs of the two network helpers (the namespace holder, the root-side bridge). */
+  helperPids: number[];
+  /** `/proc/<holder>/ns/net`: the masters' network namespace. */
+  netnsPath: string;
 }
 
 export interface EtcdctlOptions {
@@ -903,7 +907,7 @@ ${await etcdDiagnostics(selected)}`);
       closeSync(logFd);
     }
     const line = knownHostsLine(bridgeAddress, port, hostKey);
-    bastion = { node: rt.node, address: bridgeAddress, port, innerAddress: rt.node.address, hostKey, knownHostsLine: line };
+    bastion = { node: rt.node, address: bridgeAddress, port, innerAddress: rt.node.address, hostKey, knownHostsLine: line, helperPids: [innerNet.holderPid, innerNet.bridgePid], netnsPath: innerNet.netnsPath };
     // (its inner address too: the lab checks every node from inside the namespace first)
     await writeFile(knownHostsFile, `${await readFile(knownHostsFile, 'utf8')}${line}\n${knownHostsLine(rt.node.address, port, hostKey)}\n`);
     await bootNode(rt);
