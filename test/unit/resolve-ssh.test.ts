@@ -259,3 +259,14 @@ describe('the inventory with an ssh config: precedence and alias-only hosts', ()
     expect(bad.ok ? '' : bad.problems[0]?.message).toMatch(/cannot read ssh config .*missing: ENOENT/);
   });
 });
+
+describe('the shipped alias-only example', () => {
+  it('inventories/example-bastion.yml plans with every master via the bastion of inventories/example-ssh_config', async () => {
+    const { spawnSync } = await import('node:child_process');
+    const { CLI, ROOT } = await import('../support/paths.js');
+    const r = spawnSync('node', [CLI, 'plan', 'playbooks/backup.yml', '-i', 'inventories/example-bastion.yml'], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toContain('  master-2 root@10.0.0.12:22 via bastion (ops@bastion.example.invalid:22)');
+    expect(r.stdout).toContain('https://10.0.0.12:2379');
+  });
+});
