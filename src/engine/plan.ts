@@ -67,6 +67,9 @@ export interface Connection {
   via: string[];
   /** The ssh config the route was resolved with ('' = none). */
   config: string;
+  /** The host's key files, tried in order, and whether ssh-agent is offered too. */
+  keys: string[];
+  agent: boolean;
 }
 
 function endpointText(e: { user: string; address: string; port: number }): string {
@@ -77,7 +80,14 @@ function endpointText(e: { user: string; address: string; port: number }): strin
 export function connectionsOf(inventory: Inventory, limit: Set<string> | undefined): Connection[] {
   return inventory.hosts
     .filter((h) => !h.down && (limit === undefined || limit.has(h.name)))
-    .map((h) => ({ host: h.name, target: endpointText(h.ssh), via: h.ssh.jumps.map((j) => `${j.name} (${endpointText(j)})`), config: h.ssh.configFile }));
+    .map((h) => ({
+      host: h.name,
+      target: endpointText(h.ssh),
+      via: h.ssh.jumps.map((j) => `${j.name} (${endpointText(j)})`),
+      config: h.ssh.configFile,
+      keys: h.ssh.identityFiles,
+      agent: h.ssh.agent !== undefined,
+    }));
 }
 
 export type Plan = Program;

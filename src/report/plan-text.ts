@@ -30,12 +30,15 @@ export function formatPlan(plan: Program, c: ChalkInstance): string {
       `  each $ line is the exact text given to \`timeout -k ${KILL_AFTER_S} SECONDS bash -c TEXT\` on the host (after \`sudo -n --\` where become applies); <name> is a value only the run knows, filled in as one quoted word`,
     ),
   );
-  // how the hosts are reached, when it is more than the inventory's address (an ssh config, a jump host)
+  // how each host is reached: user, address, port, jump hosts (inventory, -u, --private-key, the ssh config)
   const conns = plan.connections ?? [];
-  if (conns.some((k) => k.via.length > 0 || k.config !== '')) {
+  if (conns.length) {
     const configs = [...new Set(conns.map((k) => k.config).filter(Boolean))];
-    out.push(`${c.bold('ssh')}${configs.length ? c.dim(` (config ${configs.join(', ')})`) : ''}:`);
-    for (const k of conns) out.push(`  ${k.host} ${k.target}${k.via.length ? ` via ${k.via.join(' → ')}` : ''}`);
+    out.push(`${c.bold('ssh')}${c.dim(configs.length ? ` (config ${configs.join(', ')})` : ' (no ssh config)')}:`);
+    for (const k of conns) {
+      const auth = [...k.keys.map((f) => `key ${f}`), ...(k.agent ? ['ssh-agent'] : [])].join(', ') || 'no key, no agent';
+      out.push(`  ${k.host} ${k.target}${k.via.length ? ` via ${k.via.join(' → ')}` : ''}${c.dim(`  [${auth}]`)}`);
+    }
   }
   for (const e of plan.entries) {
     switch (e.kind) {

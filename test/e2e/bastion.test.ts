@@ -16,15 +16,15 @@ drSuite('static-pod', {
   full: false,
   bastion: true,
   more: (ctx) => {
-    it('plan of the alias-only inventory shows every master reached via the bastion; -u changes the masters, not the bastion', async () => {
+    it('plan of the alias-only inventory shows every master reached via the bastion; -u and --private-key change the masters, not the bastion', async () => {
       const { lab, inv, env, s3vars } = ctx();
       const b = lab.bastion!;
       const r = await runCli(['plan', 'playbooks/backup.yml', '-i', inv, ...s3vars()], { env });
       expect(r.code, r.stderr).toBe(0);
-      for (const n of lab.nodes) expect(r.stdout).toMatch(new RegExp(`^  ${n.name} root@${esc(n.address)}:${n.port} via bastion \\(root@${esc(b.address)}:${b.port}\\)$`, 'm'));
+      for (const n of lab.nodes) expect(r.stdout).toMatch(new RegExp(`^  ${n.name} root@${esc(n.address)}:${n.port} via bastion \\(root@${esc(b.address)}:${b.port}\\)  \\[key ${esc(lab.identityFile)}\\]$`, 'm'));
       console.log(r.stdout.split('\n').slice(0, 6).join('\n'));
-      const u = await runCli(['plan', 'playbooks/backup.yml', '-i', inv, '-u', 'ops', ...s3vars()], { env });
-      expect(u.stdout).toMatch(new RegExp(`^  master-1 ops@${esc(lab.nodes[0]!.address)}:\\d+ via bastion \\(root@`, 'm'));
+      const u = await runCli(['plan', 'playbooks/backup.yml', '-i', inv, '-u', 'ops', '--private-key', '/keys/ops', ...s3vars()], { env: { ...env, SSH_AUTH_SOCK: '' } });
+      expect(u.stdout).toMatch(new RegExp(`^  master-1 ops@${esc(lab.nodes[0]!.address)}:\\d+ via bastion \\(root@${esc(b.address)}:${b.port}\\)  \\[key /keys/ops, key ${esc(lab.identityFile)}\\]$`, 'm'));
     });
 
     it('(a) a direct connection to a master fails: run refused at connect, nothing changed', async () => {
