@@ -3,12 +3,14 @@
 // bastion), plans, backs up and restores through the bastion; a direct inventory is refused at connect; an
 // unknown bastion key is refused like any other host's. The DR suite's own backup and full-restore tests run
 // first (test/support/dr-suite.ts), with the alias-only inventory.
-import { readFileSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
-import { runCli } from '../support/cli.js';
+import { holdEnv, runCli, waitForFile } from '../support/cli.js';
 import { drSuite } from '../support/dr-suite.js';
 import { labEtcdBlock, writeLabInventory, writeLabSshConfig } from '../support/lab-inventory.js';
+import { CLI, ROOT } from '../support/paths.js';
 
 const esc = (s: string) => s.replace(/[.[\]]/g, '\\$&');
 
@@ -53,17 +55,46 @@ drSuite('static-pod', {
 
     it('--private-key gives the masters their key when the ssh config names none; a jump host keeps its own', async () => {
       const { lab, inv, env } = ctx();
-      const cfg = writeLabSshConfig(lab, join(lab.stateDir, 'ssh_config-no-key'), { noIdentity: true });
+      const cfg = writeLabSshConfig(lab, join(lab.stateDir, 'ssh_config-no-key'), { identity: 'none' });
       const noAgent = { ...env, SSH_AUTH_SOCK: '' };
       const without = await runCli(['unlock', '-i', inv, '-F', cfg], { env: noAgent });
       expect(without.stdout).toMatch(/master-1: unreachable: no identity file and no ssh-agent for jump host bastion/);
       // the bastion gets its key from its own Host block, as with ssh -i (which reaches no ProxyJump host)
-      const cfg2 = join(lab.stateDir, 'ssh_config-bastion-key');
-      writeFileSync(cfg2, readFileSync(cfg, 'utf8').replace('Host bastion\n', `Host bastion\n  IdentityFile ${lab.identityFile}\n`));
+      const cfg2 = writeLabSshConfig(lab, join(lab.stateDir, 'ssh_config-bastion-key'), { identity: 'bastion' });
       const still = await runCli(['unlock', '-i', inv, '-F', cfg2], { env: noAgent });
       expect(still.stdout).toMatch(/master-1: unreachable: no identity file and no ssh-agent for master-1/);
       const withKey = await runCli(['unlock', '-i', inv, '-F', cfg2, '--private-key', lab.identityFile], { env: noAgent });
       expect(withKey.stdout, withKey.stderr).toMatch(/^master-1: unlocked\nmaster-2: unlocked\nmaster-3: unlocked\n$/);
+    });
+
+    it('resume of a run SIGKILLed mid-way reuses the run\'s -F and --private-key (recorded in its journal)', async () => {
+      const { lab, env } = ctx();
+      const noAgent = { ...env, SSH_AUTH_SOCK: '' };
+      // the inventory's own ssh config would fail (no known_hosts); the run's -F and --private-key work
+      const good = writeLabSshConfig(lab, join(lab.stateDir, 'ssh_config-resume'), { identity: 'bastion' });
+      const bad = writeLabSshConfig(lab, join(lab.stateDir, 'ssh_config-no-known-hosts'), { identity: 'bastion', knownHosts: '/dev/null' });
+      const inv = writeLabInventory(lab, join(lab.stateDir, 'inventory-resume.yml'), { cluster: 'lab-static-pod', sshConfig: bad, hostExtra: (i) => labEtcdBlock(lab, i, ['style: static-pod']) });
+      const runId = `demo-resume-${Date.now()}`;
+      const hold = mkdtempSync(join(lab.stateDir, 'hold-'));
+      const victim = spawn('node', [CLI, 'run', 'playbooks/demo-files.yml', '-i', inv, '-F', good, '--private-key', lab.identityFile, '--run-id', runId], {
+        cwd: ROOT,
+        env: { ...process.env, ...noAgent, ...holdEnv('move marker aside', hold) },
+        stdio: 'ignore',
+      });
+      const closed = new Promise((r) => victim.on('close', r));
+      await Promise.race([waitForFile(join(hold, 'held')), closed.then(() => Promise.reject(new Error('the run ended before the hold')))]);
+      victim.kill('SIGKILL');
+      await closed;
+      const journal = readFileSync(join(env['RUNBOOK_RUNS_DIR']!, runId, 'journal.jsonl'), 'utf8');
+      expect(journal).toContain(`"ssh":{"configFile":"${good}","privateKey":"${lab.identityFile}"}`);
+      const r = await runCli(['resume', runId, '--yes'], { env: noAgent });
+      expect(r.code, r.stdout + r.stderr).toBe(0);
+      expect(r.stdout).toMatch(/OK all steps completed/);
+      // each recorded setting was needed: the inventory's own config refuses the keys, -F alone has no master key
+      const own = await runCli(['unlock', '-i', inv], { env: noAgent });
+      expect(own.stdout).toMatch(/master-1: unreachable: unknown host key for jump host bastion/);
+      const noKey = await runCli(['unlock', '-i', inv, '-F', good], { env: noAgent });
+      expect(noKey.stdout).toMatch(/master-1: unreachable: no identity file and no ssh-agent for master-1/);
     });
   },
 });

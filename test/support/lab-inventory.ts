@@ -51,8 +51,8 @@ export function labEtcdBlock(lab: Lab, i: number, extra: string[] = []): string 
 export interface LabSshConfigOptions {
   /** UserKnownHostsFile (default the lab's known_hosts). */
   knownHosts?: string;
-  /** Leave IdentityFile out (the key then has to come from --private-key). */
-  noIdentity?: boolean;
+  /** Who gets the lab key as IdentityFile: everyone (default), only the bastion, or nobody (then it has to come from --private-key). */
+  identity?: 'all' | 'bastion' | 'none';
 }
 
 /**
@@ -71,9 +71,10 @@ export function writeLabSshConfig(lab: Lab, file = join(lab.stateDir, 'ssh_confi
     'Host bastion',
     `  HostName ${b.address}`,
     `  Port ${b.port}`,
+    ...(o.identity === 'bastion' ? [`  IdentityFile ${lab.identityFile}`] : []),
     'Host *',
     '  User root',
-    ...(o.noIdentity ? [] : [`  IdentityFile ${lab.identityFile}`]),
+    ...((o.identity ?? 'all') === 'all' ? [`  IdentityFile ${lab.identityFile}`] : []),
     '  IdentitiesOnly yes',
     `  UserKnownHostsFile ${o.knownHosts ?? lab.knownHostsFile}`,
     '  StrictHostKeyChecking yes',
