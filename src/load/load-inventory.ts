@@ -223,8 +223,8 @@ function normalise(src: YamlSource, raw: RawInventory, opts: InventoryOptions): 
         problems.push(
           src.problem(['hosts', name], `host '${name}' has no address, and no ssh config gives it a HostName (${configFile ? `read ${configFile}` : 'no ssh config read'}): give it an address, or write a Host ${name} block with HostName`),
         );
-      else if (!ADDRESS_RE.test(route.address)) problems.push(src.problem(['hosts', name], `HostName '${route.address}' of '${name}' in ${configFile} is not an IP address or DNS name`, true));
     }
+    if (routed.ok && !ADDRESS_RE.test(route.address)) problems.push(src.problem(['hosts', name], `HostName '${route.address}' of '${name}' in ${configFile} is not an IP address or DNS name`, true));
     const address = route.address;
     const style = h.etcd?.style ?? d.etcd?.style ?? 'static-pod';
     const etcd = mergeEtcd(mergeEtcd(etcdDefaults(name, address, style), { ...d.etcd, name: undefined }), h.etcd);

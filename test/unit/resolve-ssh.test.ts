@@ -270,3 +270,13 @@ describe('the shipped alias-only example', () => {
     expect(r.stdout).toContain('https://10.0.0.12:2379');
   });
 });
+
+describe('a HostName from the config is checked like an inventory address', () => {
+  it.each(['10.0.0.1;reboot', 'a b', '-oProxyCommand=x'])('%s is refused', (bad) => {
+    const dir = mkdtempSync(join(root, 'bad-'));
+    writeFileSync(join(dir, 'cfg'), `Host m\n  HostName "${bad}"\n`);
+    writeFileSync(join(dir, 'inv.yml'), 'cluster: c\nssh_config: cfg\nhosts:\n  m: {}\n');
+    const r = loadInventory(join(dir, 'inv.yml'), { sshEnv: env });
+    expect(r.ok ? [] : r.problems.map((p) => p.message)).toEqual([expect.stringMatching(/is not an IP address or DNS name/)]);
+  });
+});
