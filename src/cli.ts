@@ -14,6 +14,7 @@ import { recover } from './cli/recover-command.js';
 import { listHosts, listTasks } from './cli/list-command.js';
 import { runs } from './cli/runs-command.js';
 import { snapshots } from './cli/snapshots-command.js';
+import { inventoryOptions } from './cli/ssh-options.js';
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(join(SCHEMAS_DIR, '..', 'package.json'), 'utf8')) as { version: string };
@@ -37,7 +38,7 @@ function prepare(args: CliArgs, io: Io, needInventory: boolean, needParams = nee
     io.stderr.write('runbook: give an inventory with -i INVENTORY\n');
     return 2;
   }
-  const inv = args.inventory ? loadInventory(args.inventory) : undefined;
+  const inv = args.inventory ? loadInventory(args.inventory, inventoryOptions(args, io.env)) : undefined;
   const pb = loadPlaybook(file, { inventory: inv?.ok ? inv.value : undefined, extraVars: args.extraVars, extraVarOrigins: args.extraVarOrigins });
   const problems = [...(inv && !inv.ok ? inv.problems : []), ...(pb.ok ? [] : pb.problems)];
   if (problems.length || !pb.ok) return report(io, problems);
@@ -92,7 +93,20 @@ export async function main(argv: string[], io: Io): Promise<number> {
           return 2;
         }
         const saved = loadSavedRun(args.plan, args, io, version(), (inputs) =>
-          prepare({ ...args, positionals: [inputs.playbookFile], inventory: inputs.inventoryFile, extraVars: { ...inputs.extraVars, ...args.extraVars }, limit: inputs.limit }, io, true),
+          prepare(
+            {
+              ...args,
+              positionals: [inputs.playbookFile],
+              inventory: inputs.inventoryFile,
+              extraVars: { ...inputs.extraVars, ...args.extraVars },
+              limit: inputs.limit,
+              sshConfig: args.sshConfig ?? inputs.ssh?.configFile,
+              user: args.user ?? inputs.ssh?.user,
+              privateKey: args.privateKey ?? inputs.ssh?.privateKey,
+            },
+            io,
+            true,
+          ),
         );
         if (typeof saved === 'number') return saved;
         return executeRun(saved.prep, args, io, saved, version());

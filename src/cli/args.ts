@@ -28,6 +28,14 @@ export interface CliArgs {
   runsDir: string | undefined;
   runId: string | undefined;
   connectTimeout: number;
+  /** --connect-timeout was given (it then beats the ssh config's ConnectTimeout). */
+  connectTimeoutGiven: boolean;
+  /** -F FILE: the OpenSSH client config ('none': none). */
+  sshConfig: string | undefined;
+  /** -u USER: every host's ssh user. */
+  user: string | undefined;
+  /** --private-key FILE: identity file tried first on every host. */
+  privateKey: string | undefined;
   verbose: boolean;
   help: boolean;
   version: boolean;
@@ -74,6 +82,9 @@ export function parseCli(argv: string[]): ParsedArgs {
         'runs-dir': { type: 'string' },
         'run-id': { type: 'string' },
         'connect-timeout': { type: 'string' },
+        'ssh-config': { type: 'string', short: 'F' },
+        user: { type: 'string', short: 'u' },
+        'private-key': { type: 'string' },
         verbose: { type: 'boolean', short: 'v' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean' },
@@ -104,6 +115,10 @@ export function parseCli(argv: string[]): ParsedArgs {
   if (commandTimeout !== undefined && !(Number.isFinite(commandTimeout) && commandTimeout > 0 && commandTimeout <= 86_400)) return { ok: false, message: '--command-timeout must be a number of seconds (at most 86400)' };
   const runId = v['run-id'] as string | undefined;
   if (runId !== undefined && !/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(runId)) return { ok: false, message: `--run-id: use letters, digits, '.', '_', '-'` };
+  const user = v['user'] as string | undefined;
+  if (user !== undefined && !/^[A-Za-z0-9_][A-Za-z0-9._-]*$/.test(user)) return { ok: false, message: `-u: '${user}' is not a user name` };
+  for (const [flag, val] of [['-F', v['ssh-config']], ['--private-key', v['private-key']]] as const)
+    if (val === '' || (typeof val === 'string' && val.includes('\0'))) return { ok: false, message: `${flag} expects a file name` };
   const [command, ...positionals] = parsed.positionals;
   return {
     ok: true,
@@ -129,6 +144,10 @@ export function parseCli(argv: string[]): ParsedArgs {
       runsDir: v['runs-dir'] as string | undefined,
       runId: v['run-id'] as string | undefined,
       connectTimeout,
+      connectTimeoutGiven: v['connect-timeout'] !== undefined,
+      sshConfig: v['ssh-config'] as string | undefined,
+      user,
+      privateKey: v['private-key'] as string | undefined,
       verbose: v['verbose'] === true,
       help: v['help'] === true,
       version: v['version'] === true,
@@ -189,7 +208,10 @@ Options:
       --runs-dir DIR          where journals go (default $RUNBOOK_RUNS_DIR, else $XDG_STATE_HOME/etcd-runbook/runs,
                               else ~/.local/state/etcd-runbook/runs)
       --etcd-tools-dir DIR    snapshots verify --deep: etcd binaries as DIR/<version>/… (default: the PATH)
-      --connect-timeout SECS  SSH connect timeout (default 10)
+      --connect-timeout SECS  SSH connect timeout per hop (default: the ssh config's ConnectTimeout, else 10)
+  -F, --ssh-config FILE       OpenSSH client config (default: the inventory's ssh_config, else ~/.ssh/config; 'none')
+  -u, --user USER             ssh user on every host (beats the inventory and the ssh config)
+      --private-key FILE      identity file for every host (tried before the inventory's and the config's)
       --command-timeout SECS  deadline of a command when the step and action name none (default 900)
       --out FILE              plan: also save the compiled plan to FILE
       --plan FILE             run: execute the saved plan FILE

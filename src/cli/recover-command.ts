@@ -21,6 +21,7 @@ import { readSavedPlan } from '../engine/saved-plan.js';
 import { buildScope } from '../engine/scope.js';
 import { expandNames } from '../engine/select-hosts.js';
 import { loadInventory } from '../load/load-inventory.js';
+import { inventoryOptions, transportOptions } from './ssh-options.js';
 import { loadPlaybook } from '../load/load-playbook.js';
 import { formatProblem } from '../load/problem.js';
 import { hasSecret } from '../shell/build.js';
@@ -54,7 +55,7 @@ export async function recover(mode: 'resume' | 'rollback', args: CliArgs, io: Io
   const start = records.find((r) => r.event.type === 'run.start')?.event;
   if (start?.type !== 'run.start') return fail(`the journal of ${id} has no run.start record`);
   const meta = start.meta;
-  const inv = loadInventory(meta.inventoryFile);
+  const inv = loadInventory(meta.inventoryFile, inventoryOptions(args, io.env, meta.ssh));
   if (!inv.ok) {
     for (const p of inv.problems) io.stderr.write(`${formatProblem(p)}\n`);
     return 2;
@@ -128,7 +129,7 @@ export async function recover(mode: 'resume' | 'rollback', args: CliArgs, io: Io
     report(e);
   };
   const started = Date.now();
-  const transport = new SshTransport({ knownHostsFile: inventory.knownHosts, acceptNewHostKeys: false, connectTimeoutMs: args.connectTimeout * 1000, keepaliveIntervalMs: 5000 });
+  const transport = new SshTransport(transportOptions(args, false));
   let status: RunStatus = 'failed';
   let exitCode = 1;
   let message = '';

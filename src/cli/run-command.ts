@@ -30,6 +30,7 @@ import { gitInfo } from '../util/git-info.js';
 import type { CliArgs } from './args.js';
 import { askStep, askToType } from './prompt.js';
 import { runsDirOf } from './runs-command.js';
+import { sshCliOptions, transportOptions } from './ssh-options.js';
 
 export interface Io {
   stdout: NodeJS.WriteStream;
@@ -111,6 +112,7 @@ function planInputs(prep: Prepared, args: CliArgs, run: RunInfo, version: string
     playbookSha256: fileSha256(prep.playbook.file),
     inventoryFile: resolve(prep.inventory.file),
     inventorySha256: fileSha256(prep.inventory.file),
+    ssh: sshCliOptions(args),
     extraVars: nonSecretVars(prep.playbook, args.extraVars),
     limit: args.limit,
     tags: args.tags,
@@ -321,14 +323,10 @@ export async function executeRun(prep: Prepared, args: CliArgs, io: Io, compiled
     skipTags: args.skipTags,
     playbookSha256: inputs.playbookSha256,
     inventorySha256: inputs.inventorySha256,
+    ssh: inputs.ssh ?? sshCliOptions(args),
   };
   emit({ type: 'run.start', meta });
-  const transport = new SshTransport({
-    knownHostsFile: inventory.knownHosts,
-    acceptNewHostKeys: args.acceptNewHostKeys,
-    connectTimeoutMs: args.connectTimeout * 1000,
-    keepaliveIntervalMs: 5000,
-  });
+  const transport = new SshTransport(transportOptions(args, args.acceptNewHostKeys));
   const abort = new AbortController();
   const onSignal = () => {
     if (abort.signal.aborted) {

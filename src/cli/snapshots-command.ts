@@ -15,6 +15,7 @@ import { makeStyle } from '../report/style.js';
 import { s3Where } from '../actions/s3.js';
 import type { BackupStore, StoreLocation } from '../storage/store.js';
 import type { CliArgs } from './args.js';
+import { inventoryOptions } from './ssh-options.js';
 import { askToType } from './prompt.js';
 import { type Io, storesFor } from './run-command.js';
 
@@ -36,7 +37,7 @@ function locate(args: CliArgs, io: Io): Where | number {
     return 2;
   };
   if (!args.inventory) return fail('give an inventory with -i INVENTORY (its vars and -e name the bucket, as for backup.yml)');
-  const inv = loadInventory(args.inventory);
+  const inv = loadInventory(args.inventory, inventoryOptions(args, io.env));
   const pb = inv.ok ? loadPlaybook(BACKUP_PLAYBOOK, { inventory: inv.value, extraVars: args.extraVars }) : undefined;
   const problems = [...(inv.ok ? [] : inv.problems), ...(pb && !pb.ok ? pb.problems : [])];
   if (problems.length || !inv.ok || !pb?.ok) {

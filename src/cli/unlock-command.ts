@@ -4,6 +4,7 @@ import { join, resolve } from 'node:path';
 import { Journal } from '../engine/journal.js';
 import { forceUnlock } from '../engine/lock.js';
 import { loadInventory } from '../load/load-inventory.js';
+import { inventoryOptions, transportOptions } from './ssh-options.js';
 import { formatProblem } from '../load/problem.js';
 import { SshTransport } from '../transport/ssh.js';
 import { checkBecome } from '../engine/check-become.js';
@@ -17,13 +18,13 @@ export async function unlock(args: CliArgs, io: Io): Promise<number> {
     io.stderr.write('runbook: give an inventory with -i INVENTORY\n');
     return 2;
   }
-  const inv = loadInventory(args.inventory);
+  const inv = loadInventory(args.inventory, inventoryOptions(args, io.env));
   if (!inv.ok) {
     for (const p of inv.problems) io.stderr.write(`${formatProblem(p)}\n`);
     return 2;
   }
   const hosts = inv.value.hosts.filter((h) => !h.down);
-  const transport = new SshTransport({ knownHostsFile: inv.value.knownHosts, acceptNewHostKeys: false, connectTimeoutMs: args.connectTimeout * 1000, keepaliveIntervalMs: 5000 });
+  const transport = new SshTransport(transportOptions(args, false));
   try {
     // the lock is root's: without a working sudo -n, "nothing shown" would read as "not locked"
     const reachable = (await Promise.all(hosts.map(async (h) => ((await transport.connect(h)).ok ? [h] : [])))).flat();

@@ -55,6 +55,39 @@ export interface Program {
   secrets: string[];
   /** Steps that could not be planned (bad rendered value): a run would refuse to start. */
   errors: { step: string; host: string; message: string; pos: SourcePos }[];
+  /** How each host that may be contacted is reached over ssh (from the inventory, the CLI and the ssh config). */
+  connections?: Connection[];
+}
+
+export interface Connection {
+  host: string;
+  /** user@address:port */
+  target: string;
+  /** The jump hosts in order, each as `name (user@address:port)`. */
+  via: string[];
+  /** The ssh config the route was resolved with ('' = none). */
+  config: string;
+  /** The host's key files, tried in order, and whether ssh-agent is offered too. */
+  keys: string[];
+  agent: boolean;
+}
+
+function endpointText(e: { user: string; address: string; port: number }): string {
+  return `${e.user}@${e.address.includes(':') ? `[${e.address}]` : e.address}:${e.port}`;
+}
+
+/** The routes of the hosts the run may contact (within --limit, not down). */
+export function connectionsOf(inventory: Inventory, limit: Set<string> | undefined): Connection[] {
+  return inventory.hosts
+    .filter((h) => !h.down && (limit === undefined || limit.has(h.name)))
+    .map((h) => ({
+      host: h.name,
+      target: endpointText(h.ssh),
+      via: h.ssh.jumps.map((j) => `${j.name} (${endpointText(j)})`),
+      config: h.ssh.configFile,
+      keys: h.ssh.identityFiles,
+      agent: h.ssh.agent !== undefined,
+    }));
 }
 
 export type Plan = Program;
@@ -197,5 +230,5 @@ export function makePlan(input: PlanInput): { ok: true; plan: Program } | { ok: 
     if (item.action === 'etcd.tools' && controls.register) toolsRegister = controls.register;
     entries.push({ kind: 'step', name: item.name, index, action: item.action, pos: item.pos, controls, down: sel.down.map((h) => h.name), hosts });
   }
-  return { ok: true, plan: { playbook: playbook.name, cluster: inventory.cluster, runId: input.run.id, entries, secrets: [...secrets], errors } };
+  return { ok: true, plan: { playbook: playbook.name, cluster: inventory.cluster, runId: input.run.id, entries, secrets: [...secrets], errors, connections: connectionsOf(inventory, input.limit) } };
 }

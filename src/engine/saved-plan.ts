@@ -17,6 +17,8 @@ export interface PlanInputs {
   skipTags?: string[] | undefined;
   startAt: string | undefined;
   run: RunInfo;
+  /** -F, -u, --private-key the plan was made with (absolute paths). */
+  ssh?: { configFile?: string | undefined; user?: string | undefined; privateKey?: string | undefined } | undefined;
 }
 
 export interface SavedPlan {

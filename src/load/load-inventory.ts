@@ -1,7 +1,10 @@
-import { homedir } from 'node:os';
-import { dirname, isAbsolute, resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import { homedir, hostname, userInfo } from 'node:os';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import type { EtcdSettings, Host, Inventory } from '../model/inventory.js';
 import type { Loaded, Problem } from './problem.js';
+import { directRoute, evaluateConfig, resolveRoute, type SshEnv } from './resolve-ssh.js';
+import { type ConfigItem, readSshConfig } from './ssh-config-file.js';
 import { schemaCheck } from './schema-check.js';
 import { readYaml, type YamlSource } from './yaml-source.js';
 
@@ -44,6 +47,7 @@ interface RawHost {
 interface RawInventory {
   cluster: string;
   known_hosts?: string;
+  ssh_config?: string;
   defaults?: RawHost;
   vars?: Record<string, unknown>;
   hosts: Record<string, RawHost>;
@@ -128,10 +132,52 @@ function mergeEtcd(base: EtcdSettings, raw: RawEtcd | undefined): EtcdSettings {
   return out;
 }
 
-function normalise(src: YamlSource, raw: RawInventory): Loaded<Inventory> {
+/** What the CLI adds to an inventory's ssh settings (like ssh's -F, -l, -i) and what it knows of this machine. */
+export interface InventoryOptions {
+  /** -F FILE ('none': no config). Beats the inventory's ssh_config. */
+  sshConfig?: string | undefined;
+  /** -u USER: every host's user. */
+  user?: string | undefined;
+  /** --private-key FILE: tried first on every host. */
+  privateKey?: string | undefined;
+  sshEnv?: SshEnv | undefined;
+}
+
+/** This machine as the ssh resolution sees it, when the caller gives nothing. */
+export function defaultSshEnv(env: Record<string, string | undefined> = {}): SshEnv {
+  let user = env['USER'] ?? '';
+  try {
+    user ||= userInfo().username;
+  } catch {
+    // no passwd entry
+  }
+  return { home: env['HOME'] || homedir(), localUser: user || 'root', localHost: hostname(), uid: process.getuid?.() ?? 0, env };
+}
+
+const ADDRESS_RE = /^(\[[0-9A-Fa-f:.]+\]|[0-9A-Fa-f:]*:[0-9A-Fa-f:.]+|[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?)$/;
+
+/** -F beats the inventory's ssh_config, which beats ~/.ssh/config (when it exists); 'none' reads nothing. */
+function sshConfigFile(raw: RawInventory, base: string, opts: InventoryOptions, env: SshEnv): string {
+  const chosen = opts.sshConfig ?? (raw.ssh_config === undefined ? undefined : raw.ssh_config === 'none' ? 'none' : expandHome(raw.ssh_config, base));
+  if (chosen === 'none') return '';
+  if (chosen !== undefined) return opts.sshConfig !== undefined ? resolve(chosen) : chosen;
+  const user = join(env.home, '.ssh', 'config');
+  return existsSync(user) ? user : '';
+}
+
+function normalise(src: YamlSource, raw: RawInventory, opts: InventoryOptions): Loaded<Inventory> {
   const problems: Problem[] = [];
   const base = dirname(src.file);
   const d = raw.defaults ?? {};
+  const sshEnv = opts.sshEnv ?? defaultSshEnv();
+  const configFile = sshConfigFile(raw, base, opts, sshEnv);
+  let items: ConfigItem[] = [];
+  if (configFile !== '') {
+    const read = readSshConfig(configFile, sshEnv.home);
+    if (!read.ok) return { ok: false, problems: [raw.ssh_config !== undefined && opts.sshConfig === undefined ? src.problem(['ssh_config'], read.message) : { file: src.file, line: undefined, col: undefined, message: read.message }] };
+    items = read.items;
+  }
+  const knownHostsExplicit = raw.known_hosts === undefined ? undefined : expandHome(raw.known_hosts, base);
   const hostNames = Object.keys(raw.hosts);
   // null prototypes: a group may be called 'constructor' or 'toString'
   const groups: Record<string, string[]> = Object.assign(Object.create(null) as Record<string, string[]>, { all: hostNames });
@@ -153,7 +199,33 @@ function normalise(src: YamlSource, raw: RawInventory): Loaded<Inventory> {
   const memberNames = new Map<string, string>();
   const hosts: Host[] = hostNames.map((name) => {
     const h = raw.hosts[name]!;
-    const address = h.address ?? '';
+    const identity = h.identity_file ?? d.identity_file;
+    const routed = resolveRoute(
+      items,
+      {
+        name,
+        destination: h.address ?? name,
+        port: h.port ?? d.port,
+        user: opts.user ?? h.user ?? d.user,
+        identityFiles: [...(opts.privateKey ? [resolve(opts.privateKey)] : []), ...(identity === undefined ? [] : [expandHome(identity, base)])],
+        knownHosts: knownHostsExplicit,
+        acceptNewHostKeys: false,
+        defaultUser: 'root',
+      },
+      sshEnv,
+      configFile,
+    );
+    const route = routed.ok ? routed.value : directRoute({ name, address: h.address ?? name, port: 22, user: 'root' });
+    if (!routed.ok) problems.push(src.problem(['hosts', name], `ssh config${configFile ? ` ${configFile}` : ''}: ${routed.message}`, true));
+    else if (h.address === undefined) {
+      const ev = evaluateConfig(items, name, sshEnv.localUser);
+      if (!(ev.ok && ev.value.has('hostname')))
+        problems.push(
+          src.problem(['hosts', name], `host '${name}' has no address, and no ssh config gives it a HostName (${configFile ? `read ${configFile}` : 'no ssh config read'}): give it an address, or write a Host ${name} block with HostName`),
+        );
+    }
+    if (routed.ok && !ADDRESS_RE.test(route.address)) problems.push(src.problem(['hosts', name], `HostName '${route.address}' of '${name}' in ${configFile} is not an IP address or DNS name`, true));
+    const address = route.address;
     const style = h.etcd?.style ?? d.etcd?.style ?? 'static-pod';
     const etcd = mergeEtcd(mergeEtcd(etcdDefaults(name, address, style), { ...d.etcd, name: undefined }), h.etcd);
     const prev = memberNames.get(etcd.name);
@@ -175,13 +247,13 @@ function normalise(src: YamlSource, raw: RawInventory): Loaded<Inventory> {
     Object.assign(vars, d.vars ?? {}, h.vars ?? {});
     from(d.vars, ['defaults', 'vars']);
     from(h.vars, ['hosts', name, 'vars']);
-    const identity = h.identity_file ?? d.identity_file;
     return {
       name,
       address,
-      port: h.port ?? d.port ?? 22,
-      user: h.user ?? d.user ?? 'root',
-      identityFile: identity === undefined ? undefined : expandHome(identity, base),
+      port: route.port,
+      user: route.user,
+      identityFile: route.identityFiles[0],
+      ssh: route,
       become: h.become ?? d.become ?? true,
       down: h.down ?? false,
       groups: inGroups,
@@ -191,12 +263,14 @@ function normalise(src: YamlSource, raw: RawInventory): Loaded<Inventory> {
     };
   });
   // two hosts at one address and port are one machine under two names: a restore would run twice there
+  // (behind different jump hosts one address can be two machines: the route is part of the key)
   const seen = new Map<string, string>();
   for (const h of hosts) {
     const at = `${h.address}:${h.port}`;
-    const other = seen.get(at);
-    if (other) problems.push(src.problem(['hosts', h.name, 'address'], `host '${h.name}' has the same address and port (${at}) as host '${other}': each master needs its own`));
-    else seen.set(at, h.name);
+    const key = [...h.ssh.jumps.map((j) => `${j.address}:${j.port}`), at].join(' > ');
+    const other = seen.get(key);
+    if (other) problems.push(src.problem(['hosts', h.name, ...(raw.hosts[h.name]?.address === undefined ? [] : ['address'])], `host '${h.name}' has the same address and port (${at}) as host '${other}': each master needs its own`));
+    else seen.set(key, h.name);
     // a member name is written into --initial-cluster (name=url,...): a comma or '=' would forge another member
     if (/[,=\s]/.test(h.etcd.name)) problems.push(src.problem(['hosts', h.name], `etcd member name '${h.etcd.name}' contains a comma, '=' or a space, which --initial-cluster cannot hold: rename it`, true));
   }
@@ -211,7 +285,8 @@ function normalise(src: YamlSource, raw: RawInventory): Loaded<Inventory> {
     value: {
       file: src.file,
       cluster: raw.cluster,
-      knownHosts: expandHome(raw.known_hosts ?? '~/.ssh/known_hosts', base),
+      knownHosts: knownHostsExplicit ?? join(sshEnv.home, '.ssh', 'known_hosts'),
+      sshConfig: configFile,
       hosts,
       groups,
       vars: raw.vars ?? {},
@@ -220,7 +295,7 @@ function normalise(src: YamlSource, raw: RawInventory): Loaded<Inventory> {
 }
 
 /** Parse → JSON Schema → normalise → rules. Problems are returned, never thrown. */
-export function loadInventory(file: string): Loaded<Inventory> {
+export function loadInventory(file: string, opts: InventoryOptions = {}): Loaded<Inventory> {
   const read = readYaml(file);
   if (!read.ok) return read;
   const problems = [...read.problems, ...schemaCheck('inventory', read.source)];
@@ -228,5 +303,5 @@ export function loadInventory(file: string): Loaded<Inventory> {
     problems.sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.col ?? 0) - (b.col ?? 0));
     return { ok: false, problems };
   }
-  return normalise(read.source, read.source.data as RawInventory);
+  return normalise(read.source, read.source.data as RawInventory, opts);
 }

@@ -25,6 +25,8 @@ export interface RunMeta {
   skipTags?: string[] | undefined;
   playbookSha256: string;
   inventorySha256: string;
+  /** -F, -u, --private-key of the run: resume and rollback resolve the inventory the same way. */
+  ssh?: { configFile?: string | undefined; user?: string | undefined; privateKey?: string | undefined } | undefined;
 }
 
 /** Everything the engine reports. Reporters and the journal subscribe; the engine never prints. */

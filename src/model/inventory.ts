@@ -44,12 +44,42 @@ export interface ComponentSettings {
   healthUrl: string;
 }
 
-export interface Host {
+/** How one ssh connection is made: the target, or one jump host on its way (resolved from inventory, CLI and ssh config). */
+export interface SshEndpoint {
+  /** How it was named: the inventory host, or the ProxyJump entry as written. */
   name: string;
   address: string;
   port: number;
   user: string;
+  /** Private key files, tried in order (missing ones skipped). */
+  identityFiles: string[];
+  /** ssh-agent socket to offer, or undefined (none set, IdentitiesOnly yes, IdentityAgent none). */
+  agent: string | undefined;
+  /** known_hosts files checked (a new key, where accepted, goes to the first). */
+  knownHosts: string[];
+  /** 'accept-new' records a key seen for the first time; a changed key is refused either way. */
+  hostKeys: 'strict' | 'accept-new';
+  connectTimeoutS: number | undefined;
+  serverAliveIntervalS: number | undefined;
+  serverAliveCountMax: number | undefined;
+}
+
+/** The target and the jump hosts before it, first hop first. */
+export interface SshRoute extends SshEndpoint {
+  jumps: SshEndpoint[];
+  /** The ssh config file read for it ('' = none). */
+  configFile: string;
+}
+
+export interface Host {
+  name: string;
+  /** Resolved: the inventory's address, or the ssh config's HostName for the host's alias. */
+  address: string;
+  port: number;
+  user: string;
   identityFile: string | undefined;
+  /** How to reach it over ssh (same address, port and user as above). */
+  ssh: SshRoute;
   /** Use sudo -n for commands when the user is not root. */
   become: boolean;
   /** A host marked down is never contacted. */
@@ -65,6 +95,8 @@ export interface Inventory {
   file: string;
   cluster: string;
   knownHosts: string;
+  /** The OpenSSH client config the hosts were resolved with ('' = none). */
+  sshConfig: string;
   /** Hosts in file order. */
   hosts: Host[];
   groups: Record<string, string[]>;

@@ -30,6 +30,16 @@ export function formatPlan(plan: Program, c: ChalkInstance): string {
       `  each $ line is the exact text given to \`timeout -k ${KILL_AFTER_S} SECONDS bash -c TEXT\` on the host (after \`sudo -n --\` where become applies); <name> is a value only the run knows, filled in as one quoted word`,
     ),
   );
+  // how each host is reached: user, address, port, jump hosts (inventory, -u, --private-key, the ssh config)
+  const conns = plan.connections ?? [];
+  if (conns.length) {
+    const configs = [...new Set(conns.map((k) => k.config).filter(Boolean))];
+    out.push(`${c.bold('ssh')}${c.dim(configs.length ? ` (config ${configs.join(', ')})` : ' (no ssh config)')}:`);
+    for (const k of conns) {
+      const auth = [...k.keys.map((f) => `key ${f}`), ...(k.agent ? ['ssh-agent'] : [])].join(', ') || 'no key, no agent';
+      out.push(`  ${k.host} ${k.target}${k.via.length ? ` via ${k.via.join(' → ')}` : ''}${c.dim(`  [${auth}]`)}`);
+    }
+  }
   for (const e of plan.entries) {
     switch (e.kind) {
       case 'rollback_point':

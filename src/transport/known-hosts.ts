@@ -63,8 +63,11 @@ export function blobType(blob: Buffer): string {
 
 export type HostKeyVerdict = { ok: true; added: boolean } | { ok: false; reason: 'changed' | 'unknown' | 'revoked'; message: string };
 
-export function verifyHostKey(opts: { file: string; address: string; port: number; hostName: string; blob: Buffer; acceptNew: boolean }): HostKeyVerdict {
-  const known = lookupKnownHosts(opts.file, opts.address, opts.port);
+/** Checked against every file (`file`, or `files` in order: ssh's UserKnownHostsFile list); a new key, where accepted, goes to the first. */
+export function verifyHostKey(o: { file?: string; files?: string[]; address: string; port: number; hostName: string; blob: Buffer; acceptNew: boolean }): HostKeyVerdict {
+  const files = o.files ?? (o.file === undefined ? [] : [o.file]);
+  const opts = { ...o, file: files.join(', ') };
+  const known = files.flatMap((f) => lookupKnownHosts(f, opts.address, opts.port));
   const type = blobType(opts.blob);
   const token = hostToken(opts.address, opts.port);
   if (known.some((k) => k.revoked && k.key.equals(opts.blob)))
@@ -78,7 +81,7 @@ export function verifyHostKey(opts: { file: string; address: string; port: numbe
       message:
         `HOST KEY CHANGED for ${opts.hostName} (${token}): the ${type} key it presented is not the one in ${opts.file}. ` +
         `This can be a reinstalled node or a machine in the middle. Nothing was run on any host. If you know why it changed, ` +
-        `remove the old key with: ssh-keygen -f ${opts.file} -R '${token}' and verify the new fingerprint out of band.`,
+        `remove the old key with: ssh-keygen -f ${files[0] ?? ''} -R '${token}' and verify the new fingerprint out of band.`,
     };
   }
   if (!opts.acceptNew) {
@@ -88,8 +91,10 @@ export function verifyHostKey(opts: { file: string; address: string; port: numbe
       message: `unknown host key for ${opts.hostName} (${token}): it is not in ${opts.file}. Add it after checking its fingerprint (ssh-keyscan -p ${opts.port} ${opts.address}), or pass --accept-new-host-keys to trust keys seen for the first time.`,
     };
   }
-  mkdirSync(dirname(opts.file), { recursive: true });
-  appendFileSync(opts.file, `${token} ${type} ${opts.blob.toString('base64')}\n`);
+  const first = files[0];
+  if (first === undefined) return { ok: false, reason: 'unknown', message: `unknown host key for ${opts.hostName} (${token}): no known_hosts file to record it in` };
+  mkdirSync(dirname(first), { recursive: true });
+  appendFileSync(first, `${token} ${type} ${opts.blob.toString('base64')}\n`);
   return { ok: true, added: true };
 }
 

@@ -7,16 +7,20 @@ import { renderShell } from '../shell/render.js';
 import { internalShell } from '../shell/wire.js';
 import { connect as netConnect } from 'node:net';
 import { posix } from 'node:path';
-import type { Readable } from 'node:stream';
-import { Client, type ClientChannel, type ConnectConfig, type SFTPWrapper } from 'ssh2';
-import type { Host } from '../model/inventory.js';
+import type { Duplex, Readable } from 'node:stream';
+import ssh2, { type AnyAuthMethod, Client, type ClientChannel, type ConnectConfig, type SFTPWrapper } from 'ssh2';
+import type { Host, SshEndpoint } from '../model/inventory.js';
 import { hostKeyAlgorithms, lookupKnownHosts, verifyHostKey } from './known-hosts.js';
 import type { ExecOptions, ExecOutcome, TransferOutcome, Transport } from './transport.js';
 
 export interface SshOptions {
-  knownHostsFile: string;
+  /** Record keys of hosts seen for the first time on every host (else per host: StrictHostKeyChecking accept-new). */
   acceptNewHostKeys: boolean;
+  /** Per hop: the ssh config's ConnectTimeout, else this. */
   connectTimeoutMs: number;
+  /** --connect-timeout was given: it beats the ssh config's ConnectTimeout. */
+  connectTimeoutFixed?: boolean;
+  /** Per hop: the ssh config's ServerAliveInterval, else this. */
   keepaliveIntervalMs: number;
   /** Cap on output kept in memory per command (the tail is kept). */
   maxOutputBytes?: number;
@@ -29,8 +33,31 @@ interface Conn {
 }
 
 type Opened = { ok: true; conn: Conn } | { ok: false; message: string; hostKey: boolean };
+type Hop = { ok: true; client: Client } | { ok: false; message: string; hostKey: boolean };
 
-/** The one place that talks ssh2. One connection per host, opened lazily and reused. */
+/** How a hop is named in messages: the target by its inventory name, a jump host as "bastion (jump host for master-1)". */
+function hopLabel(ep: SshEndpoint, host: Host, isTarget: boolean): string {
+  return isTarget ? host.name : `jump host ${ep.name} (on the way to ${host.name})`;
+}
+
+/** The key files that can be used as they are (missing, unreadable and passphrase-protected ones are skipped, with the reason). */
+function usableKeys(files: string[]): { keys: Buffer[]; skipped: string[] } {
+  const keys: Buffer[] = [];
+  const skipped: string[] = [];
+  for (const f of files) {
+    try {
+      const buf = readFileSync(f);
+      const parsed = ssh2.utils.parseKey(buf);
+      if (parsed instanceof Error) skipped.push(`${f}: ${parsed.message}`);
+      else keys.push(buf);
+    } catch (e) {
+      skipped.push(`cannot read identity file ${f}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+    }
+  }
+  return { keys, skipped };
+}
+
+/** The one place that talks ssh2. One connection per host (through its jump hosts), opened lazily and reused. */
 export class SshTransport implements Transport {
   private readonly conns = new Map<string, Promise<Opened>>();
 
@@ -54,74 +81,101 @@ export class SshTransport implements Transport {
     return p;
   }
 
-  private dial(host: Host): Promise<Opened> {
+  /** Connect to every jump host in turn, each through the one before (forwardOut), then to the host itself. */
+  private async dial(host: Host): Promise<Opened> {
+    const hops = [...host.ssh.jumps, host.ssh];
+    const chain: Client[] = [];
+    for (const [i, ep] of hops.entries()) {
+      const r = await this.hop(ep, chain.at(-1), hopLabel(ep, host, i === hops.length - 1));
+      if (!r.ok) {
+        for (const c of chain.reverse()) c.end();
+        return r;
+      }
+      chain.push(r.client);
+    }
+    const client = chain.at(-1) as Client;
+    const conn: Conn = { client, sftp: undefined, closed: false };
+    // the chain lives and dies with the host's connection
+    client.on('close', () => {
+      conn.closed = true;
+      for (const c of chain.slice(0, -1).reverse()) c.end();
+    });
+    for (const c of chain.slice(0, -1))
+      c.on('close', () => {
+        conn.closed = true;
+        client.end();
+      });
+    return { ok: true, conn };
+  }
+
+  /** One ssh connection: over TCP, or over a channel the previous hop opened to it. */
+  private hop(ep: SshEndpoint, via: Client | undefined, label: string): Promise<Hop> {
+    const timeoutMs = this.opts.connectTimeoutFixed || ep.connectTimeoutS === undefined ? this.opts.connectTimeoutMs : ep.connectTimeoutS * 1000;
+    const at = `${ep.address}:${ep.port}`;
     return new Promise((resolve) => {
       let settled = false;
       let hostKeyProblem: string | undefined;
-      const done = (o: Opened) => {
+      let sock: Duplex | undefined;
+      const done = (o: Hop) => {
         if (!settled) {
           settled = true;
+          clearTimeout(timer);
+          if (!o.ok) sock?.destroy();
           resolve(o);
         }
       };
-      const sock = netConnect({ host: host.address, port: host.port });
-      // Without this every small command waits on Nagle + delayed ACK (~40-50 ms).
-      sock.setNoDelay(true);
-      const timer = setTimeout(() => {
-        sock.destroy();
-        done({ ok: false, message: `could not connect to ${host.address}:${host.port} within ${this.opts.connectTimeoutMs} ms`, hostKey: false });
-      }, this.opts.connectTimeoutMs);
-      sock.once('error', (e: NodeJS.ErrnoException) => {
-        clearTimeout(timer);
-        done({ ok: false, message: `cannot connect to ${host.address}:${host.port}: ${e.code ?? e.message}`, hostKey: false });
-      });
-      sock.once('connect', () => {
+      const timer = setTimeout(() => done({ ok: false, message: `could not connect to ${label} at ${at} within ${timeoutMs} ms`, hostKey: false }), timeoutMs);
+      const handshake = (s: Duplex) => {
+        sock = s;
+        const { keys, skipped } = usableKeys(ep.identityFiles);
+        if (keys.length === 0 && !ep.agent) {
+          done({ ok: false, message: skipped.length ? `${skipped.join('; ')} (for ${label}), and no ssh-agent` : `no identity file and no ssh-agent for ${label}: give identity_file, --private-key or IdentityFile`, hostKey: false });
+          return;
+        }
         const client = new Client();
-        const conn: Conn = { client, sftp: undefined, closed: false };
-        const known = lookupKnownHosts(this.opts.knownHostsFile, host.address, host.port);
+        const known = ep.knownHosts.flatMap((f) => lookupKnownHosts(f, ep.address, ep.port));
+        const auths: AnyAuthMethod[] = keys.map((key) => ({ type: 'publickey' as const, username: ep.user, key }));
+        if (ep.agent) auths.push({ type: 'agent', username: ep.user, agent: ep.agent });
+        const keepaliveMs = ep.serverAliveIntervalS === undefined ? this.opts.keepaliveIntervalMs : ep.serverAliveIntervalS * 1000;
         const cfg: ConnectConfig = {
-          sock,
-          username: host.user,
-          readyTimeout: this.opts.connectTimeoutMs,
-          keepaliveInterval: this.opts.keepaliveIntervalMs,
-          keepaliveCountMax: 3,
+          sock: s as never,
+          username: ep.user,
+          readyTimeout: timeoutMs,
+          keepaliveInterval: keepaliveMs,
+          keepaliveCountMax: ep.serverAliveCountMax ?? 3,
+          authHandler: auths,
           hostVerifier: (key: Buffer) => {
-            const v = verifyHostKey({ file: this.opts.knownHostsFile, address: host.address, port: host.port, hostName: host.name, blob: key, acceptNew: this.opts.acceptNewHostKeys });
+            const v = verifyHostKey({ files: ep.knownHosts, address: ep.address, port: ep.port, hostName: label, blob: key, acceptNew: this.opts.acceptNewHostKeys || ep.hostKeys === 'accept-new' });
             if (!v.ok) hostKeyProblem = v.message;
             return v.ok;
           },
         };
         const algos = hostKeyAlgorithms(known);
         if (algos) cfg.algorithms = { serverHostKey: algos as never };
-        if (host.identityFile) {
-          try {
-            cfg.privateKey = readFileSync(host.identityFile);
-          } catch (e) {
-            clearTimeout(timer);
-            sock.destroy();
-            done({ ok: false, message: `cannot read identity file ${host.identityFile}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`, hostKey: false });
-            return;
-          }
-        }
-        if (process.env['SSH_AUTH_SOCK']) cfg.agent = process.env['SSH_AUTH_SOCK'];
-        client.on('ready', () => {
-          clearTimeout(timer);
-          done({ ok: true, conn });
-        });
+        client.on('ready', () => done({ ok: true, client }));
         client.on('error', (e: Error & { level?: string }) => {
-          clearTimeout(timer);
-          conn.closed = true;
           if (hostKeyProblem) done({ ok: false, message: hostKeyProblem, hostKey: true });
           else if (e.level === 'client-authentication')
-            done({ ok: false, message: `authentication as ${host.user} failed on ${host.name}: check identity_file or ssh-agent`, hostKey: false });
-          else done({ ok: false, message: `ssh to ${host.name} failed: ${e.message}`, hostKey: false });
+            done({ ok: false, message: `authentication as ${ep.user} failed on ${label}: check identity_file, --private-key, IdentityFile or ssh-agent${skipped.length ? ` (skipped ${skipped.join('; ')})` : ''}`, hostKey: false });
+          else done({ ok: false, message: `ssh to ${label} failed: ${e.message}`, hostKey: false });
         });
-        client.on('close', () => {
-          conn.closed = true;
-          done({ ok: false, message: hostKeyProblem ?? `connection to ${host.name} closed during handshake`, hostKey: hostKeyProblem !== undefined });
-        });
+        client.on('close', () => done({ ok: false, message: hostKeyProblem ?? `connection to ${label} closed during handshake`, hostKey: hostKeyProblem !== undefined }));
         client.connect(cfg);
-      });
+      };
+      if (via) {
+        via.forwardOut('127.0.0.1', 0, ep.address, ep.port, (err, channel) => {
+          if (err) done({ ok: false, message: `cannot connect to ${label} at ${at} through the jump host before it: ${err.message}`, hostKey: false });
+          else if (settled) channel.close();
+          else handshake(channel);
+        });
+        return;
+      }
+      const s = netConnect({ host: ep.address, port: ep.port });
+      // Without this every small command waits on Nagle + delayed ACK (~40-50 ms).
+      s.setNoDelay(true);
+      sock = s;
+      s.once('error', (e: NodeJS.ErrnoException) => done({ ok: false, message: `cannot connect to ${label} at ${at}: ${e.code ?? e.message}`, hostKey: false }));
+      s.once('connect', () => handshake(s));
     });
   }
 

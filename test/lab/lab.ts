@@ -25,6 +25,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { type InnerNet, startInnerNet } from './bastion-net.js';
 import { type ClusterSpec, ETCD_IMAGES_DIR, type EtcdMode, generatePki, type LabPki, nodePki, writeSeed } from './etcd-assets.js';
 
 export type { EtcdMode, LabPki } from './etcd-assets.js';
@@ -105,6 +106,26 @@ export interface Lab {
   waitHealthy(opts?: WaitHealthyOptions): Promise<EtcdHealth>;
   /** `http://<address>:6443` of the node's kube-apiserver stand-in (plain HTTP). */
   apiserverUrl(node: LabNode | number): string;
+  /** With LabOptions.bastion: the only node the test process can reach; the masters are behind it. */
+  bastion: LabBastion | undefined;
+}
+
+/** The bastion of a lab started with `bastion: true` (see bastion-net.ts). */
+export interface LabBastion {
+  node: LabNode;
+  /** Where the test process reaches its sshd: an address and port of the root namespace (the bridge). */
+  address: string;
+  port: number;
+  /** Its sshd's address inside the inner namespace. */
+  innerAddress: string;
+  /** Its host public key (`ssh-ed25519 AAAA… bastion`). */
+  hostKey: string;
+  /** Its line in knownHostsFile (`[address]:port ssh-ed25519 AAAA…`). */
+  knownHostsLine: string;
+  /** Host PIDs of the two network helpers (the namespace holder, the root-side bridge). */
+  helperPids: number[];
+  /** `/proc/<holder>/ns/net`: the masters' network namespace. */
+  netnsPath: string;
 }
 
 export interface EtcdctlOptions {
@@ -188,6 +209,11 @@ export interface LabOptions {
    * Default: none (root logs in, as before).
    */
   users?: LabUser[];
+  /**
+   * Put every master in a network namespace of the lab's own, reachable from the test process only
+   * through a bastion node (a real sshd) in front of them (bastion-net.ts). Default false.
+   */
+  bastion?: boolean;
 }
 
 export interface LabUser {
@@ -588,8 +614,22 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
     return { name, hostname: name, address: `${addressBase}.${i + 1}`, port, pid: 0, stateDir: path.join(stateDir, name), etcdVersion: etcdVersions[i] ?? '' };
   });
   const runtimes: NodeRuntime[] = nodes.map((node, index) => ({ node, index, unsharePid: 0, running: false, exited: Promise.resolve() }));
+  // ---- bastion lab (LabOptions.bastion): masters in an inner network namespace, one bastion in front
+  const withBastion = opts.bastion === true;
+  const bastionNode: LabNode = { name: 'bastion', hostname: 'bastion', address: `${addressBase}.253`, port, pid: 0, stateDir: path.join(stateDir, 'bastion') };
+  const bastionRt: NodeRuntime | undefined = withBastion ? { node: bastionNode, index: count, unsharePid: 0, running: false, exited: Promise.resolve() } : undefined;
+  const bridgeAddress = `${addressBase}.254`;
+  if (withBastion && !(await portFree(bridgeAddress, port))) throw new Error(`lab: ${bridgeAddress}:${port} (the bastion bridge) is in use`);
+  let innerNet: InnerNet | undefined;
+  let bastion: LabBastion | undefined;
+  /** Every node the lab boots: the masters, then the bastion. */
+  const allRuntimes = (): NodeRuntime[] => (bastionRt ? [...runtimes, bastionRt] : runtimes);
+  /** The bastion runs no etcd, whatever the masters run. */
+  const modeOf = (rt: NodeRuntime): EtcdMode => (rt === bastionRt ? 'none' : etcdMode);
+  /** Command prefix that puts a process into the masters' network namespace (nothing without a bastion). */
+  const innerNetPrefix = (): string[] => (innerNet ? ['nsenter', `--net=${innerNet.netnsPath}`, '--'] : []);
   const pkiDir = path.join(stateDir, 'pki');
-  const created = [identityFile, `${identityFile}.pub`, knownHostsFile, hostsFile, pkiDir, ...nodes.map((n) => n.stateDir)];
+  const created = [identityFile, `${identityFile}.pub`, knownHostsFile, hostsFile, pkiDir, ...nodes.map((n) => n.stateDir), ...(withBastion ? [bastionNode.stateDir, path.join(stateDir, 'bastion.sock')] : [])];
   const pki = nodePki(pkiDir);
   const clusterToken = `lab-${randomBytes(6).toString('hex')}`;
   const etcdEndpoints = nodes.map((n) => `https://${n.address}:2379`);
@@ -607,7 +647,7 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
   // PID 1 is known, killing unshare takes the child down through --kill-child).
   // If this process is SIGKILLed instead, node-init's stdin watchdog stops the nodes.
   const exitHook = (): void => {
-    for (const rt of runtimes) {
+    for (const rt of allRuntimes()) {
       if (!rt.running) continue;
       if (rt.node.pid > 0) killQuietly(rt.node.pid, 'SIGKILL');
       else killQuietly(rt.unsharePid, 'SIGKILL');
@@ -625,12 +665,13 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
   process.on('exit', exitHook);
 
   const resolveNode = (ref: LabNode | number): NodeRuntime => {
-    const rt = typeof ref === 'number' ? runtimes[ref] : runtimes.find((r) => r.node === ref || r.node.name === ref.name);
+    const rt = typeof ref === 'number' ? runtimes[ref] : allRuntimes().find((r) => r.node === ref || r.node.name === ref.name);
     if (!rt) throw new Error(`lab: no such node ${typeof ref === 'number' ? `#${ref}` : ref.name}`);
     return rt;
   };
 
-  const sshArgsFor = (node: LabNode, knownHosts: string = knownHostsFile, user = sshUser): string[] => [
+  // behind a bastion (unless `direct`, from inside the inner namespace): the bastion by its bridge, a master through it
+  const sshArgsFor = (node: LabNode, knownHosts: string = knownHostsFile, user = sshUser, direct = false): string[] => [
     '-F', '/dev/null',
     '-i', identityFile,
     '-o', 'IdentitiesOnly=yes',
@@ -640,8 +681,9 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
     '-o', 'BatchMode=yes',
     '-o', 'ConnectTimeout=5',
     '-o', 'LogLevel=ERROR',
-    '-p', String(node.port),
-    `${user}@${node.address}`,
+    ...(bastion && !direct && node !== bastionNode ? ['-o', `ProxyCommand=${['ssh', ...sshArgsFor(bastionNode, knownHosts).slice(0, -1), '-W', '%h:%p', `root@${bastion.address}`].map(shellQuote).join(' ')}`] : []),
+    '-p', String(bastion && !direct && node === bastionNode ? bastion.port : node.port),
+    `${bastion && !direct && node === bastionNode ? 'root' : user}@${bastion && !direct && node === bastionNode ? bastion.address : node.address}`,
   ];
 
   const nodeLogs = (rt: NodeRuntime): string =>
@@ -654,13 +696,15 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
   const waitSsh = async (rt: NodeRuntime, deadline: number, knownHosts: string = knownHostsFile): Promise<void> => {
     const { node } = rt;
     let last = '';
-    while (!(await tcpOpen(node.address, node.port, 500))) {
+    while (!innerNet && !(await tcpOpen(node.address, node.port, 500))) {
       if (unshareGone(rt)) throw new Error(`lab: node ${node.name} died during startup\n${nodeLogs(rt)}`);
       if (Date.now() > deadline) throw new Error(`lab: ${node.name} sshd not listening on ${node.address}:${node.port}\n${nodeLogs(rt)}`);
       await sleep(20);
     }
     for (;;) {
-      const r = await run('ssh', [...sshArgsFor(node, knownHosts), 'true'], { timeoutMs: 5_000 });
+      // behind a bastion the lab checks each node from inside the inner namespace, directly
+      const [cmd = 'ssh', ...args] = [...innerNetPrefix(), 'ssh', ...sshArgsFor(node, knownHosts, sshUser, true), 'true'];
+      const r = await run(cmd, args, { timeoutMs: 5_000 });
       if (r.code === 0) return;
       last = r.stderr.trim();
       if (unshareGone(rt)) throw new Error(`lab: node ${node.name} died during startup\n${nodeLogs(rt)}`);
@@ -685,7 +729,7 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
   const bootNode = async (rt: NodeRuntime): Promise<void> => {
     const { node } = rt;
     const deadline = Date.now() + START_TIMEOUT_MS;
-    if (etcdMode !== 'none') {
+    if (modeOf(rt) !== 'none') {
       // node-init.sh installs these into the node's /etc/lab-bin on every boot
       const binDir = path.join(node.stateDir, 'bin');
       mkdirSync(binDir, { recursive: true });
@@ -699,10 +743,11 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
     const logFd = openSync(path.join(node.stateDir, 'node.log'), 'a');
     const child = ((): ChildProcess => {
       try {
+        const [cmd = 'unshare', ...prefix] = [...innerNetPrefix(), 'unshare'];
         return spawn(
-          'unshare',
-          ['--mount', '--uts', '--pid', '--fork', '--mount-proc', '--propagation', 'private', '--kill-child',
-            'bash', nodeInit, node.hostname, node.address, String(node.port), node.stateDir, `${identityFile}.pub`, hostsFile, etcdMode],
+          cmd,
+          [...prefix, '--mount', '--uts', '--pid', '--fork', '--mount-proc', '--propagation', 'private', '--kill-child',
+            'bash', nodeInit, node.hostname, node.address, String(node.port), node.stateDir, `${identityFile}.pub`, hostsFile, modeOf(rt)],
           // stdin: a socket only this process holds; node-init stops the node on EOF (we died).
           { detached: true, stdio: ['pipe', logFd, logFd], env: CHILD_ENV },
         );
@@ -750,9 +795,10 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
   const stop = async (): Promise<void> => {
     if (stopped) return;
     stopped = true;
-    const results = await Promise.allSettled(runtimes.map(stopRuntime));
+    const results = await Promise.allSettled(allRuntimes().map(stopRuntime));
     const errors = results.flatMap((r) => (r.status === 'rejected' ? [String(r.reason)] : []));
-    for (const rt of runtimes) {
+    await innerNet?.stop().catch((e: unknown) => errors.push(`bastion network: ${String(e)}`));
+    for (const rt of allRuntimes()) {
       if (!rt.running) continue;
       killQuietly(rt.node.pid, 'SIGKILL');
       killQuietly(rt.unsharePid, 'SIGKILL');
@@ -854,6 +900,12 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
     return out.join('\n');
   };
 
+  /** An HTTP status seen from inside a node (behind a bastion the test process cannot reach it). */
+  const innerHttpStatus = async (rt: NodeRuntime, url: string): Promise<number> => {
+    const r = await lab.exec(rt.index, `curl -s -o /dev/null -m 1.5 -w '%{http_code}' ${shellQuote(url)}`, { timeoutMs: 5_000 }).catch(() => ({ stdout: '0' }));
+    return Number(r.stdout.trim()) || 0;
+  };
+
   const waitHealthy = async (wopts: WaitHealthyOptions = {}): Promise<EtcdHealth> => {
     needEtcd('waitHealthy');
     const timeoutMs = wopts.timeoutMs ?? 30_000;
@@ -871,7 +923,7 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
       if (typeof health === 'string') {
         last = health;
       } else if (checkApi) {
-        const codes = await Promise.all(selected.map((rt) => httpStatus(`${apiserverUrl(rt.index)}/readyz`, 1_500)));
+        const codes = await Promise.all(selected.map((rt) => (innerNet ? innerHttpStatus(rt, `${apiserverUrl(rt.index)}/readyz`) : httpStatus(`${apiserverUrl(rt.index)}/readyz`, 1_500))));
         const bad = selected.filter((_, i) => codes[i] !== 200).map((rt, i) => `${rt.node.name}=${codes[i] || 'no answer'}`);
         if (bad.length === 0) return health;
         last = `etcd healthy (leader ${health.leaderName}) but kube-apiserver /readyz not 200 on ${bad.join(', ')}`;
@@ -883,6 +935,33 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
 ${await etcdDiagnostics(selected)}`);
       }
       await sleep(150);
+    }
+  };
+
+  /** Bastion lab: the inner namespace and its bridge, then the bastion node, recorded in known_hosts. */
+  const startBastion = async (rt: NodeRuntime): Promise<void> => {
+    const hostKey = await keygen(path.join(rt.node.stateDir, 'ssh_host_ed25519_key'), rt.node.hostname);
+    const logFd = openSync(path.join(stateDir, 'bastion-net.log'), 'a');
+    try {
+      innerNet = await startInnerNet({ socket: path.join(stateDir, 'bastion.sock'), bastionAddress: rt.node.address, bridgeAddress, port, logFd });
+    } finally {
+      closeSync(logFd);
+    }
+    const line = knownHostsLine(bridgeAddress, port, hostKey);
+    bastion = { node: rt.node, address: bridgeAddress, port, innerAddress: rt.node.address, hostKey, knownHostsLine: line, helperPids: [innerNet.holderPid, innerNet.bridgePid], netnsPath: innerNet.netnsPath };
+    // (its inner address too: the lab checks every node from inside the namespace first)
+    await writeFile(knownHostsFile, `${await readFile(knownHostsFile, 'utf8')}${line}\n${knownHostsLine(rt.node.address, port, hostKey)}\n`);
+    await bootNode(rt);
+  };
+
+  /** ssh from the test process to a master through the bastion (ProxyCommand): the path the runbook takes. */
+  const waitSshViaBastion = async (rt: NodeRuntime): Promise<void> => {
+    const deadline = Date.now() + START_TIMEOUT_MS;
+    for (;;) {
+      const r = await run('ssh', [...sshArgsFor(rt.node), 'true'], { timeoutMs: 10_000 });
+      if (r.code === 0) return;
+      if (Date.now() > deadline) throw new Error(`lab: ssh to ${rt.node.name} through the bastion keeps failing: ${r.stderr.trim()}\n${nodeLogs(rt)}`);
+      await sleep(100);
     }
   };
 
@@ -900,6 +979,9 @@ ${await etcdDiagnostics(selected)}`);
     clusterToken,
     waitHealthy,
     apiserverUrl,
+    get bastion() {
+      return bastion;
+    },
 
     async etcdctl(ref, args, eopts = {}) {
       needEtcd('etcdctl');
@@ -915,7 +997,7 @@ ${await etcdDiagnostics(selected)}`);
       const rt = resolveNode(ref);
       if (!rt.running || !isAlive(rt.node.pid)) throw new Error(`lab: node ${rt.node.name} is not running`);
       const timeoutMs = execOpts.timeoutMs ?? 30_000;
-      const r = await run('nsenter', ['-t', String(rt.node.pid), '-m', '-u', '-p', '--', '/bin/bash', '-c', command], {
+      const r = await run('nsenter', ['-t', String(rt.node.pid), '-m', '-u', '-p', '-n', '--', '/bin/bash', '-c', command], {
         timeoutMs,
         input: execOpts.input,
         env: NODE_ENV,
@@ -968,7 +1050,7 @@ ${await etcdDiagnostics(selected)}`);
   };
 
   try {
-    for (const n of nodes) {
+    for (const n of [...nodes, ...(withBastion ? [bastionNode] : [])]) {
       await rm(n.stateDir, { recursive: true, force: true });
       mkdirSync(n.stateDir, { recursive: true, mode: 0o700 });
     }
@@ -979,6 +1061,7 @@ ${await etcdDiagnostics(selected)}`);
     if (clientPub === undefined || (statSync(identityFile).mode & 0o077) !== 0) throw new Error('lab: bad client key');
     await writeFile(knownHostsFile, nodes.map((n, i) => `${knownHostsLine(n.address, n.port, hostPubs[i] ?? '')}\n`).join(''));
     await writeFile(hostsFile, nodes.map((n) => `${n.address}\t${n.hostname}\n`).join(''));
+    if (bastionRt) await startBastion(bastionRt);
     if (etcdMode !== 'none') {
       // CA + certs once per lab, then a seed tree per node that node-init.sh copies into / on first boot
       await rm(pkiDir, { recursive: true, force: true });
@@ -986,6 +1069,8 @@ ${await etcdDiagnostics(selected)}`);
       await Promise.all(nodes.map((n) => writeSeed(path.join(n.stateDir, 'seed'), etcdMode, clusterSpec, n)));
     }
     const started = await Promise.allSettled(runtimes.map(bootNode));
+    // the lab's own check of each master went through the inner namespace; now the whole path, as the runbook takes it
+    if (bastion) for (const rt of runtimes) await waitSshViaBastion(rt);
     const failed = started.flatMap((r) => (r.status === 'rejected' ? [r.reason instanceof Error ? r.reason.message : String(r.reason)] : []));
     if (failed.length > 0) throw new Error(failed.join('\n'));
     if (etcdMode !== 'none' && opts.waitHealthy !== false) await waitHealthy();

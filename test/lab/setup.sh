@@ -33,6 +33,9 @@ declare -A PKG=(
   [age-keygen]=age
   [script]=bsdutils
   [gzip]=gzip
+  # the bastion lab (bastion-net.ts): the bridge into its network namespace, and its loopback
+  [socat]=socat
+  [ip]=iproute2
 )
 
 missing=()
@@ -69,7 +72,8 @@ if [ "${#missing[@]}" -gt 0 ]; then
   apt-get update -qq >&2 || die "apt-get update failed"
   # --no-upgrade: packages that are already installed are left at their version.
   apt-get install -y -qq --no-install-recommends --no-upgrade \
-    openssh-server openssh-client etcd-server etcd-client util-linux mount openssl curl tar sudo >&2 \
+    openssh-server openssh-client etcd-server etcd-client util-linux mount openssl curl tar sudo \
+    socat iproute2 >&2 \
     || die "apt-get install failed"
 
   for tool in "${!PKG[@]}"; do

@@ -6,7 +6,7 @@ import { type Lab, type LabUser, startLab } from '../lab/lab.js';
 import { startS3 } from '../lab/s3.js';
 import { clusterView, expectedKeys, readKeys, writeCensus } from './census.js';
 import { runCli, waitForFile } from './cli.js';
-import { labEtcdBlock, writeLabInventory } from './lab-inventory.js';
+import { labEtcdBlock, writeLabInventory, writeLabSshConfig } from './lab-inventory.js';
 import { CLI, ROOT } from './paths.js';
 import { s3Helpers } from './s3-client.js';
 
@@ -34,6 +34,18 @@ export interface DrSuiteOptions {
   noTools?: number[];
   /** Login users of the lab (startLab users): the inventory then logs in as the first, with become (sudo -n). */
   users?: LabUser[];
+  /** Masters behind a bastion (startLab bastion), named in the inventory only by their ssh alias (writeLabSshConfig). */
+  bastion?: boolean;
+  /** More tests inside the suite's describe, after backup and full-restore, with the suite's lab. */
+  more?: (ctx: () => DrContext) => void;
+}
+
+export interface DrContext {
+  lab: Lab;
+  s3: S3;
+  inv: string;
+  env: Record<string, string>;
+  s3vars: () => string[];
 }
 
 /** What a suite file may look at after (or between) the suite's own tests. */
@@ -98,10 +110,11 @@ export function drSuite(style: 'static-pod' | 'systemd', opts: DrSuiteOptions): 
   }
 
   beforeAll(async () => {
-    [lab, s3] = await Promise.all([startLab({ nodes: 3, etcd: style, etcdVersion: version, hostTools: [0, 1, 2].map((i) => !opts.noTools?.includes(i)), users: opts.users ?? [] }), startS3()]);
+    [lab, s3] = await Promise.all([startLab({ nodes: 3, etcd: style, etcdVersion: version, hostTools: [0, 1, 2].map((i) => !opts.noTools?.includes(i)), users: opts.users ?? [], bastion: opts.bastion === true }), startS3()]);
     inv = writeLabInventory(lab, join(lab.stateDir, 'inventory.yml'), {
       cluster: `lab-${style}`,
       hostExtra: (i) => labEtcdBlock(lab, i, [`style: ${style}`]),
+      ...(opts.bastion ? { sshConfig: writeLabSshConfig(lab) } : {}),
     });
     env = { RUNBOOK_RUNS_DIR: join(lab.stateDir, 'runs'), AWS_ACCESS_KEY_ID: s3.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.secretAccessKey, AWS_REGION: s3.region };
     s3c = s3Helpers(s3);
@@ -112,7 +125,7 @@ export function drSuite(style: 'static-pod' | 'systemd', opts: DrSuiteOptions): 
     await Promise.allSettled([lab?.stop(), s3?.stop()]);
   });
 
-  describe(`disaster recovery playbooks, ${style}, etcd ${version}${opts.noTools?.length ? `, no etcd tools on ${opts.noTools.map((i) => `master-${i + 1}`).join(', ')}` : ''}${opts.users?.[0] ? `, logged in as ${opts.users[0].name}` : ''}`, () => {
+  describe(`disaster recovery playbooks, ${style}, etcd ${version}${opts.noTools?.length ? `, no etcd tools on ${opts.noTools.map((i) => `master-${i + 1}`).join(', ')}` : ''}${opts.users?.[0] ? `, logged in as ${opts.users[0].name}` : ''}${opts.bastion ? ', masters behind a bastion' : ''}`, () => {
     it('backup.yml streams a verified snapshot and /etc/kubernetes to S3', async () => {
       const runId = `backup-${Date.now()}`;
       const r = await run(['run', 'playbooks/backup.yml', '-i', inv, '--run-id', runId, ...s3vars()]);
@@ -165,6 +178,7 @@ export function drSuite(style: 'static-pod' | 'systemd', opts: DrSuiteOptions): 
       for (const i of [0, 1, 2]) expect((await lab.exec(i, 'ls -d /var/lib/etcd/member.before-*')).code).toBe(0);
     }, 240_000);
 
+    opts.more?.(() => ({ lab, s3, inv, env, s3vars }));
     if (!opts.full) return;
 
     it('a full-restore that fails after the destructive point unwinds to the old cluster and its keys', async () => {

@@ -7,6 +7,7 @@ import { etcdDefaults } from '../../src/load/load-inventory.js';
 import type { Host } from '../../src/model/inventory.js';
 import type { Step } from '../../src/model/playbook.js';
 import type { Command } from '../../src/model/command.js';
+import { directRoute } from '../../src/load/resolve-ssh.js';
 import { showShell } from '../../src/shell/render.js';
 
 /** Commands with their shell text, as the plan shows them. */
@@ -18,6 +19,7 @@ const host = (n: number, style: 'static-pod' | 'systemd' = 'static-pod'): Host =
   port: 22,
   user: 'root',
   identityFile: undefined,
+  ssh: directRoute({ name: `m${n}`, address: `10.0.0.${n}`, port: 22, user: 'root' }),
   become: false,
   down: false,
   groups: ['all'],
@@ -60,7 +62,7 @@ function plan(action: string, args: Record<string, unknown>, h = host(2), set: C
   const a = findAction(action);
   if (!a) throw new Error(action);
   const cluster = [host(1), host(2), host(3)];
-  const inventory = { file: 'i', cluster: 'c', knownHosts: 'k', hosts: cluster, groups: { all: ['m1', 'm2', 'm3'] }, vars: {} };
+  const inventory = { file: 'i', cluster: 'c', knownHosts: 'k', sshConfig: '', hosts: cluster, groups: { all: ['m1', 'm2', 'm3'] }, vars: {} };
   const p = a.plan(args, { host: h, cluster, inventory, step: step(action), stepIndex: 0, runId: 'R', baseDir: '/', undo: undefined, etcd: commandsFor(set) });
   return p.ok ? { ...p, plan: { ...p.plan, commands: text(p.plan.commands), undo: text(p.plan.undo) } } : p;
 }
@@ -153,7 +155,7 @@ describe('every action that changes a host can be decided after a crash', () => 
   it('the table covers every changing action', () => expect(changing.sort()).toEqual(Object.keys(samples).sort()));
   it.each(Object.keys(samples))('%s is repeatable or has a probe', (name) => {
     const a = findAction(name);
-    const p = a?.plan(samples[name] as never, { host: host(2), cluster: [host(1), host(2), host(3)], inventory: { file: 'i', cluster: 'c', knownHosts: 'k', hosts: [host(1), host(2), host(3)], groups: {}, vars: {} }, step: step(name), stepIndex: 0, runId: 'R', baseDir: process.cwd(), undo: undefined, etcd: commandsFor('3.5') });
+    const p = a?.plan(samples[name] as never, { host: host(2), cluster: [host(1), host(2), host(3)], inventory: { file: 'i', cluster: 'c', knownHosts: 'k', sshConfig: '', hosts: [host(1), host(2), host(3)], groups: {}, vars: {} }, step: step(name), stepIndex: 0, runId: 'R', baseDir: process.cwd(), undo: undefined, etcd: commandsFor('3.5') });
     expect(p?.ok, JSON.stringify(p)).toBe(true);
     if (!p?.ok) return;
     expect(a?.repeatable === true || p.plan.probe !== undefined).toBe(true);

@@ -6,9 +6,10 @@ import { TOOLS_MARK } from '../../src/actions/etcd-tools.js';
 import { snapshotTooNew } from '../../src/engine/run-special.js';
 import { etcdDefaults } from '../../src/load/load-inventory.js';
 import type { Host } from '../../src/model/inventory.js';
+import { directRoute } from '../../src/load/resolve-ssh.js';
 import { showShell } from '../../src/shell/render.js';
 
-const h: Host = { name: 'm1', address: '10.0.0.1', port: 22, user: 'root', identityFile: undefined, become: false, down: false, groups: [], vars: {}, etcd: etcdDefaults('m1', '10.0.0.1', 'static-pod') };
+const h: Host = { name: 'm1', address: '10.0.0.1', port: 22, user: 'root', identityFile: undefined, ssh: directRoute({ name: 'm1', address: '10.0.0.1', port: 22, user: 'root' }), become: false, down: false, groups: [], vars: {}, etcd: etcdDefaults('m1', '10.0.0.1', 'static-pod') };
 
 describe('etcd versions → command sets', () => {
   it.each([
