@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { USAGE, parseCli, type CliArgs } from './cli/args.js';
+import type { PlanInputs } from './engine/saved-plan.js';
 import { executeRun, type Io, loadSavedRun, missingParams, newRunId, type Prepared, printPlan, runsDirOf, validatePlan } from './cli/run-command.js';
 import { expandNames, resolveLimit } from './engine/select-hosts.js';
 import { loadInventory } from './load/load-inventory.js';
@@ -92,24 +93,28 @@ export async function main(argv: string[], io: Io): Promise<number> {
           io.stderr.write('runbook: run --plan FILE takes the playbook and inventory the plan was made from: give neither\n');
           return 2;
         }
-        const saved = loadSavedRun(args.plan, args, io, version(), (inputs) =>
-          prepare(
-            {
-              ...args,
-              positionals: [inputs.playbookFile],
-              inventory: inputs.inventoryFile,
-              extraVars: { ...inputs.extraVars, ...args.extraVars },
-              limit: inputs.limit,
-              sshConfig: args.sshConfig ?? inputs.ssh?.configFile,
-              user: args.user ?? inputs.ssh?.user,
-              privateKey: args.privateKey ?? inputs.ssh?.privateKey,
-            },
-            io,
-            true,
-          ),
-        );
+        if (args.listHosts || args.listTasks || args.dryRun || args.out) {
+          io.stderr.write(`runbook: run --plan FILE executes the saved plan; ${args.out ? '--out' : args.dryRun ? '--dry-run' : args.listHosts ? '--list-hosts' : '--list-tasks'} does not apply to it (read the plan file, or: runbook plan PLAYBOOK -i INVENTORY --list-tasks)\n`);
+          return 2;
+        }
+        // the plan's own inputs: its -e, --limit, --tags, --skip-tags, --start-at and ssh settings (-F, -u,
+        // --private-key, unless given again), so that the run, its journal and a later resume see them
+        const asPlanned = (inputs: PlanInputs): CliArgs => ({
+          ...args,
+          positionals: [inputs.playbookFile],
+          inventory: inputs.inventoryFile,
+          extraVars: { ...inputs.extraVars, ...args.extraVars },
+          limit: inputs.limit,
+          tags: inputs.tags,
+          skipTags: inputs.skipTags,
+          startAt: inputs.startAt,
+          sshConfig: args.sshConfig ?? inputs.ssh?.configFile,
+          user: args.user ?? inputs.ssh?.user,
+          privateKey: args.privateKey ?? inputs.ssh?.privateKey,
+        });
+        const saved = loadSavedRun(args.plan, args, io, version(), (inputs) => prepare(asPlanned(inputs), io, true));
         if (typeof saved === 'number') return saved;
-        return executeRun(saved.prep, args, io, saved, version());
+        return executeRun(saved.prep, asPlanned(saved.inputs), io, saved, version());
       }
       if (args.plan) {
         io.stderr.write('runbook: --plan FILE is for run; to save a plan use: runbook plan PLAYBOOK -i INVENTORY --out FILE\n');
@@ -125,8 +130,8 @@ export async function main(argv: string[], io: Io): Promise<number> {
         }
         return listTasks(prep.playbook, args, io);
       }
-      if (args.step && (args.command === 'plan' || args.dryRun || args.yes)) {
-        io.stderr.write(`runbook: --step asks before each step of a run: ${args.yes ? 'it cannot be combined with --yes' : 'a plan or dry run has nothing to confirm'}\n`);
+      if (args.step && (args.command === 'plan' || args.dryRun || args.yes || args.output === 'json')) {
+        io.stderr.write(`runbook: --step asks before each step of a run: ${args.yes ? 'it cannot be combined with --yes' : args.output === 'json' ? 'its questions would break the JSON event stream (-o json)' : 'a plan or dry run has nothing to confirm'}\n`);
         return 2;
       }
       const prep = prepare(args, io, true);

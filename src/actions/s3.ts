@@ -37,7 +37,10 @@ export function s3Where(a: Where): Loc | string {
   if (!['', 'none', 'AES256', 'aws:kms'].includes(sse)) return `s3.sse '${sse}' must be AES256 (SSE-S3), aws:kms (SSE-KMS) or ''`;
   if (str('sse_kms_key_id') && sse !== 'aws:kms') return 's3.sse_kms_key_id needs s3.sse: aws:kms';
   const proxy = str('proxy');
-  if (proxy && !/^https?:\/\/[^/\s]+\/?$/.test(proxy)) return `s3.proxy must be http(s)://[USER:PASS@]HOST:PORT`;
+  if (proxy && !/^https?:\/\/[^/\s]+\/?$/.test(proxy)) return `s3.proxy must be http(s)://HOST:PORT`;
+  // a planned value is saved with the plan and the journal: a proxy password belongs in HTTPS_PROXY
+  if (proxy && /^https?:\/\/[^/@\s]*@/.test(proxy)) return 's3.proxy must not hold a user or password (it would be saved in the plan and the journal): put the whole URL in HTTPS_PROXY instead';
+  if (proxy && endpoint.startsWith('http://')) return `s3.proxy is for https endpoints (CONNECT); the endpoint ${endpoint} is plain http`;
   const ca = str('ca_bundle');
   if (ca && !ca.startsWith('/')) return `s3.ca_bundle '${ca}' must be an absolute path on this machine`;
   const nums = { connectTimeoutS: num('connect_timeout_s', 1), requestTimeoutS: num('request_timeout_s', 1), maxAttempts: num('max_attempts', 1) };

@@ -25,10 +25,11 @@ import { inventoryOptions, transportOptions } from './ssh-options.js';
 import { loadPlaybook } from '../load/load-playbook.js';
 import { formatProblem } from '../load/problem.js';
 import { hasSecret } from '../shell/build.js';
-import { s3StoreFor } from '../storage/s3.js';
 import { SshTransport } from '../transport/ssh.js';
 import { jsonReporter } from '../report/json.js';
 import { plainReporter } from '../report/plain.js';
+import { listrReporter } from '../report/listr.js';
+import type { StoreFactory } from '../engine/run-special.js';
 import { makeStyle } from '../report/style.js';
 import type { CliArgs } from './args.js';
 import { askToType } from './prompt.js';
@@ -118,7 +119,10 @@ export async function recover(mode: 'resume' | 'rollback', args: CliArgs, io: Io
   if (!backup.ok) return fail(backup.message);
   const journal = new Journal(dir);
   const redact = makeRedactor(secretValues(runInputs?.playbook, runInputs?.extraVars ?? {}, io.env, inventory, secretNames));
-  const report = args.output === 'json' ? jsonReporter((s) => io.stdout.write(s)) : plainReporter((s) => io.stdout.write(s), style, args.verbose);
+  const plain = plainReporter((s) => io.stdout.write(s), style, args.verbose);
+  // on a TTY the same live view as a run (steps, hosts, transfer progress); the question before a rollback is asked after it is drawn
+  const listr = args.output === 'text' && io.stdout.isTTY ? listrReporter(plain) : undefined;
+  const report = args.output === 'json' ? jsonReporter((s) => io.stdout.write(s)) : (listr?.onEvent ?? plain);
   const crashPoint = holdAfterEvent(io.env, records.length);
   // this attempt's events move the state with the same transition function as everything else
   let current = state;
@@ -138,7 +142,10 @@ export async function recover(mode: 'resume' | 'rollback', args: CliArgs, io: Io
     // the same hosts the run locked, taken over only from the dead run itself
     const lockHosts = meta.lockHosts.map((n) => byName.get(n) as Host).filter((h) => !h.down);
     const owner = { runId: id, user: userInfo().username, machine: hostname(), pid: process.pid, playbook: meta.playbookFile, since: new Date().toISOString() };
-    const become = await checkBecome(lockHosts, saved.ok ? saved.plan.program : undefined, transport);
+    // sudo -n where become needs it: on the lock hosts and on every host the program targets, as the run checked
+    const targets = new Map(lockHosts.map((h) => [h.name, h]));
+    if (saved.ok) for (const e of saved.plan.program.entries) if (e.kind === 'step') for (const hp of e.hosts) { const h = byName.get(hp.host); if (h && !h.down) targets.set(h.name, h); }
+    const become = await checkBecome([...targets.values()], saved.ok ? saved.plan.program : undefined, transport);
     const lock = become.ok ? await acquireLock(lockHosts, owner, transport, owner.machine, id) : undefined;
     if (!become.ok) {
       for (const r of become.refused) emit({ type: 'log', level: 'error', message: r.message });
@@ -151,6 +158,7 @@ export async function recover(mode: 'resume' | 'rollback', args: CliArgs, io: Io
       try {
         if (mode === 'rollback') {
           for (const f of state.inFlight) emit({ type: 'log', level: 'warn', message: `'${f.step}' was in flight on ${f.host} when the run stopped: undoing it too (its undo checks what is there)` });
+          if (!args.yes) await listr?.done();
           const confirmed = args.yes || (await askToType(`Unwind run ${id} to '${state.lastPoint}' on ${lockHosts.map((h) => h.name).join(', ')}? Type the cluster name`, inventory.cluster, io.stdin, io.stdout));
           if (!confirmed) message = 'not confirmed: nothing was changed';
           else {
@@ -167,7 +175,7 @@ export async function recover(mode: 'resume' | 'rollback', args: CliArgs, io: Io
         } else if (runInputs && saved.ok) {
           const program = saved.plan.program;
           const scopeOf = (host: Host) => buildScope({ playbook: runInputs.playbook, inventory, host, run: saved.plan.inputs.run, extraVars: runInputs.extraVars, registered: current.registered[host.name] ?? {}, cluster: expandNames([runInputs.playbook.hosts], inventory) });
-          const undecided = await decideInFlight({ state: current, program, byName, transport, emit, scopeOf });
+          const undecided = await decideInFlight({ state: current, program, byName, transport, emit, scopeOf, stores: backup.stores });
           if (undecided.length) {
             status = 'needs_attention';
             exitCode = 3;
@@ -186,7 +194,11 @@ export async function recover(mode: 'resume' | 'rollback', args: CliArgs, io: Io
             signal: new AbortController().signal,
             stores: backup.stores,
             beforeStep: holdHook(io.env),
-            confirm: async (prompt, expect) => args.yes || askToType(prompt, expect, io.stdin, io.stdout),
+            confirm: async (prompt, expect) => {
+              if (args.yes) return true;
+              await listr?.done();
+              return askToType(prompt, expect, io.stdin, io.stdout);
+            },
             resume: current,
           });
           ({ status, exitCode, message } = out);
@@ -205,6 +217,7 @@ export async function recover(mode: 'resume' | 'rollback', args: CliArgs, io: Io
     await transport.close();
   }
   emit({ type: 'run.end', status, exitCode, failedStep: undefined, message, durationMs: Date.now() - started });
+  await listr?.done();
   journal.close();
   return exitCode;
 }
@@ -213,7 +226,7 @@ export async function recover(mode: 'resume' | 'rollback', args: CliArgs, io: Io
  * Steps a crash interrupted, decided instead of guessed: each one's probe says done, not started or
  * partial (then its clean-up runs and it is probed again). Returns what could not be decided.
  */
-async function decideInFlight(p: { state: RunState; program: Program; byName: Map<string, Host>; transport: Transport; emit: (e: RunEvent) => void; scopeOf: (h: Host) => Scope }): Promise<string[]> {
+async function decideInFlight(p: { state: RunState; program: Program; byName: Map<string, Host>; transport: Transport; emit: (e: RunEvent) => void; scopeOf: (h: Host) => Scope; stores: StoreFactory }): Promise<string[]> {
   const undecided: string[] = [];
   for (const f of p.state.inFlight.filter((x) => !x.repeatable || x.lost)) {
     const entry = p.program.entries.find((e) => e.kind === 'step' && e.index === f.index);
@@ -231,7 +244,7 @@ async function decideInFlight(p: { state: RunState; program: Program; byName: Ma
     // probes and clean-ups run like any planned command: holes filled, journaled, under their deadline
     const scope = p.scopeOf(host);
     const exec = (c: Command, index: number) =>
-      runCommand(c, { transport: p.transport, emit: p.emit, step: f.step, host, phase: 'probe', index, scope, confirm: async () => false, signal: new AbortController().signal, stores: s3StoreFor });
+      runCommand(c, { transport: p.transport, emit: p.emit, step: f.step, host, phase: 'probe', index, scope, confirm: async () => false, signal: new AbortController().signal, stores: p.stores });
     const ask = async (): Promise<{ verdict: ProbeVerdict; output: string }> => {
       const o = await exec(probe.cmd, 0);
       const out = o.stdout.trim();

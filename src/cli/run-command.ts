@@ -64,6 +64,11 @@ export function secretValues(pb: Playbook | undefined, vars: Record<string, unkn
     for (const h of inventory?.hosts ?? []) raw.push(h.vars[k]);
   }
   for (const k of ['AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'AWS_ACCESS_KEY_ID']) raw.push(env[k]);
+  // a proxy's password (HTTPS_PROXY=http://user:PASS@host:port) is scrubbed wherever it might be echoed
+  for (const k of ['HTTPS_PROXY', 'https_proxy']) {
+    const m = /^[a-z]+:\/\/([^:@/]*):([^@/]+)@/i.exec(env[k] ?? '');
+    if (m?.[2]) raw.push(m[2], decodeURIComponent(m[2]));
+  }
   const keys = readBackupKeys(env);
   if (keys.ok) raw.push(...secretKeyValues(keys.keys));
   return raw.filter((v): v is string | number => typeof v === 'string' || typeof v === 'number').map(String);
@@ -157,7 +162,7 @@ export function printPlan(prep: Prepared, args: CliArgs, io: Io, run: RunInfo, v
  * playbook and inventory files, the variables, this tool's version — and compiling them again gives
  * the very same program.
  */
-export function loadSavedRun(file: string, args: CliArgs, io: Io, version: string, load: (inputs: PlanInputs) => Prepared | number): { prep: Prepared; program: Program; run: RunInfo; extraVars: Record<string, string> } | number {
+export function loadSavedRun(file: string, args: CliArgs, io: Io, version: string, load: (inputs: PlanInputs) => Prepared | number): { prep: Prepared; program: Program; run: RunInfo; extraVars: Record<string, string>; inputs: PlanInputs } | number {
   const fail = (m: string) => {
     io.stderr.write(`runbook: --plan ${file}: ${m}\n`);
     return 2;
@@ -185,7 +190,7 @@ export function loadSavedRun(file: string, args: CliArgs, io: Io, version: strin
   const extraVars = { ...inputs.extraVars, ...args.extraVars };
   const again = makePlan({ playbook: prep.playbook, inventory: prep.inventory, extraVars, limit: prep.limit, run: inputs.run, tags: inputs.tags, skipTags: inputs.skipTags, startAt: inputs.startAt, defaultTimeoutS: args.commandTimeout });
   if (!again.ok || programSha256(again.plan) !== programSha256(program)) return fail('compiling its playbook and inventory again no longer gives the saved program: review a new plan before running');
-  return { prep, program, run: inputs.run, extraVars };
+  return { prep, program, run: inputs.run, extraVars, inputs };
 }
 
 type Outcome = { status: 'ok' | 'rolled_back' | 'failed' | 'needs_attention'; exitCode: number; failedStep: string | undefined; message: string };
@@ -283,7 +288,7 @@ export async function executeRun(prep: Prepared, args: CliArgs, io: Io, compiled
     return 2;
   }
   const journal = new Journal(join(runsDir, runId));
-  const inputs = planInputs(prep, { ...args, extraVars, limit: compiled ? undefined : args.limit }, run, version);
+  const inputs = planInputs(prep, { ...args, extraVars }, run, version);
   writeFileSync(join(journal.dir, PROGRAM_FILE), `${JSON.stringify(savePlan(inputs, program))}\n`, { mode: 0o600 });
   const redact = makeRedactor(secretValues(playbook, extraVars, io.env, inventory));
   const style = makeStyle(io.stdout, io.env);
@@ -318,7 +323,7 @@ export async function executeRun(prep: Prepared, args: CliArgs, io: Io, compiled
     lockHosts: lockHosts.map((h) => h.name),
     startedAt: run.started,
     extraVars: nonSecretVars(playbook, extraVars),
-    limit: compiled ? undefined : args.limit,
+    limit: args.limit,
     tags: args.tags,
     skipTags: args.skipTags,
     playbookSha256: inputs.playbookSha256,

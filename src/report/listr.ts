@@ -20,15 +20,20 @@ function deferred<T>(): Deferred<T> {
  * Steps render one after another; the engine runs independently and this only follows its events.
  */
 export function listrReporter(fallback: (e: RunEvent) => void): { onEvent: (e: RunEvent) => void; done: () => Promise<void> } {
-  let current: { hosts: Map<string, { result: Deferred<StepResult>; setOutput: (s: string) => void }>; run: Promise<unknown> } | undefined;
+  type Slot = { result: Deferred<StepResult>; setOutput: (s: string) => void; last: string | undefined };
+  let current: { hosts: Map<string, Slot>; run: Promise<unknown> } | undefined;
   let chain: Promise<unknown> = Promise.resolve();
   const outputs = new Map<string, string>();
 
   const onEvent = (e: RunEvent) => {
     switch (e.type) {
       case 'step.start': {
-        const hosts = new Map<string, { result: Deferred<StepResult>; setOutput: (s: string) => void }>();
-        for (const h of e.hosts) hosts.set(h, { result: deferred<StepResult>(), setOutput: () => undefined });
+        const hosts = new Map<string, Slot>();
+        // output that arrives before listr has started the host's task is kept and shown when it starts
+        for (const h of e.hosts) {
+          const slot: Slot = { result: deferred<StepResult>(), last: undefined, setOutput: (s) => (slot.last = s) };
+          hosts.set(h, slot);
+        }
         const list = new Listr(
           [
             {
@@ -41,8 +46,10 @@ export function listrReporter(fallback: (e: RunEvent) => void): { onEvent: (e: R
                       const slot = hosts.get(h);
                       if (!slot) return;
                       slot.setOutput = (s) => {
+                        slot.last = s;
                         sub.output = s;
                       };
+                      if (slot.last !== undefined) sub.output = slot.last;
                       const r = await slot.result.promise;
                       switch (r.status) {
                         case 'ok':

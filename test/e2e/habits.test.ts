@@ -106,4 +106,26 @@ describe('Ansible hand habits on the SSH lab', () => {
     const refused = await runCli(['plan', PB, '-i', inv, '-e', 'greeting=hi', '--step'], { env: env() });
     expect(refused.code).toBe(2);
   });
+
+  it('run --plan: --list-tasks/--dry-run are refused (never a real run); the run and its journal keep the plan\'s --skip-tags and -u', async () => {
+    await clean();
+    const planFile = join(lab.stateDir, 'habits-plan.json');
+    const made = await runCli(['plan', PB, '-i', inv, '-e', 'greeting=planned', '--skip-tags', 'extra', '-u', 'root', '--run-id', 'habits-saved', '--out', planFile], { env: env() });
+    expect(made.code, made.stderr).toBe(0);
+    for (const flag of ['--list-tasks', '--list-hosts', '--dry-run']) {
+      const r = await runCli(['run', '--plan', planFile, flag], { env: env() });
+      expect(r.code, flag).toBe(2);
+      expect(r.stderr).toMatch(/executes the saved plan; .* does not apply to it/);
+    }
+    for (const i of [0, 1, 2]) expect(await files(i)).toEqual([]);
+    const r = await runCli(['run', '--plan', planFile], { env: env() });
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    for (const i of [0, 1, 2]) expect(await files(i)).toEqual(['greeting', 'last']);
+    const meta = (JSON.parse(readFileSync(join(runsDir, 'habits-saved', 'journal.jsonl'), 'utf8').split('\n')[0] as string) as { event: { meta: { skipTags?: string[]; ssh?: { user?: string } } } }).event.meta;
+    expect(meta.skipTags).toEqual(['extra']);
+    expect(meta.ssh?.user).toBe('root');
+    const program = JSON.parse(readFileSync(join(runsDir, 'habits-saved', 'program.json'), 'utf8')) as { inputs: { skipTags?: string[]; ssh?: { user?: string } } };
+    expect(program.inputs.skipTags).toEqual(['extra']);
+    expect(program.inputs.ssh?.user).toBe('root');
+  });
 });

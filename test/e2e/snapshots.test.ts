@@ -59,13 +59,14 @@ describe('runbook snapshots', () => {
     const lines = text.stdout.trimEnd().split('\n');
     expect(lines[0]).toMatch(/^RUN_ID\s+CLUSTER\s+TAKEN\s+MEMBER\s+ETCD\s+REVISION\s+KEYS\s+SIZE\s+SHA256\s+VERIFIED\s+ENCRYPTED\s+COMPRESSED\s+NOTE$/);
     expect(lines.slice(1).map((l) => l.split(/\s+/)[0])).toEqual(['snap-3', 'snap-2', 'snap-1']);
-    for (const l of lines.slice(1)) expect(l).toMatch(new RegExp(`lab-catalogue\\s+\\S+ \\S+Z\\s+master-1\\s+${lab.etcdVersions[0]?.replace(/\./g, '\\.')}\\s+\\d+\\s+\\d+\\s+\\S+ (B|KiB|MiB)\\s+[0-9a-f]{12}\\s+yes \\(upload\\)\\s+no\\s+no`));
+    for (const l of lines.slice(1)) expect(l).toMatch(new RegExp(`lab-catalogue\\s+\\S+ \\S+Z\\s+master-1\\s+${lab.etcdVersions[0]?.replace(/\./g, '\\.')}\\s+\\d+\\s+\\d+\\s+\\S+ (B|KiB|MiB)\\s+[0-9a-f]{12}\\s+yes \\(upload\\)\\s+no\\s+gzip`));
     const json = await cli(['snapshots', 'list', '-i', inv, '--output', 'json']);
     const list = JSON.parse(json.stdout) as Listed[];
     console.log(`runbook snapshots list --output json (first record)\n${JSON.stringify(list[0], null, 2)}`);
     expect(list.map((b) => b.runId)).toEqual(['snap-3', 'snap-2', 'snap-1']);
     for (const b of list) {
-      expect(b).toMatchObject({ key: key(b.runId), verified: true, compression: 'none', encryption: 'none' });
+      // backup.yml compresses by default (gzip) and encrypts only when asked
+      expect(b).toMatchObject({ key: key(b.runId), verified: true, compression: 'gzip', encryption: 'none' });
       // the provenance as the upload wrote it, read independently of the product
       expect(b.provenance).toEqual(JSON.parse(await s3c.getText(`${b.key}.json`)));
       expect(b.provenance['sha256']).toBe(await s3c.sha256(b.key));
@@ -127,7 +128,7 @@ describe('runbook snapshots', () => {
     console.log(`after corrupting snap-1:\n${list.stdout}`);
     const rows = list.stdout.trimEnd().split('\n').slice(1);
     expect(rows.map((l) => l.split(/\s+/)[0])).toEqual(['snap-3', 'snap-2', 'snap-1']);
-    expect(rows[2]).toMatch(/\bno\s+no\s+no\s+verify failed at \S+: corrupt: /);
+    expect(rows[2]).toMatch(/\bno\s+no\s+gzip\s+verify failed at \S+: corrupt: /);
   });
 
   it('prune: a dry run shows what and why; no terminal and no --yes refuses; a real prune never deletes the last verified backup', async () => {

@@ -76,6 +76,8 @@ describe('S3 settings', () => {
     ['bad addressing', { s3: { bucket: 'a', addressing: 'dns' } }, /must be auto, path or virtual/],
     ['key id without KMS', { s3: { bucket: 'a', sse_kms_key_id: 'k' } }, /needs s3.sse: aws:kms/],
     ['relative CA bundle', { s3: { bucket: 'a', ca_bundle: 'ca.pem' } }, /absolute path/],
+    ['a proxy with a password (it would be saved with the plan)', { s3: { bucket: 'a', endpoint: 'https://s3.example.invalid', proxy: 'http://u:secret@p:3128' } }, /must not hold a user or password .* HTTPS_PROXY/],
+    ['a proxy for a plain-http endpoint (CONNECT is for https)', { s3: { bucket: 'a', endpoint: 'http://127.0.0.1:9000', proxy: 'http://p:3128' } }, /is for https endpoints/],
     ['zero attempts', { s3: { bucket: 'a', max_attempts: 0 } }, /max_attempts '0' must be a number ≥ 1/],
   ];
   for (const [what, args, want] of cases) {
