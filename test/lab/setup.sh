@@ -26,6 +26,7 @@ declare -A PKG=(
   [openssl]=openssl
   [curl]=curl
   [tar]=tar
+  [socat]=socat
 )
 
 missing=()
