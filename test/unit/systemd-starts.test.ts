@@ -17,7 +17,7 @@ const params: Record<string, string[]> = {
 /** Every string anywhere in the plan (commands, undo, partial undo, probes), with where it was found. */
 function strings(v: unknown, at: string, out: { at: string; text: string }[] = []): { at: string; text: string }[] {
   if (typeof v === 'string') out.push({ at, text: v });
-  else if (Array.isArray(v)) v.forEach((x, i) => strings(x, `${at}[${i}]`, out));
+  else if (Array.isArray(v)) for (const [i, x] of v.entries()) strings(x, `${at}[${i}]`, out);
   else if (v && typeof v === 'object') for (const [k, x] of Object.entries(v)) strings(x, `${at}.${k}`, out);
   return out;
 }
