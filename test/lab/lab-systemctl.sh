@@ -12,19 +12,23 @@
 # kept until `daemon-reload`: edit a unit, forget daemon-reload, and `restart`
 # still uses the old flags (with systemd's warning on stderr).
 #
-# A started unit runs as a daemon: setsid, env -i (PATH + Environment=), stdin
-# /dev/null, stdout+stderr appended to /var/log/<name>.log (etcd.service ->
-# /var/log/etcd.log), PID in /run/lab-systemd/<unit>.pid (etcd.service.pid).
-# `start` returns once the process has run 150 ms (it does not wait for
-# Type=notify readiness). Restart= is ignored: a unit whose process died is
-# "failed" until started again.
+# A started unit runs under a supervisor (`systemctl __supervise UNIT`, setsid, one per unit) that spawns
+# the service as a daemon: setsid, env -i (PATH + Environment=), stdin /dev/null, stdout+stderr appended to
+# /var/log/<name>.log (etcd.service -> /var/log/etcd.log), PID in /run/lab-systemd/<unit>.pid
+# (etcd.service.pid), and writes the unit's "ActiveState SubState Result" to /run/lab-systemd/<unit>.state.
+# Type=notify: NOTIFY_SOCKET is a real unix datagram socket (socat UNIX-RECV) in /run/lab-systemd/notify;
+# the unit is activating until READY=1 arrives, and killed (Result=timeout) after TimeoutStartSec
+# (default 90 s). Restart= (always, on-failure, on-abnormal, on-abort, on-success, no) and RestartSec=
+# apply, also after a start timeout. A WorkingDirectory= that does not exist fails the process with
+# status 200/CHDIR. `start` blocks until the unit is ready (or failed, with systemd's "Job for ..."
+# message); `--no-block` returns at once.
 #
 # Commands: start stop restart (try-restart reload-or-restart) is-active
 # is-failed status enable disable (--now) is-enabled daemon-reload kill
-# reset-failed show (-p MainPID,ActiveState,SubState,LoadState,UnitFileState
-# [--value]) cat list-units, and the lab-only `boot` (daemon-reload + start
-# every enabled unit; node-init.sh runs it at node start). Unknown options such
-# as --no-pager or --no-block are ignored.
+# reset-failed show (-p ActiveState,SubState,Result,MainPID,ExecMainStatus,NRestarts,...
+# [--value]) cat list-units, and the lab-only `boot` (daemon-reload + start --no-block
+# every enabled unit; node-init.sh runs it at node start). Unknown options such as --no-pager
+# are ignored. See test/lab/README.md.
 set -u
 
 UNIT_DIR=/etc/systemd/system
