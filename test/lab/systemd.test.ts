@@ -33,11 +33,13 @@ async function writeUnit(lab: Lab, node: number, name: string, body: string): Pr
   expect(w.code).toBe(0);
 }
 
-describe('lab systemctl stand-in (etcd 3.4)', () => {
+describe('lab systemctl stand-in (etcd 3.4 on master-1 and master-3, 3.5 on master-2)', () => {
   let lab: Lab;
 
   beforeAll(async () => {
-    lab = await startLab({ nodes: 3, etcd: 'systemd' });
+    // a mixed cluster (as mid-upgrade): READY=1 and the lone member are checked with both binaries
+    lab = await startLab({ nodes: 3, etcd: 'systemd', etcdVersion: ['3.4', '3.5', '3.4'] });
+    expect(lab.etcdVersions.map((v) => v.split('.').slice(0, 2).join('.'))).toEqual(['3.4', '3.5', '3.4']);
   }, 120_000);
 
   afterAll(async () => {
@@ -92,8 +94,17 @@ describe('lab systemctl stand-in (etcd 3.4)', () => {
     const status = await sh(lab, 0, 'systemctl status etcd | sed -n 3p');
     expect(status.stdout).toContain('Active: failed (Result: timeout)');
 
-    // back: the unit as it was, every member started without blocking, then the cluster is healthy
-    expect((await sh(lab, 0, `sed -i -e 's/^Restart=no/Restart=always/' -e 's/^TimeoutStartSec=.*/TimeoutStartSec=${ETCD_TIMEOUT_START_S}/' /etc/systemd/system/etcd.service && systemctl daemon-reload`)).code).toBe(0);
+    // etcd 3.5 alone (master-2; master-1 is down again): not ready either
+    await sh(lab, 0, 'systemctl stop etcd');
+    expect((await sh(lab, 1, "sed -i -e 's/^Restart=always/Restart=no/' -e 's/^TimeoutStartSec=.*/TimeoutStartSec=3/' /etc/systemd/system/etcd.service && systemctl daemon-reload")).code).toBe(0);
+    const v35 = await sh(lab, 1, 'systemctl start etcd; echo "rc=$?"; systemctl show -p ActiveState,SubState,Result --value etcd');
+    expect(v35.stderr).toContain('Job for etcd.service failed because a timeout was exceeded.');
+    expect(v35.stdout.trim().split('\n')).toEqual(['rc=1', 'failed', 'failed', 'timeout']);
+
+    // back: the units as they were, every member started without blocking, then the cluster is healthy
+    for (const n of [0, 1]) {
+      expect((await sh(lab, n, `sed -i -e 's/^Restart=no/Restart=always/' -e 's/^TimeoutStartSec=.*/TimeoutStartSec=${ETCD_TIMEOUT_START_S}/' /etc/systemd/system/etcd.service && systemctl daemon-reload`)).code).toBe(0);
+    }
     for (const n of [0, 1, 2]) expect((await sh(lab, n, 'systemctl start --no-block etcd')).code).toBe(0);
     for (const n of [0, 1, 2]) await waitState(lab, n, 'etcd', 'active running success');
     await lab.waitHealthy({ timeoutMs: 60_000 });
