@@ -24,17 +24,25 @@ function strings(v: unknown, at: string, out: { at: string; text: string }[] = [
 
 const START = /systemctl((?:\s+-[-\w]+)*)\s+(start|restart|try-restart|reload-or-restart|enable)\b([^;&|)]*)/g;
 
-function starts(playbook: string): { at: string; cmd: string; noBlock: boolean }[] {
+type Start = { at: string; cmd: string; noBlock: boolean };
+const planned = new Map<string, Start[]>();
+
+/** The systemd starts in one playbook's plan (planned once per playbook). */
+function starts(playbook: string): Start[] {
+  const known = planned.get(playbook);
+  if (known) return known;
   const r = spawnSync('node', [CLI, 'plan', `playbooks/${playbook}`, '-i', 'inventories/example-systemd.yml', '--output', 'json', ...(params[playbook] ?? [])], { cwd: ROOT, encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`plan ${playbook}: ${r.stderr}`);
-  const seen = new Map<string, { at: string; cmd: string; noBlock: boolean }>();
+  const seen = new Map<string, Start>();
   for (const { at, text } of strings(JSON.parse(r.stdout), 'plan')) {
     for (const m of text.matchAll(START)) {
       if (m[2] === 'enable' && !/--now/.test(`${m[1]}${m[3]}`)) continue;
       seen.set(`${at}:${m.index}`, { at, cmd: m[0].trim(), noBlock: /--no-block/.test(`${m[1]}${m[3]}`) });
     }
   }
-  return [...seen.values()];
+  const found = [...seen.values()];
+  planned.set(playbook, found);
+  return found;
 }
 
 const files = readdirSync(join(ROOT, 'playbooks')).filter((f) => f.endsWith('.yml'));
