@@ -72,6 +72,8 @@ describe('lab systemctl stand-in (etcd 3.4 on master-1 and master-3, 3.5 on mast
     // --no-block: returns while the member cannot be ready (its peers are down)
     const nb = await sh(lab, 0, 'systemctl start --no-block etcd; echo "rc=$?"; systemctl show -p ActiveState,SubState --value etcd; systemctl is-active etcd; echo "is-active=$?"');
     expect(nb.stdout.trim().split('\n')).toEqual(['rc=0', 'activating', 'start', 'activating', 'is-active=3']);
+    // an apiserver (Type=notify) started now cannot reach etcd: it is not ready either
+    expect((await sh(lab, 2, 'systemctl restart --no-block kube-apiserver')).code).toBe(0);
     // the process runs and listens, but is not ready
     const mainPid = (await sh(lab, 0, 'systemctl show -p MainPID --value etcd')).stdout.trim();
     expect(Number(mainPid)).toBeGreaterThan(0);
@@ -84,6 +86,8 @@ describe('lab systemctl stand-in (etcd 3.4 on master-1 and master-3, 3.5 on mast
     expect(after.stdout.trim().split('\n')).toEqual(['activating', 'auto-restart', 'timeout', '0', 'gone']);
     const journal = await sh(lab, 0, 'grep -c "etcd.service: start operation timed out. Terminating." /var/log/etcd.log');
     expect(journal.stdout.trim()).toBe('1');
+    // TimeoutStartSec of etcd later, the apiserver is still waiting for etcd
+    expect(await state(lab, 2, 'kube-apiserver')).toBe('activating start success');
 
     // Restart=no (a short TimeoutStartSec to keep this fast): failed, Result=timeout
     await sh(lab, 0, 'systemctl stop etcd');
@@ -107,6 +111,8 @@ describe('lab systemctl stand-in (etcd 3.4 on master-1 and master-3, 3.5 on mast
     }
     for (const n of [0, 1, 2]) expect((await sh(lab, n, 'systemctl start --no-block etcd')).code).toBe(0);
     for (const n of [0, 1, 2]) await waitState(lab, n, 'etcd', 'active running success');
+    // and the apiserver sends READY=1 once etcd answers it
+    await waitState(lab, 2, 'kube-apiserver', 'active running success');
     await lab.waitHealthy({ timeoutMs: 60_000 });
   });
 
