@@ -140,7 +140,8 @@ export const apiserverWaitReady: Action<{ timeout?: number }> = {
 /**
  * Restart kube-controller-manager and kube-scheduler where the host has them (after a full restore they
  * hold what they read from the old etcd). Static pod: manifest moved out, wait until it stops answering,
- * moved back, wait for /healthz; systemd: `systemctl restart`, wait for /healthz. A host without one skips it.
+ * moved back, wait for /healthz; systemd: `systemctl restart --no-block` (never blocked on a unit's readiness),
+ * wait for /healthz. A host without one skips it.
  */
 export const componentsRestart: Action<{ timeout?: number }> = {
   name: 'controlplane.restart',
@@ -156,7 +157,7 @@ export const componentsRestart: Action<{ timeout?: number }> = {
       const { address, port } = urlHostPort(c.healthUrl);
       const healthy = sh`for i in $(seq 1 ${timeout}); do if curl -fsSk --max-time 2 ${`${c.healthUrl}/healthz`} >/dev/null 2>&1; then echo ${`${label} healthy again`}; exit 0; fi; sleep 1; done; echo ${`${label} did not answer ${c.healthUrl}/healthz within ${timeout}s`} >&2; exit 1`;
       if (h.etcd.style === 'systemd') {
-        commands.push({ kind: 'exec', cmd: sh`if [ ! -e ${c.manifest} ]; then echo ${`no ${c.manifest} on this host: nothing to restart`}; exit 0; fi; systemctl restart ${c.unit} && ${healthy}` });
+        commands.push({ kind: 'exec', cmd: sh`if [ ! -e ${c.manifest} ]; then echo ${`no ${c.manifest} on this host: nothing to restart`}; exit 0; fi; systemctl restart --no-block ${c.unit} && ${healthy}` });
         continue;
       }
       const stash = stashedPath(h, c.manifest);

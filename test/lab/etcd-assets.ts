@@ -306,6 +306,9 @@ export function apiserverManifest(spec: ClusterSpec, m: EtcdMember): string {
 
 const continued = (cmd: string, flags: string[]): string => [cmd, ...flags.map((f) => `  ${f}`)].join(' \\\n');
 
+/** TimeoutStartSec= of the lab's etcd units: a member that has not sent READY=1 by then is killed (and restarted). */
+export const ETCD_TIMEOUT_START_S = 20;
+
 export function etcdUnit(spec: ClusterSpec, m: EtcdMember): string {
   return (
     '[Unit]\n' +
@@ -321,6 +324,8 @@ export function etcdUnit(spec: ClusterSpec, m: EtcdMember): string {
     `ExecStart=${continued(`${ETCD_IMAGES_DIR}/${m.etcdVersion}/etcd`, etcdFlags(spec, m))}\n` +
     'Restart=always\n' +
     'RestartSec=15\n' +
+    // not in the write-up (systemd's default is 90 s): short, so that tests of a start that times out stay fast
+    `TimeoutStartSec=${ETCD_TIMEOUT_START_S}\n` +
     'LimitNOFILE=65536\n' +
     'OOMScoreAdjust=-999\n' +
     '\n' +

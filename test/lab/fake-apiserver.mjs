@@ -13,7 +13,9 @@
 // linearizable), over TLS with the client cert, to every --etcd-servers endpoint
 // at once; one success is enough (the real apiserver's client also fails over).
 // No process is spawned per request, so polling it is cheap.
+// With $NOTIFY_SOCKET (systemd Type=notify) it sends READY=1 once etcd answers.
 
+import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import * as http from 'node:http';
 import * as https from 'node:https';
@@ -119,7 +121,26 @@ server.on('error', (e) => {
   log(`cannot listen on ${bindAddress}:${port}: ${e.message}`);
   process.exit(1);
 });
-server.listen(port, bindAddress, () => log(`serving plain HTTP on ${bindAddress}:${port}, etcd ${servers.join(',')}`));
+server.listen(port, bindAddress, () => {
+  log(`serving plain HTTP on ${bindAddress}:${port}, etcd ${servers.join(',')}`);
+  notifyWhenReady();
+});
+
+// Type=notify (as the real kube-apiserver unit): READY=1 on $NOTIFY_SOCKET (a unix datagram socket, sent with
+// socat: Node has no unix datagram sockets) once etcd answers, as the real one cannot start without its storage.
+function notifyWhenReady() {
+  const sock = process.env.NOTIFY_SOCKET;
+  if (!sock) return;
+  const tick = () =>
+    checkEtcd().then((r) => {
+      if (!r.ok) return void setTimeout(tick, 500);
+      const c = spawn('socat', ['-u', 'STDIN', `UNIX-SENDTO:${sock}`], { stdio: ['pipe', 'ignore', 'inherit'] });
+      c.on('error', (e) => log(`cannot notify ${sock}: ${e.message}`));
+      c.on('exit', (code) => (code === 0 ? log('sent READY=1') : setTimeout(tick, 500)));
+      c.stdin.end('READY=1');
+    });
+  tick();
+}
 
 const shutdown = () => {
   server.close();

@@ -22,11 +22,18 @@ export interface SweepLab {
 
 export const CENSUS = 1000;
 
-export async function startSweepLab(): Promise<SweepLab> {
-  const [lab, s3] = await Promise.all([startLab({ nodes: 3, etcd: 'static-pod' }), startS3()]);
+export type SweepStyle = 'static-pod' | 'systemd';
+
+/** SWEEP_STYLE=systemd: the members are units of the lab's systemctl (Type=notify, Restart=always). */
+export function sweepStyle(env: NodeJS.ProcessEnv = process.env): SweepStyle {
+  return env['SWEEP_STYLE'] === 'systemd' ? 'systemd' : 'static-pod';
+}
+
+export async function startSweepLab(style: SweepStyle = sweepStyle()): Promise<SweepLab> {
+  const [lab, s3] = await Promise.all([startLab({ nodes: 3, etcd: style }), startS3()]);
   const inv = writeLabInventory(lab, join(lab.stateDir, 'inventory.yml'), {
     cluster: 'lab-sweep',
-    hostExtra: (i) => labEtcdBlock(lab, i),
+    hostExtra: (i) => labEtcdBlock(lab, i, style === 'systemd' ? ['style: systemd'] : []),
   });
   const env = { RUNBOOK_RUNS_DIR: join(lab.stateDir, 'runs'), AWS_ACCESS_KEY_ID: s3.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.secretAccessKey, AWS_REGION: s3.region };
   await writeCensus(lab, CENSUS);
@@ -58,16 +65,23 @@ export async function killRange(l: SweepLab): Promise<{ first: number; last: num
   return { first, last, names: events.map((e) => `${e.type}${e.step ? ` ${e.step}` : ''}`) };
 }
 
-async function killAt(l: SweepLab, runId: string, k: number): Promise<string> {
+/**
+ * A kill point: the k-th journal record, or the first record whose JSON contains this text (the same point
+ * in every run, whatever the interleaving of the hosts' output before it).
+ */
+export type KillPoint = number | string;
+
+async function killAt(l: SweepLab, runId: string, k: KillPoint): Promise<string> {
   const hold = mkdtempSync(join(l.lab.stateDir, 'hold-'));
-  const child = spawn(process.execPath, [CLI, ...restoreArgs(l, runId)], { cwd: ROOT, env: { ...process.env, ...l.env, RUNBOOK_TEST_HOLD_AFTER_EVENT: String(k), RUNBOOK_TEST_HOLD_DIR: hold }, stdio: 'ignore' });
+  const at = typeof k === 'number' ? { RUNBOOK_TEST_HOLD_AFTER_EVENT: String(k) } : { RUNBOOK_TEST_HOLD_AFTER_MATCH: k };
+  const child = spawn(process.execPath, [CLI, ...restoreArgs(l, runId)], { cwd: ROOT, env: { ...process.env, ...l.env, ...at, RUNBOOK_TEST_HOLD_DIR: hold }, stdio: 'ignore' });
   const closed = new Promise((r) => child.on('close', r));
   await Promise.race([waitForFile(join(hold, 'held'), 300_000), closed.then(() => Promise.reject(new Error(`run ended before journal record ${k}`)))]);
   child.kill('SIGKILL');
   await closed;
   const events = journalOf(l, runId);
-  if (events.length !== k) throw new Error(`killed after record ${events.length}, wanted ${k}`);
-  const e = events[k - 1]!;
+  if (typeof k === 'number' && events.length !== k) throw new Error(`killed after record ${events.length}, wanted ${k}`);
+  const e = events.at(-1)!;
   return `${e.type}${e.step ? ` ${e.step}` : ''}`;
 }
 
@@ -87,7 +101,7 @@ async function clusterOk(l: SweepLab): Promise<string | undefined> {
 }
 
 export interface PointResult {
-  k: number;
+  k: KillPoint;
   event: string;
   mode: 'resume' | 'rollback';
   ok: boolean;
@@ -97,10 +111,10 @@ export interface PointResult {
 }
 
 /** Kill after record k, then resume: 1000 census keys on every member, one cluster id, apiservers ready. */
-export async function resumePoint(l: SweepLab, k: number): Promise<PointResult> {
+export async function resumePoint(l: SweepLab, k: KillPoint): Promise<PointResult> {
   const t0 = Date.now();
   await l.lab.etcdctl(0, ['put', '/written-after-backup', 'x']);
-  const runId = `sweep-resume-${k}-${Date.now()}`;
+  const runId = `sweep-resume-${typeof k === 'number' ? k : 'at'}-${Date.now()}`;
   const event = await killAt(l, runId, k);
   const r = await runCli(['resume', runId, '--yes'], { env: l.env });
   const bad = r.code === 0 ? await clusterOk(l) : `resume exit ${r.code}: ${(r.stdout + r.stderr).trim().split('\n').slice(-3).join(' | ')}`;
@@ -114,11 +128,11 @@ export async function resumePoint(l: SweepLab, k: number): Promise<PointResult> 
 }
 
 /** Kill after record k, then roll back: the pre-run cluster with exactly its pre-run keys. */
-export async function rollbackPoint(l: SweepLab, k: number): Promise<PointResult> {
+export async function rollbackPoint(l: SweepLab, k: KillPoint): Promise<PointResult> {
   const t0 = Date.now();
-  await l.lab.etcdctl(0, ['put', `/pre-run-${k}`, 'kept']);
+  await l.lab.etcdctl(0, ['put', `/pre-run-${typeof k === 'number' ? k : Date.now()}`, 'kept']);
   const before = await readKeys(l.lab, 0, '/');
-  const runId = `sweep-rollback-${k}-${Date.now()}`;
+  const runId = `sweep-rollback-${typeof k === 'number' ? k : 'at'}-${Date.now()}`;
   const event = await killAt(l, runId, k);
   const r = await runCli(['rollback', runId, '--yes'], { env: l.env });
   let bad = r.code === 0 ? await clusterOk(l) : `rollback exit ${r.code}: ${(r.stdout + r.stderr).trim().split('\n').slice(-3).join(' | ')}`;

@@ -236,7 +236,9 @@ export function drSuite(style: 'static-pod' | 'systemd', opts: DrSuiteOptions): 
       const wipe =
         style === 'static-pod'
           ? 'mv /etc/kubernetes/manifests/etcd.yaml /root/etcd.yaml && for i in $(seq 1 50); do [ -e /run/pods/etcd.pid ] || break; sleep 0.1; done; rm -rf /var/lib/etcd/member && mv /root/etcd.yaml /etc/kubernetes/manifests/etcd.yaml'
-          : 'systemctl stop etcd && rm -rf /var/lib/etcd/member && systemctl start etcd';
+          : // --no-block: an empty member never becomes ready (it cannot join by itself), so a blocking start would
+            // fail after the unit's TimeoutStartSec, as with systemd
+            'systemctl stop etcd && rm -rf /var/lib/etcd/member && systemctl start --no-block etcd';
       expect((await lab.exec(1, wipe)).code).toBe(0);
       const runId = `reinit-${Date.now()}`;
       const r = await run(['run', 'playbooks/reinitialize-member.yml', '-i', inv, '--run-id', runId, '-e', 'member=master-2', ...toolsVars()]);

@@ -11,8 +11,18 @@ import { type CliResult, holdEnv, runCli, spawnCli, waitForFile } from './cli.js
 import { labEtcdBlock, writeLabInventory } from './lab-inventory.js';
 import { s3Helpers } from './s3-client.js';
 
-/** The fault matrix on a static-pod lab of this etcd version. */
-export function faultMatrix(version: '3.4' | '3.5'): void {
+/**
+ * The fault matrix on a lab of this etcd version, etcd as static pods (kubelet stand-in) or as systemd units
+ * (the lab's systemctl: Type=notify, Restart=always, TimeoutStartSec).
+ */
+export function faultMatrix(version: '3.4' | '3.5', style: 'static-pod' | 'systemd' = 'static-pod'): void {
+  const systemd = style === 'systemd';
+  const unitFile = '/etc/systemd/system/etcd.service';
+  /** The last line of a wrapper script that runs etcd: a pod's command is `etcd ARGS`, a unit's ExecStart the full path. */
+  const execEtcd = systemd ? 'exec "$@"' : 'exec etcd "$@"';
+  /** sed that puts WRAPPER before etcd in FILE (a manifest's command, or a unit's ExecStart). */
+  const wrapSed = (wrapper: string) => (systemd ? `'s#^ExecStart=/#ExecStart=${wrapper} /#'` : `'s#^    - etcd$#    - ${wrapper}#'`);
+  const unwrapSed = (wrapper: string) => (systemd ? `'s#^ExecStart=${wrapper} /#ExecStart=/#'` : `'s#^    - ${wrapper}$#    - etcd#'`);
   let lab: Lab;
   let s3: Awaited<ReturnType<typeof startS3>>;
   let s3c: ReturnType<typeof s3Helpers>;
@@ -49,10 +59,10 @@ export function faultMatrix(version: '3.4' | '3.5'): void {
   }
 
   beforeAll(async () => {
-    [lab, s3] = await Promise.all([startLab({ nodes: 3, etcd: 'static-pod', etcdVersion: version }), startS3()]);
+    [lab, s3] = await Promise.all([startLab({ nodes: 3, etcd: style, etcdVersion: version }), startS3()]);
     inv = writeLabInventory(lab, join(lab.stateDir, 'inventory.yml'), {
       cluster: 'lab-faults',
-      hostExtra: (i) => labEtcdBlock(lab, i),
+      hostExtra: (i) => labEtcdBlock(lab, i, systemd ? ['style: systemd'] : []),
     });
     env = { RUNBOOK_RUNS_DIR: join(lab.stateDir, 'runs'), AWS_ACCESS_KEY_ID: s3.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.secretAccessKey, AWS_REGION: s3.region };
     s3c = s3Helpers(s3);
@@ -64,19 +74,21 @@ export function faultMatrix(version: '3.4' | '3.5'): void {
   }, 180_000);
 
   afterAll(async () => {
-    if (rows.length) console.log(`\n[fault matrix, etcd ${version}]\n| fault | outcome | keys before | keys after | time |\n|---|---|---|---|---|\n${rows.join('\n')}\n`);
+    if (rows.length) console.log(`\n[fault matrix, etcd ${version}, ${style}]\n| fault | outcome | keys before | keys after | time |\n|---|---|---|---|---|\n${rows.join('\n')}\n`);
     await Promise.allSettled([lab?.stop(), s3?.stop()]);
   });
 
-  describe(`fault matrix, etcd ${version}`, () => {
+  describe(`fault matrix, etcd ${version}${systemd ? ', systemd units' : ''}`, () => {
     it('1. etcd cannot start on one member after the restore → full-restore unwinds to the old cluster', async () => {
       await lab.etcdctl(0, ['put', '/pre-run-1', 'kept']);
       const before = await allKeys();
       // master-3's etcd is started through a wrapper that refuses to run while a restore's
       // member.before-* is there: the restored member never starts, the old one does again
+      // (systemd: the unit file is edited; the restore's start does daemon-reload)
+      const target = systemd ? unitFile : '/etc/kubernetes/manifests/etcd.yaml';
       const wrap = await lab.exec(
         2,
-        `printf '%s\\n' '#!/bin/sh' 'for d in /var/lib/etcd/member.before-*; do [ -e "$d" ] && { echo "injected fault: etcd refuses to start" >&2; exit 1; }; done' 'exec etcd "$@"' > /etc/etcd-fault-wrapper && chmod +x /etc/etcd-fault-wrapper && sed -i 's#^    - etcd$#    - /etc/etcd-fault-wrapper#' /etc/kubernetes/manifests/etcd.yaml && grep -c etcd-fault-wrapper /etc/kubernetes/manifests/etcd.yaml`,
+        `printf '%s\\n' '#!/bin/sh' 'for d in /var/lib/etcd/member.before-*; do [ -e "$d" ] && { echo "injected fault: etcd refuses to start" >&2; exit 1; }; done' '${execEtcd}' > /etc/etcd-fault-wrapper && chmod +x /etc/etcd-fault-wrapper && sed -i ${wrapSed('/etc/etcd-fault-wrapper')} ${target} && grep -c etcd-fault-wrapper ${target}`,
       );
       expect(wrap.stdout.trim()).toBe('1');
       await healthy();
@@ -89,7 +101,7 @@ export function faultMatrix(version: '3.4' | '3.5'): void {
       const after = await allKeys();
       expect(after).toEqual(before);
       row('etcd fails to start on one member after restore', 'rolled back', before.length, after.length, Date.now() - t0);
-      await lab.exec(2, `sed -i 's#^    - /etc/etcd-fault-wrapper$#    - etcd#' /etc/kubernetes/manifests/etcd.yaml`);
+      await lab.exec(2, `sed -i ${unwrapSed('/etc/etcd-fault-wrapper')} ${target}${systemd ? ' && systemctl daemon-reload' : ''}`);
       await healthy();
     }, 240_000);
 
@@ -183,14 +195,13 @@ export function faultMatrix(version: '3.4' | '3.5'): void {
       const setup = await lab.exec(
         2,
         `set -e
-  mv /etc/kubernetes/manifests/etcd.yaml /root/etcd.yaml
-  for i in $(seq 1 100); do [ -e /run/pods/etcd.pid ] || break; sleep 0.1; done
+  ${systemd ? 'systemctl stop etcd' : 'mv /etc/kubernetes/manifests/etcd.yaml /root/etcd.yaml\n  for i in $(seq 1 100); do [ -e /run/pods/etcd.pid ] || break; sleep 0.1; done'}
   cp -a --sparse=never /var/lib/etcd /root/etcd-copy
   used=$(du -sm /root/etcd-copy | cut -f1)
   mount -t tmpfs -o size=$((used + 24))m,mode=700 tmpfs /var/lib/etcd
   cp -a --sparse=never /root/etcd-copy/. /var/lib/etcd/
   rm -rf /root/etcd-copy
-  mv /root/etcd.yaml /etc/kubernetes/manifests/etcd.yaml
+  ${systemd ? 'systemctl start --no-block etcd' : 'mv /root/etcd.yaml /etc/kubernetes/manifests/etcd.yaml'}
   df -m /var/lib/etcd | tail -1`,
       );
       expect(setup.code, setup.stderr).toBe(0);
@@ -239,11 +250,11 @@ export function faultMatrix(version: '3.4' | '3.5'): void {
         }
       })();
       await reinit.held;
-      // the member's etcd will die (SIGKILL) the first time it starts in the rejoin; kubelet restarts it. Armed
+      // the member's etcd will die (SIGKILL) the first time it starts in the rejoin; kubelet (or Restart=always) restarts it. Armed
       // while the run is held, so the kill happens in the step every time, however fast or slow the machine is
       const arm = await lab.exec(
         1,
-        `printf '%s\\n' '#!/bin/sh' 'if [ -e /var/lib/etcd-crash-once ]; then rm -f /var/lib/etcd-crash-once; echo "injected fault: killed" >&2; kill -9 $$; fi' 'exec etcd "$@"' > /etc/etcd-crash-wrapper && chmod +x /etc/etcd-crash-wrapper && : > /var/lib/etcd-crash-once && f=/var/lib/etcd-runbook/stopped/etcd.yaml && sed -i 's#^    - etcd$#    - /etc/etcd-crash-wrapper#' "$f" && grep -c etcd-crash-wrapper "$f"`,
+        `printf '%s\\n' '#!/bin/sh' 'if [ -e /var/lib/etcd-crash-once ]; then rm -f /var/lib/etcd-crash-once; echo "injected fault: killed" >&2; kill -9 $$; fi' '${execEtcd}' > /etc/etcd-crash-wrapper && chmod +x /etc/etcd-crash-wrapper && : > /var/lib/etcd-crash-once && f=${systemd ? unitFile : '/var/lib/etcd-runbook/stopped/etcd.yaml'} && sed -i ${wrapSed('/etc/etcd-crash-wrapper')} "$f" && grep -c etcd-crash-wrapper "$f"`,
       );
       expect(arm.stdout.trim(), arm.stderr).toBe('1');
       reinit.release();
@@ -258,7 +269,7 @@ export function faultMatrix(version: '3.4' | '3.5'): void {
       const after = await allKeys();
       expect(after).toEqual(before);
       row('member killed during reinitialize-member', r.code === 0 ? `completed (quorum kept: ${probes} probes)` : 'rolled back', before.length, after.length, Date.now() - t0);
-      await lab.exec(1, `for f in /etc/kubernetes/manifests/etcd.yaml /var/lib/etcd-runbook/stopped/etcd.yaml; do [ -e "$f" ] && sed -i 's#^    - /etc/etcd-crash-wrapper$#    - etcd#' "$f"; done; true`);
+      await lab.exec(1, systemd ? `sed -i ${unwrapSed('/etc/etcd-crash-wrapper')} ${unitFile} && systemctl daemon-reload` : `for f in /etc/kubernetes/manifests/etcd.yaml /var/lib/etcd-runbook/stopped/etcd.yaml; do [ -e "$f" ] && sed -i ${unwrapSed('/etc/etcd-crash-wrapper')} "$f"; done; true`);
     }, 240_000);
   });
 }

@@ -1,7 +1,8 @@
 // npm run crash-sweep: every kill point from the approval gate to "apiservers ready", resume and rollback.
-// SWEEP_STRIDE=N takes every N-th record (default 1: all of them).
+// SWEEP_STRIDE=N takes every N-th record (default 1: all of them). SWEEP_STYLE=systemd: etcd and the apiservers
+// as units of the lab's systemctl (Type=notify, Restart=always) instead of static pods.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { killRange, resumePoint, rollbackPoint, type PointResult, type SweepLab, startSweepLab, table } from '../support/crash-sweep.js';
+import { killRange, resumePoint, rollbackPoint, type PointResult, type SweepLab, startSweepLab, sweepStyle, table } from '../support/crash-sweep.js';
 
 let l: SweepLab;
 const rows: PointResult[] = [];
@@ -12,7 +13,7 @@ beforeAll(async () => {
 }, 600_000);
 
 afterAll(async () => {
-  console.log(`\n[crash sweep, stride ${stride}]\n${table(rows)}\n`);
+  console.log(`\n[crash sweep, ${sweepStyle()}, stride ${stride}]\n${table(rows)}\n`);
   await l?.stop();
 });
 
