@@ -1,3 +1,0 @@
-import { faultMatrix } from '../support/fault-matrix.js';
-
-faultMatrix('3.5');
