@@ -18,7 +18,7 @@ import { acquireLock, type LockOwner, releaseLock } from '../engine/lock.js';
 import { checkBecome } from '../engine/check-become.js';
 import { SshTransport } from '../transport/ssh.js';
 import { type BackupKeys, readBackupKeys, secretKeyValues } from '../storage/codec.js';
-import { s3Stores } from '../storage/s3.js';
+import { lazyS3Stores } from '../storage/lazy-store.js';
 import type { StoreFactory } from '../engine/run-special.js';
 import { listrReporter } from '../report/listr.js';
 import { jsonReporter } from '../report/json.js';
@@ -78,7 +78,7 @@ export function secretValues(pb: Playbook | undefined, vars: Record<string, unkn
 export function storesFor(env: NodeJS.ProcessEnv): { ok: true; stores: StoreFactory; keys: BackupKeys } | { ok: false; message: string } {
   const keys = readBackupKeys(env);
   if (!keys.ok) return { ok: false, message: `backup keys: ${keys.message}` };
-  return { ok: true, keys: keys.keys, stores: s3Stores({ AWS_CA_BUNDLE: env['AWS_CA_BUNDLE'], HTTPS_PROXY: env['HTTPS_PROXY'], https_proxy: env['https_proxy'], NO_PROXY: env['NO_PROXY'], no_proxy: env['no_proxy'] }, keys.keys) };
+  return { ok: true, keys: keys.keys, stores: lazyS3Stores({ AWS_CA_BUNDLE: env['AWS_CA_BUNDLE'], HTTPS_PROXY: env['HTTPS_PROXY'], https_proxy: env['https_proxy'], NO_PROXY: env['NO_PROXY'], no_proxy: env['no_proxy'] }, keys.keys) };
 }
 
 export function missingParams(pb: Playbook, inv: Inventory, extra: Record<string, unknown>): string[] {

@@ -1,4 +1,3 @@
-import { Listr } from 'listr2';
 import type { RunEvent } from '../model/events.js';
 import type { StepResult } from '../model/command.js';
 import { formatProgress } from '../engine/progress.js';
@@ -34,45 +33,49 @@ export function listrReporter(fallback: (e: RunEvent) => void): { onEvent: (e: R
           const slot: Slot = { result: deferred<StepResult>(), last: undefined, setOutput: (s) => (slot.last = s) };
           hosts.set(h, slot);
         }
-        const list = new Listr(
-          [
-            {
-              title: `[${e.index + 1}] ${e.step}`,
-              task: (_ctx, task) =>
-                task.newListr(
-                  e.hosts.map((h) => ({
-                    title: h,
-                    task: async (_c: unknown, sub: { output: string; title: string; skip: (m: string) => void }) => {
-                      const slot = hosts.get(h);
-                      if (!slot) return;
-                      slot.setOutput = (s) => {
-                        slot.last = s;
-                        sub.output = s;
-                      };
-                      if (slot.last !== undefined) sub.output = slot.last;
-                      const r = await slot.result.promise;
-                      switch (r.status) {
-                        case 'ok':
-                        case 'changed':
-                          sub.title = `${h}: ${r.status}`;
-                          return;
-                        case 'skipped':
-                          sub.skip(`${h}: skipped (${r.reason})`);
-                          return;
-                        case 'failed':
-                        case 'unreachable':
-                          throw new Error(`${h}: ${r.status}: ${r.message}`);
-                      }
-                    },
-                    rendererOptions: { persistentOutput: false, outputBar: 3 },
-                  })),
-                  { concurrent: true, exitOnError: false },
-                ),
-            },
-          ],
-          { exitOnError: false, rendererOptions: { collapseSubtasks: false, collapseErrors: false } },
-        );
-        const run = chain.then(() => list.run().catch(() => undefined));
+        // listr2 is loaded with the first step drawn: commands that draw nothing never import it
+        const run = chain.then(async () => {
+          const { Listr } = await import('listr2');
+          const list = new Listr(
+            [
+              {
+                title: `[${e.index + 1}] ${e.step}`,
+                task: (_ctx, task) =>
+                  task.newListr(
+                    e.hosts.map((h) => ({
+                      title: h,
+                      task: async (_c: unknown, sub: { output: string; title: string; skip: (m: string) => void }) => {
+                        const slot = hosts.get(h);
+                        if (!slot) return;
+                        slot.setOutput = (s) => {
+                          slot.last = s;
+                          sub.output = s;
+                        };
+                        if (slot.last !== undefined) sub.output = slot.last;
+                        const r = await slot.result.promise;
+                        switch (r.status) {
+                          case 'ok':
+                          case 'changed':
+                            sub.title = `${h}: ${r.status}`;
+                            return;
+                          case 'skipped':
+                            sub.skip(`${h}: skipped (${r.reason})`);
+                            return;
+                          case 'failed':
+                          case 'unreachable':
+                            throw new Error(`${h}: ${r.status}: ${r.message}`);
+                        }
+                      },
+                      rendererOptions: { persistentOutput: false, outputBar: 3 },
+                    })),
+                    { concurrent: true, exitOnError: false },
+                  ),
+              },
+            ],
+            { exitOnError: false, rendererOptions: { collapseSubtasks: false, collapseErrors: false } },
+          );
+          return list.run().catch(() => undefined);
+        });
         chain = run;
         current = { hosts, run };
         return;

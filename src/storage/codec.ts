@@ -4,7 +4,6 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream';
 import { ReadableStream } from 'node:stream/web';
 import { constants, createGunzip, createGzip } from 'node:zlib';
-import { Decrypter, Encrypter } from 'age-encryption';
 
 /**
  * How a backup is stored: gzip (Node's own zlib; Node 20 has no zstd, and `gzip -d` is everywhere)
@@ -128,6 +127,8 @@ async function* fromWeb(s: globalThis.ReadableStream<Uint8Array>): AsyncIterable
 
 function ageEncrypt(recipients: string[], passphrase: string | undefined): Stage {
   return async function* (source) {
+    // loaded on first use: a command that never encrypts does not pay for age's crypto at start-up
+    const { Encrypter } = await import('age-encryption');
     const e = new Encrypter();
     if (passphrase !== undefined) e.setPassphrase(passphrase);
     for (const r of recipients) e.addRecipient(r);
@@ -137,6 +138,7 @@ function ageEncrypt(recipients: string[], passphrase: string | undefined): Stage
 
 function ageDecrypt(keys: BackupKeys): Stage {
   return async function* (source) {
+    const { Decrypter } = await import('age-encryption');
     const d = new Decrypter();
     for (const i of keys.identities) d.addIdentity(i);
     if (keys.passphrase) d.addPassphrase(keys.passphrase);

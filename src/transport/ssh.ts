@@ -8,7 +8,7 @@ import { internalShell } from '../shell/wire.js';
 import { connect as netConnect } from 'node:net';
 import { posix } from 'node:path';
 import type { Duplex, Readable } from 'node:stream';
-import ssh2, { type AnyAuthMethod, Client, type ClientChannel, type ConnectConfig, type SFTPWrapper } from 'ssh2';
+import type { AnyAuthMethod, Client, ClientChannel, ConnectConfig, SFTPWrapper } from 'ssh2';
 import type { Host, SshEndpoint } from '../model/inventory.js';
 import { hostKeyAlgorithms, lookupKnownHosts, verifyHostKey } from './known-hosts.js';
 import type { ExecOptions, ExecOutcome, TransferOutcome, Transport } from './transport.js';
@@ -40,6 +40,16 @@ function hopLabel(ep: SshEndpoint, host: Host, isTarget: boolean): string {
   return isTarget ? host.name : `jump host ${ep.name} (on the way to ${host.name})`;
 }
 
+/** ssh2, loaded on the first connection: plan, validate and --help never need it. */
+type Ssh2 = typeof import('ssh2');
+let ssh2: Ssh2 | undefined;
+async function loadSsh2(): Promise<Ssh2> {
+  // a CommonJS package: its exports are the ESM default
+  const m = (await import('ssh2')) as Ssh2 & { default?: Ssh2 };
+  ssh2 ??= m.default ?? m;
+  return ssh2;
+}
+
 /** The key files that can be used as they are (missing, unreadable and passphrase-protected ones are skipped, with the reason). */
 function usableKeys(files: string[]): { keys: Buffer[]; skipped: string[] } {
   const keys: Buffer[] = [];
@@ -47,7 +57,7 @@ function usableKeys(files: string[]): { keys: Buffer[]; skipped: string[] } {
   for (const f of files) {
     try {
       const buf = readFileSync(f);
-      const parsed = ssh2.utils.parseKey(buf);
+      const parsed = (ssh2 as Ssh2).utils.parseKey(buf);
       if (parsed instanceof Error) skipped.push(`${f}: ${parsed.message}`);
       else keys.push(buf);
     } catch (e) {
@@ -83,6 +93,7 @@ export class SshTransport implements Transport {
 
   /** Connect to every jump host in turn, each through the one before (forwardOut), then to the host itself. */
   private async dial(host: Host): Promise<Opened> {
+    await loadSsh2();
     const hops = [...host.ssh.jumps, host.ssh];
     const chain: Client[] = [];
     for (const [i, ep] of hops.entries()) {
@@ -132,7 +143,7 @@ export class SshTransport implements Transport {
           done({ ok: false, message: skipped.length ? `${skipped.join('; ')} (for ${label}), and no ssh-agent` : `no identity file and no ssh-agent for ${label}: give identity_file, --private-key or IdentityFile`, hostKey: false });
           return;
         }
-        const client = new Client();
+        const client: Client = new (ssh2 as Ssh2).Client();
         const known = ep.knownHosts.flatMap((f) => lookupKnownHosts(f, ep.address, ep.port));
         const auths: AnyAuthMethod[] = keys.map((key) => ({ type: 'publickey' as const, username: ep.user, key }));
         if (ep.agent) auths.push({ type: 'agent', username: ep.user, agent: ep.agent });

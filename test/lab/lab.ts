@@ -18,7 +18,7 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, realpathSync, rmSync, statSync } from 'node:fs';
 import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import * as http from 'node:http';
 import * as net from 'node:net';
@@ -256,6 +256,28 @@ const NODE_ENV: NodeJS.ProcessEnv = { ...CHILD_ENV, PATH: `/etc/lab-bin:${SYSTEM
 /** Ports every node uses on its own address when it runs etcd (etcd, apiserver, controller-manager, scheduler). */
 const ETCD_PORTS = [2379, 2380, 2381, 6443, 10257, 10259];
 /** Files copied into <node state dir>/bin and installed by node-init.sh into /etc/lab-bin. */
+/** Dirs a lab node has private copies of: a binary there (e.g. a clone under /tmp) is not what the node sees. */
+const NODE_HIDDEN = ['/root/', '/tmp/', '/run/', '/var/log/', '/etc/', '/var/lib/'];
+
+/**
+ * The node binary the stand-ins (kubelet, apiserver, systemctl's helpers) run with inside the nodes:
+ * this process's, when the nodes can see it; else the machine's on the system PATH (a test run on the
+ * Node of a dev dependency in a clone under /tmp still tests its CLI on that Node: the CLI runs outside).
+ */
+function labNodeBinary(): string | undefined {
+  const visible = (p: string) => !NODE_HIDDEN.some((d) => p.startsWith(d));
+  if (visible(process.execPath)) return process.execPath;
+  for (const d of SYSTEM_PATH.split(':')) {
+    const p = path.join(d, 'node');
+    try {
+      if (existsSync(p) && visible(realpathSync(p))) return p;
+    } catch {
+      // not this one
+    }
+  }
+  return undefined;
+}
+
 const NODE_BIN_FILES = ['kubelet.mjs', 'mini-yaml.mjs', 'fake-apiserver.mjs', 'fake-component.mjs', 'lab-systemctl.sh', 'lab-journalctl.sh'];
 
 interface NodeRuntime {
@@ -571,9 +593,8 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
   if (etcdMode !== 'none') {
     const missingEtcd = ['etcd', 'etcdctl', 'openssl', 'tar'].filter((t) => !onPath(t));
     if (missingEtcd.length > 0) throw new Error(`lab: missing ${missingEtcd.join(', ')}; run test/lab/setup.sh as root`);
-    // the stand-ins run with this node binary inside the nodes, where these dirs are private
-    const hidden = ['/root/', '/tmp/', '/run/', '/var/log/', '/etc/', '/var/lib/'].find((d) => process.execPath.startsWith(d));
-    if (hidden) throw new Error(`lab: node (${process.execPath}) is under ${hidden}, which the lab nodes do not see; install node under /usr or /opt`);
+    // the stand-ins run with a node binary inside the nodes, where these dirs are private
+    if (!labNodeBinary()) throw new Error(`lab: node (${process.execPath}) is under a dir the lab nodes do not see (${NODE_HIDDEN.join(' ')}), and no node on ${SYSTEM_PATH} is visible to them; install node under /usr or /opt`);
     const hiddenCache = ['/root/', '/tmp/', '/run/', '/var/log/', '/etc/', '/var/lib/'].find((d) => `${ETCD_CACHE}/`.startsWith(d));
     if (hiddenCache) throw new Error(`lab: the etcd cache ${ETCD_CACHE} is under ${hiddenCache}, which the lab nodes do not see (LAB_ETCD_CACHE)`);
   }
@@ -734,7 +755,7 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
       const binDir = path.join(node.stateDir, 'bin');
       mkdirSync(binDir, { recursive: true });
       await Promise.all(NODE_BIN_FILES.map((f) => copyFile(path.join(path.dirname(nodeInit), f), path.join(binDir, f))));
-      await writeFile(path.join(binDir, 'node-path'), `${process.execPath}\n`);
+      await writeFile(path.join(binDir, 'node-path'), `${labNodeBinary() ?? process.execPath}\n`);
       await writeFile(path.join(binDir, 'etcd-cache'), `${ETCD_CACHE}\n`);
       await writeFile(path.join(binDir, 'etcd-version'), `${etcdVersions[rt.index]}\n`);
       await writeFile(path.join(binDir, 'host-tools'), hostTools[rt.index] ? 'yes\n' : 'no\n');
