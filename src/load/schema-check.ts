@@ -1,8 +1,9 @@
-import { readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
-import addFormats from 'ajv-formats';
+import type { ErrorObject, ValidateFunction } from 'ajv';
 import type { Problem } from './problem.js';
 import { parsePointer, type YamlSource } from './yaml-source.js';
 
@@ -11,17 +12,40 @@ export type SchemaName = 'playbook' | 'inventory';
 export const SCHEMAS_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'schemas');
 
 const compiled = new Map<SchemaName, ValidateFunction>();
+const require = createRequire(import.meta.url);
+
+/**
+ * The validator `npm run build` compiled (scripts/compile-schemas.mjs), while the schema is the one it
+ * was made from (its sha256); else undefined, and the schema is compiled now with the same options.
+ */
+function prebuilt(name: SchemaName, schemaText: string): ValidateFunction | undefined {
+  const file = join(dirname(fileURLToPath(import.meta.url)), 'schemas', `${name}.cjs`);
+  if (!existsSync(file)) return undefined;
+  try {
+    const m = require(file) as ValidateFunction & { schemaSha256?: string };
+    return m.schemaSha256 === createHash('sha256').update(schemaText).digest('hex') ? m : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 function validator(name: SchemaName): ValidateFunction {
   let v = compiled.get(name);
   if (!v) {
-    const ajv = new Ajv({ allErrors: true, verbose: true, strict: true, strictTypes: false, strictRequired: false });
-    addFormats.default(ajv);
-    const schema = JSON.parse(readFileSync(join(SCHEMAS_DIR, `${name}.schema.json`), 'utf8')) as object;
-    v = ajv.compile(schema);
+    const text = readFileSync(join(SCHEMAS_DIR, `${name}.schema.json`), 'utf8');
+    v = prebuilt(name, text) ?? compileNow(text);
     compiled.set(name, v);
   }
   return v;
+}
+
+/** ajv itself is loaded only here: with the prebuilt validators a run never imports it. */
+function compileNow(text: string): ValidateFunction {
+  const { Ajv } = require('ajv') as typeof import('ajv');
+  const addFormats = require('ajv-formats') as { default: (a: InstanceType<typeof Ajv>) => unknown };
+  const ajv = new Ajv({ allErrors: true, verbose: true, strict: true, strictTypes: false, strictRequired: false });
+  addFormats.default(ajv);
+  return ajv.compile(JSON.parse(text) as object);
 }
 
 /** A value as the message quotes it: YAML's .inf/.nan by name, long text cut (a message stays readable). */
