@@ -11,6 +11,7 @@ import type { Host } from '../../src/model/inventory.js';
 import type { Shell } from '../../src/model/shell.js';
 import { renderShell } from '../../src/shell/render.js';
 import type { ExecOutcome, Transport } from '../../src/transport/transport.js';
+import { fakeTransportWith } from '../support/fake-transport.js';
 
 const INVENTORY = `cluster: c
 hosts:
@@ -46,16 +47,7 @@ function fakeSudo(noRule: Set<string>): Transport & { seen: string[] } {
     const refused = text.startsWith('sudo -n ') && noRule.has(h.name);
     return { kind: 'exited', code: refused ? 1 : 0, signal: null, stdout: '', stderr: refused ? 'sudo: a password is required\n' : '', durationMs: 1, timedOut: false };
   };
-  return {
-    seen,
-    exec,
-    upload: async () => ({ kind: 'done', bytes: 0, durationMs: 0 }),
-    uploadFile: async () => ({ kind: 'done', bytes: 0, durationMs: 0 }),
-    fetch: async () => ({ kind: 'done', bytes: 0, durationMs: 0 }),
-    stream: async () => ({ kind: 'unreachable', message: 'not in this fake' }),
-    connect: async () => ({ ok: true }),
-    close: async () => undefined,
-  };
+  return { seen, ...fakeTransportWith(exec) };
 }
 
 describe('hostsNeedingSudo', () => {

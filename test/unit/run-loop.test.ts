@@ -13,6 +13,7 @@ import { loadPlaybook } from '../../src/load/load-playbook.js';
 import type { RunEvent } from '../../src/model/events.js';
 import type { Host } from '../../src/model/inventory.js';
 import type { ExecOutcome, Transport } from '../../src/transport/transport.js';
+import { fakeTransportWith } from '../support/fake-transport.js';
 
 /** The planned command inside its wire form (`timeout … bash -c CMD`), as text. */
 function innerText(s: Shell): string {
@@ -30,16 +31,7 @@ function fakeTransport(fails: (host: string, cmd: string) => boolean, unreachabl
     const bad = fails(h.name, cmd);
     return { kind: 'exited', code: bad ? 1 : 0, signal: null, stdout: '', stderr: bad ? 'boom' : '', durationMs: 1, timedOut: false };
   };
-  return {
-    log,
-    exec,
-    upload: async () => ({ kind: 'done', bytes: 0, durationMs: 0 }),
-    uploadFile: async () => ({ kind: 'done', bytes: 0, durationMs: 0 }),
-    fetch: async () => ({ kind: 'done', bytes: 0, durationMs: 0 }),
-    stream: async () => ({ kind: 'unreachable', message: 'not in this fake' }),
-    connect: async () => ({ ok: true }),
-    close: async () => undefined,
-  };
+  return { log, ...fakeTransportWith(exec) };
 }
 
 function setup(steps: string) {
