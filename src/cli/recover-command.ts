@@ -10,7 +10,7 @@ import { checkBecome } from '../engine/check-become.js';
 import { makeRedactor } from '../engine/redact.js';
 import { rollback } from '../engine/rollback.js';
 import { applyEvent, foldEvents, type RunState } from '../engine/run-state.js';
-import type { Program } from '../engine/plan.js';
+import { type Program, programHostNames } from '../engine/plan.js';
 import { runCommand } from '../engine/run-command.js';
 import type { Scope } from '../template/expression.js';
 import type { Transport } from '../transport/transport.js';
@@ -143,8 +143,8 @@ export async function recover(mode: 'resume' | 'rollback', args: CliArgs, io: Io
     const lockHosts = meta.lockHosts.map((n) => byName.get(n) as Host).filter((h) => !h.down);
     const owner = { runId: id, user: userInfo().username, machine: hostname(), pid: process.pid, playbook: meta.playbookFile, since: new Date().toISOString() };
     // sudo -n where become needs it: on the lock hosts and on every host the program targets, as the run checked
-    const targets = new Map(lockHosts.map((h) => [h.name, h]));
-    if (saved.ok) for (const e of saved.plan.program.entries) if (e.kind === 'step') for (const hp of e.hosts) { const h = byName.get(hp.host); if (h && !h.down) targets.set(h.name, h); }
+    const planned = (saved.ok ? programHostNames(saved.plan.program) : []).map((n) => byName.get(n)).filter((h): h is Host => h !== undefined && !h.down);
+    const targets = new Map([...lockHosts, ...planned].map((h) => [h.name, h]));
     const become = await checkBecome([...targets.values()], saved.ok ? saved.plan.program : undefined, transport);
     const lock = become.ok ? await acquireLock(lockHosts, owner, transport, owner.machine, id) : undefined;
     if (!become.ok) {

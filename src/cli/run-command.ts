@@ -8,7 +8,7 @@ import type { RunEvent, RunMeta } from '../model/events.js';
 import type { Inventory } from '../model/inventory.js';
 import type { Playbook } from '../model/playbook.js';
 import { Journal } from '../engine/journal.js';
-import { makePlan, type Program, secretNames } from '../engine/plan.js';
+import { makePlan, type Program, programHostNames, secretNames } from '../engine/plan.js';
 import { type PlanInputs, programSha256, readSavedPlan, savePlan } from '../engine/saved-plan.js';
 import { makeRedactor } from '../engine/redact.js';
 import { runPlaybook } from '../engine/run.js';
@@ -304,8 +304,7 @@ export async function executeRun(prep: Prepared, args: CliArgs, io: Io, compiled
     report(e);
   };
   const byName = new Map(inventory.hosts.map((h) => [h.name, h]));
-  const targets = new Map<string, Inventory['hosts'][number]>();
-  for (const e of program.entries) if (e.kind === 'step') for (const h of e.hosts) targets.set(h.host, byName.get(h.host) as Inventory['hosts'][number]);
+  const targets = new Map(programHostNames(program).map((n) => [n, byName.get(n) as Inventory['hosts'][number]]));
   const lockHosts = [...new Map([...expandNames([playbook.hosts], inventory).filter((h) => !h.down), ...targets.values()].map((h) => [h.name, h])).values()];
   const meta: RunMeta = {
     runId,

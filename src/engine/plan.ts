@@ -232,3 +232,10 @@ export function makePlan(input: PlanInput): { ok: true; plan: Program } | { ok: 
   }
   return { ok: true, plan: { playbook: playbook.name, cluster: inventory.cluster, runId: input.run.id, entries, secrets: [...secrets], errors, connections: connectionsOf(inventory, input.limit) } };
 }
+
+/** The hosts a program runs steps on, in first-use order (the run's and recovery's preflight targets). */
+export function programHostNames(program: Program): string[] {
+  const names = new Set<string>();
+  for (const e of program.entries) if (e.kind === 'step') for (const h of e.hosts) names.add(h.host);
+  return [...names];
+}

@@ -595,7 +595,7 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
     if (missingEtcd.length > 0) throw new Error(`lab: missing ${missingEtcd.join(', ')}; run test/lab/setup.sh as root`);
     // the stand-ins run with a node binary inside the nodes, where these dirs are private
     if (!labNodeBinary()) throw new Error(`lab: node (${process.execPath}) is under a dir the lab nodes do not see (${NODE_HIDDEN.join(' ')}), and no node on ${SYSTEM_PATH} is visible to them; install node under /usr or /opt`);
-    const hiddenCache = ['/root/', '/tmp/', '/run/', '/var/log/', '/etc/', '/var/lib/'].find((d) => `${ETCD_CACHE}/`.startsWith(d));
+    const hiddenCache = NODE_HIDDEN.find((d) => `${ETCD_CACHE}/`.startsWith(d));
     if (hiddenCache) throw new Error(`lab: the etcd cache ${ETCD_CACHE} is under ${hiddenCache}, which the lab nodes do not see (LAB_ETCD_CACHE)`);
   }
 
