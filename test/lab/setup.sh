@@ -71,10 +71,12 @@ if [ "${#missing[@]}" -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq >&2 || die "apt-get update failed"
   # --no-upgrade: packages that are already installed are left at their version.
-  apt-get install -y -qq --no-install-recommends --no-upgrade \
-    openssh-server openssh-client etcd-server etcd-client util-linux mount openssl curl tar sudo \
-    socat iproute2 >&2 \
-    || die "apt-get install failed"
+  # the packages of the missing tools, from the table above (one list, so a new tool cannot be forgotten here)
+  pkgs=()
+  for tool in "${missing[@]}"; do pkgs+=("${PKG[$tool]}"); done
+  mapfile -t pkgs < <(printf '%s\n' "${pkgs[@]}" | sort -u)
+  apt-get install -y -qq --no-install-recommends --no-upgrade "${pkgs[@]}" >&2 \
+    || die "apt-get install ${pkgs[*]} failed"
 
   for tool in "${!PKG[@]}"; do
     if [[ $tool == /* ]]; then [ -x "$tool" ] || die "$tool still missing after install"
