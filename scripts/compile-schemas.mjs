@@ -1,4 +1,4 @@
-// Build step: compile the JSON Schemas once into standalone ajv validators (dist/load/schemas/*.cjs),
+// Build step: compile the JSON Schemas once into standalone ajv validators (dist/schemas/*.cjs),
 // so that `runbook validate`/`plan`/`run` do not spend ~0.6 s compiling them at every start.
 // Each file carries the sha256 of the schema it was made from; schema-check.ts uses it only while the
 // schema is unchanged, and compiles at run time otherwise (same options, same messages).
@@ -10,7 +10,7 @@ import { Ajv } from 'ajv';
 import standaloneCode from 'ajv/dist/standalone/index.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const out = join(root, 'dist', 'load', 'schemas');
+const out = join(root, 'dist', 'schemas');
 mkdirSync(out, { recursive: true });
 for (const name of ['playbook', 'inventory']) {
   const text = readFileSync(join(root, 'schemas', `${name}.schema.json`), 'utf8');

@@ -1,59 +1,9 @@
 #!/usr/bin/env node
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { USAGE, parseCli, type CliArgs } from './cli/args.js';
-import type { PlanInputs } from './engine/saved-plan.js';
-import { executeRun, type Io, loadSavedRun, missingParams, newRunId, type Prepared, printPlan, runsDirOf, validatePlan } from './cli/run-command.js';
-import { expandNames, resolveLimit } from './engine/select-hosts.js';
-import { loadInventory } from './load/load-inventory.js';
-import { loadPlaybook } from './load/load-playbook.js';
-import { formatProblem, type Problem } from './load/problem.js';
-import { SCHEMAS_DIR } from './load/schema-check.js';
-import { gitInfo } from './util/git-info.js';
-import { unlock } from './cli/unlock-command.js';
-import { recover } from './cli/recover-command.js';
-import { listHosts, listTasks } from './cli/list-command.js';
-import { runs } from './cli/runs-command.js';
-import { snapshots } from './cli/snapshots-command.js';
-import { inventoryOptions } from './cli/ssh-options.js';
-
-function version(): string {
-  const pkg = JSON.parse(readFileSync(join(SCHEMAS_DIR, '..', 'package.json'), 'utf8')) as { version: string };
-  return pkg.version;
-}
-
-function report(io: Io, problems: Problem[]): number {
-  for (const p of problems) io.stderr.write(`${formatProblem(p)}\n`);
-  io.stderr.write(`${problems.length} problem(s) found\n`);
-  return 2;
-}
-
-/** Load and check everything a plan or run needs; problems come back as data. */
-function prepare(args: CliArgs, io: Io, needInventory: boolean, needParams = needInventory): Prepared | number {
-  const file = args.positionals[0];
-  if (!file) {
-    io.stderr.write(`runbook: give a playbook file\n\n${USAGE}`);
-    return 2;
-  }
-  if (needInventory && !args.inventory) {
-    io.stderr.write('runbook: give an inventory with -i INVENTORY\n');
-    return 2;
-  }
-  const inv = args.inventory ? loadInventory(args.inventory, inventoryOptions(args, io.env)) : undefined;
-  const pb = loadPlaybook(file, { inventory: inv?.ok ? inv.value : undefined, extraVars: args.extraVars, extraVarOrigins: args.extraVarOrigins });
-  const problems = [...(inv && !inv.ok ? inv.problems : []), ...(pb.ok ? [] : pb.problems)];
-  if (problems.length || !pb.ok) return report(io, problems);
-  if (!inv) return { playbook: pb.value, inventory: undefined as never, limit: undefined };
-  if (!inv.ok) return 2;
-  const missing = needParams ? missingParams(pb.value, inv.value, args.extraVars) : [];
-  if (missing.length) return report(io, missing.map((message) => ({ file, line: undefined, col: undefined, message })));
-  const limit = resolveLimit(args.limit, inv.value, new Set(expandNames([pb.value.hosts], inv.value).map((h) => h.name)));
-  if (!limit.ok) {
-    io.stderr.write(`runbook: ${limit.message}\n`);
-    return 2;
-  }
-  return { playbook: pb.value, inventory: inv.value, limit: limit.limit };
-}
+// The entry point: arguments, then the one command's module, loaded only when that command runs
+// (so `--help` and `validate` start at once, and only `run` loads SSH, S3 and the TTY renderer).
+import { parseCli, USAGE } from './cli/args.js';
+import type { Io } from './cli/run-command.js';
+import { packageVersion } from './util/package-root.js';
 
 export async function main(argv: string[], io: Io): Promise<number> {
   const parsed = parseCli(argv);
@@ -63,7 +13,7 @@ export async function main(argv: string[], io: Io): Promise<number> {
   }
   const args = parsed.args;
   if (args.version) {
-    io.stdout.write(`${version()}\n`);
+    io.stdout.write(`${packageVersion()}\n`);
     return 0;
   }
   if (args.help || !args.command) {
@@ -71,94 +21,20 @@ export async function main(argv: string[], io: Io): Promise<number> {
     return args.help ? 0 : 2;
   }
   switch (args.command) {
-    case 'validate': {
-      const prep = prepare(args, io, false);
-      if (typeof prep === 'number') return prep;
-      if (args.inventory) {
-        // with an inventory, everything a plan would find is found now (required parameters not given stand as <name>)
-        const bad = validatePlan(prep.playbook, prep.inventory, args.extraVars, prep.limit);
-        if (bad.length) {
-          for (const line of bad) io.stderr.write(`${line}\n`);
-          io.stderr.write(`${bad.length} problem(s) found\n`);
-          return 2;
-        }
-      }
-      io.stdout.write(`${args.positionals[0]}: valid${args.inventory ? ` against ${args.inventory}` : ''}\n`);
-      return 0;
-    }
+    case 'validate':
+      return (await import('./cli/playbook-commands.js')).validate(args, io);
     case 'plan':
-    case 'run': {
-      if (args.command === 'run' && args.plan) {
-        if (args.positionals.length || args.inventory) {
-          io.stderr.write('runbook: run --plan FILE takes the playbook and inventory the plan was made from: give neither\n');
-          return 2;
-        }
-        if (args.listHosts || args.listTasks || args.dryRun || args.out) {
-          io.stderr.write(`runbook: run --plan FILE executes the saved plan; ${args.out ? '--out' : args.dryRun ? '--dry-run' : args.listHosts ? '--list-hosts' : '--list-tasks'} does not apply to it (read the plan file, or: runbook plan PLAYBOOK -i INVENTORY --list-tasks)\n`);
-          return 2;
-        }
-        // the plan's own inputs: its -e, --limit, --tags, --skip-tags, --start-at and ssh settings (-F, -u,
-        // --private-key, unless given again), so that the run, its journal and a later resume see them
-        const asPlanned = (inputs: PlanInputs): CliArgs => ({
-          ...args,
-          positionals: [inputs.playbookFile],
-          inventory: inputs.inventoryFile,
-          extraVars: { ...inputs.extraVars, ...args.extraVars },
-          limit: inputs.limit,
-          tags: inputs.tags,
-          skipTags: inputs.skipTags,
-          startAt: inputs.startAt,
-          sshConfig: args.sshConfig ?? inputs.ssh?.configFile,
-          user: args.user ?? inputs.ssh?.user,
-          privateKey: args.privateKey ?? inputs.ssh?.privateKey,
-        });
-        const saved = loadSavedRun(args.plan, args, io, version(), (inputs) => prepare(asPlanned(inputs), io, true));
-        if (typeof saved === 'number') return saved;
-        return executeRun(saved.prep, asPlanned(saved.inputs), io, saved, version());
-      }
-      if (args.plan) {
-        io.stderr.write('runbook: --plan FILE is for run; to save a plan use: runbook plan PLAYBOOK -i INVENTORY --out FILE\n');
-        return 2;
-      }
-      if (args.listHosts || args.listTasks) {
-        // what would run, and where: no parameters needed, nothing compiled, nothing contacted
-        const prep = prepare(args, io, true, false);
-        if (typeof prep === 'number') return prep;
-        if (args.listHosts) {
-          const code = listHosts(prep.playbook, prep.inventory, prep.limit, args, io);
-          if (code !== 0 || !args.listTasks) return code;
-        }
-        return listTasks(prep.playbook, args, io);
-      }
-      if (args.step && (args.command === 'plan' || args.dryRun || args.yes || args.output === 'json')) {
-        io.stderr.write(`runbook: --step asks before each step of a run: ${args.yes ? 'it cannot be combined with --yes' : args.output === 'json' ? 'its questions would break the JSON event stream (-o json)' : 'a plan or dry run has nothing to confirm'}\n`);
-        return 2;
-      }
-      const prep = prepare(args, io, true);
-      if (typeof prep === 'number') return prep;
-      if (args.command === 'plan' || args.dryRun) {
-        const started = new Date().toISOString();
-        const commit = gitInfo([prep.playbook.file]).commit ?? 'unknown';
-        const id = args.runId ?? newRunId();
-        // a saved plan is applied as this run id: its run directory is where the journal will be
-        const dir = args.out ? join(runsDirOf(args, io.env), id) : '(dry run)';
-        return printPlan(prep, args, io, { id, dir, user: io.env['USER'] ?? 'unknown', started, commit }, version());
-      }
-      if (args.out) {
-        io.stderr.write('runbook: --out FILE is for plan: runbook plan PLAYBOOK -i INVENTORY --out FILE\n');
-        return 2;
-      }
-      return executeRun(prep, args, io, undefined, version());
-    }
+    case 'run':
+      return (await import('./cli/playbook-commands.js')).planOrRun(args, io);
     case 'runs':
-      return runs(args, io);
+      return (await import('./cli/runs-command.js')).runs(args, io);
     case 'snapshots':
-      return snapshots(args, io);
+      return (await import('./cli/snapshots-command.js')).snapshots(args, io);
     case 'unlock':
-      return unlock(args, io);
+      return (await import('./cli/unlock-command.js')).unlock(args, io);
     case 'resume':
     case 'rollback':
-      return recover(args.command, args, io);
+      return (await import('./cli/recover-command.js')).recover(args.command, args, io);
     default:
       io.stderr.write(`runbook: unknown command '${args.command}'\n\n${USAGE}`);
       return 2;

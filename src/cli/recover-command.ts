@@ -167,7 +167,7 @@ export async function recover(mode: 'resume' | 'rollback', args: CliArgs, io: Io
               runInputs && saved.ok
                 ? buildScope({ playbook: runInputs.playbook, inventory, host, run: saved.plan.inputs.run, extraVars: runInputs.extraVars, registered: state.registered[host.name] ?? {}, cluster })
                 : { vars: {} };
-            const rb = await rollback({ entries, to: state.lastPoint, reason: `runbook rollback ${id}`, unreachable: new Set(), transport, emit, signal: new AbortController().signal, stores: backup.stores, scopeOf });
+            const rb = await rollback({ entries, to: state.lastPoint, reason: `runbook rollback ${id}`, unreachable: new Set(), transport, emit, signal: new AbortController().signal, stores: backup.stores, journaled: () => journal.durable(), scopeOf });
             status = rb.ok ? 'rolled_back' : 'needs_attention';
             exitCode = rb.ok ? 0 : 3;
             message = rb.ok ? `rolled back to '${state.lastPoint}'` : `rollback to '${state.lastPoint}' INCOMPLETE: ${rb.remaining.map((r) => `${r.host}: ${r.steps.join(', ')} (${r.why})`).join('; ')}. Run runbook rollback ${id} again once that is fixed`;
@@ -175,7 +175,7 @@ export async function recover(mode: 'resume' | 'rollback', args: CliArgs, io: Io
         } else if (runInputs && saved.ok) {
           const program = saved.plan.program;
           const scopeOf = (host: Host) => buildScope({ playbook: runInputs.playbook, inventory, host, run: saved.plan.inputs.run, extraVars: runInputs.extraVars, registered: current.registered[host.name] ?? {}, cluster: expandNames([runInputs.playbook.hosts], inventory) });
-          const undecided = await decideInFlight({ state: current, program, byName, transport, emit, scopeOf, stores: backup.stores });
+          const undecided = await decideInFlight({ state: current, program, byName, transport, emit, scopeOf, stores: backup.stores, journaled: () => journal.durable() });
           if (undecided.length) {
             status = 'needs_attention';
             exitCode = 3;
@@ -193,6 +193,7 @@ export async function recover(mode: 'resume' | 'rollback', args: CliArgs, io: Io
             emit,
             signal: new AbortController().signal,
             stores: backup.stores,
+            journaled: () => journal.durable(),
             beforeStep: holdHook(io.env),
             confirm: async (prompt, expect) => {
               if (args.yes) return true;
@@ -226,7 +227,7 @@ export async function recover(mode: 'resume' | 'rollback', args: CliArgs, io: Io
  * Steps a crash interrupted, decided instead of guessed: each one's probe says done, not started or
  * partial (then its clean-up runs and it is probed again). Returns what could not be decided.
  */
-async function decideInFlight(p: { state: RunState; program: Program; byName: Map<string, Host>; transport: Transport; emit: (e: RunEvent) => void; scopeOf: (h: Host) => Scope; stores: StoreFactory }): Promise<string[]> {
+async function decideInFlight(p: { state: RunState; program: Program; byName: Map<string, Host>; transport: Transport; emit: (e: RunEvent) => void; scopeOf: (h: Host) => Scope; stores: StoreFactory; journaled: () => Promise<void> }): Promise<string[]> {
   const undecided: string[] = [];
   for (const f of p.state.inFlight.filter((x) => !x.repeatable || x.lost)) {
     const entry = p.program.entries.find((e) => e.kind === 'step' && e.index === f.index);
@@ -244,7 +245,7 @@ async function decideInFlight(p: { state: RunState; program: Program; byName: Ma
     // probes and clean-ups run like any planned command: holes filled, journaled, under their deadline
     const scope = p.scopeOf(host);
     const exec = (c: Command, index: number) =>
-      runCommand(c, { transport: p.transport, emit: p.emit, step: f.step, host, phase: 'probe', index, scope, confirm: async () => false, signal: new AbortController().signal, stores: p.stores });
+      runCommand(c, { transport: p.transport, emit: p.emit, step: f.step, host, phase: 'probe', index, scope, confirm: async () => false, signal: new AbortController().signal, stores: p.stores, journaled: p.journaled });
     const ask = async (): Promise<{ verdict: ProbeVerdict; output: string }> => {
       const o = await exec(probe.cmd, 0);
       const out = o.stdout.trim();

@@ -287,6 +287,13 @@ export async function executeRun(prep: Prepared, args: CliArgs, io: Io, compiled
     io.stderr.write(`runbook: ${backup.message}\n`);
     return 2;
   }
+  const byName = new Map(inventory.hosts.map((h) => [h.name, h]));
+  const targets = new Map(programHostNames(program).map((n) => [n, byName.get(n) as Inventory['hosts'][number]]));
+  const lockHosts = [...new Map([...expandNames([playbook.hosts], inventory).filter((h) => !h.down), ...targets.values()].map((h) => [h.name, h])).values()];
+  // connecting (handshake, host key) is read-only and the slowest part of a start: it begins now, while the
+  // journal and reporters are set up; the preflight below waits for it and reports what it found
+  const transport = new SshTransport(transportOptions(args, args.acceptNewHostKeys));
+  for (const h of lockHosts) transport.connect(h).catch(() => undefined);
   const journal = new Journal(join(runsDir, runId));
   const inputs = planInputs(prep, { ...args, extraVars }, run, version);
   writeFileSync(join(journal.dir, PROGRAM_FILE), `${JSON.stringify(savePlan(inputs, program))}\n`, { mode: 0o600 });
@@ -303,9 +310,6 @@ export async function executeRun(prep: Prepared, args: CliArgs, io: Io, compiled
     if (journal.write(e)) crashPoint(e);
     report(e);
   };
-  const byName = new Map(inventory.hosts.map((h) => [h.name, h]));
-  const targets = new Map(programHostNames(program).map((n) => [n, byName.get(n) as Inventory['hosts'][number]]));
-  const lockHosts = [...new Map([...expandNames([playbook.hosts], inventory).filter((h) => !h.down), ...targets.values()].map((h) => [h.name, h])).values()];
   const meta: RunMeta = {
     runId,
     playbook: playbook.name,
@@ -330,7 +334,6 @@ export async function executeRun(prep: Prepared, args: CliArgs, io: Io, compiled
     ssh: inputs.ssh ?? sshCliOptions(args),
   };
   emit({ type: 'run.start', meta });
-  const transport = new SshTransport(transportOptions(args, args.acceptNewHostKeys));
   const abort = new AbortController();
   const onSignal = () => {
     if (abort.signal.aborted) {
@@ -360,6 +363,7 @@ export async function executeRun(prep: Prepared, args: CliArgs, io: Io, compiled
           emit,
           signal: abort.signal,
           stores: backup.stores,
+          journaled: () => journal.durable(),
           beforeStep: holdHook(io.env),
           askStep: args.step ? (name, hosts) => askStep(`step '${name}' on ${hosts.join(', ') || 'no host'}:`, io.stdin, io.stdout) : undefined,
           confirm: async (prompt, expect) => {

@@ -9,7 +9,7 @@ import { recordCheck, verifyBackup } from '../engine/verify-backup.js';
 import { loadInventory } from '../load/load-inventory.js';
 import { loadPlaybook } from '../load/load-playbook.js';
 import { formatProblem } from '../load/problem.js';
-import { SCHEMAS_DIR } from '../load/schema-check.js';
+import { PACKAGE_ROOT } from '../util/package-root.js';
 import { formatBackup, formatBackupTable, formatPrune } from '../report/backup-table.js';
 import { makeStyle } from '../report/style.js';
 import { s3Where } from '../actions/s3.js';
@@ -20,7 +20,7 @@ import { askToType } from './prompt.js';
 import { type Io, storesFor } from './run-command.js';
 
 /** The playbook that writes the backups: where it puts them is where the catalogue looks. */
-export const BACKUP_PLAYBOOK = join(SCHEMAS_DIR, '..', 'playbooks', 'backup.yml');
+export const BACKUP_PLAYBOOK = join(PACKAGE_ROOT, 'playbooks', 'backup.yml');
 
 interface Where extends StoreLocation {
   prefix: string;

@@ -36,47 +36,46 @@ function describeOwner(o: LockOwner | undefined): string {
   return `run ${o.runId} of ${o.playbook} by ${o.user}@${o.machine} (pid ${o.pid}) since ${o.since}`;
 }
 
+type HostTake = { ok: true } | { ok: false; message: string; holder: LockOwner | undefined; stale: boolean };
+
+/** Take the lock on one host: `mkdir` is atomic; a held lock is read to say by whom (and whether it is stale). */
+async function takeOn(h: Host, owner: LockOwner, transport: Transport, machine: string, takeOverRunId: string | undefined): Promise<HostTake> {
+  const dir = lockDir(h);
+  const json = JSON.stringify(owner);
+  const r = await transport.exec(h, sh`mkdir -p ${h.etcd.stashDir} && mkdir ${dir} 2>/dev/null && printf '%s\\n' ${json} > ${`${dir}/owner.json`}`, { root: true });
+  if (r.kind === 'exited' && r.code === 0) return { ok: true };
+  if (r.kind !== 'exited') return { ok: false, message: `cannot take the cluster lock on ${h.name}: ${r.message}`, holder: undefined, stale: false };
+  const read = await transport.exec(h, sh`cat ${`${dir}/owner.json`} 2>/dev/null`, { root: true });
+  let holder: LockOwner | undefined;
+  try {
+    holder = read.kind === 'exited' && read.code === 0 ? (JSON.parse(read.stdout) as LockOwner) : undefined;
+  } catch {
+    holder = undefined;
+  }
+  const stale = holder !== undefined && isStale(holder, machine, pidAlive);
+  // resume/rollback of the very run that died may take its own stale lock over, nothing else
+  if (stale && holder && takeOverRunId !== undefined && holder.runId === takeOverRunId) {
+    const w = await transport.exec(h, sh`printf '%s\\n' ${JSON.stringify(owner)} > ${`${dir}/owner.json`}`, { root: true });
+    if (w.kind === 'exited' && w.code === 0) return { ok: true };
+  }
+  const message = stale
+    ? `the cluster lock on ${h.name} is STALE: held by ${describeOwner(holder)}, whose process is gone. That run may have left hosts changed: finish it with runbook rollback ${holder?.runId} (or runbook resume ${holder?.runId}); only if its journal (runbook runs show ${holder?.runId}) shows nothing is owed, free it with: runbook unlock -i INVENTORY --force`
+    : `the cluster is locked: ${h.name} is held by ${describeOwner(holder)}. Wait for it to finish; if it is dead, see runbook runs and runbook unlock --force`;
+  return { ok: false, message, holder, stale };
+}
+
 /**
- * Take the cluster lock on every master: `mkdir` is atomic on each host; the first host refusing
- * means someone else holds it, and whatever this run took is given back. Nothing is ever stolen.
+ * Take the cluster lock on every master, all hosts at once: `mkdir` is atomic on each host. If any host
+ * refuses, someone else holds it there, and whatever this run took is given back (two runs racing may
+ * then both be refused: safe, and said). Nothing is ever stolen.
  */
 export async function acquireLock(hosts: Host[], owner: LockOwner, transport: Transport, machine: string, takeOverRunId?: string): Promise<LockResult> {
-  const held: Host[] = [];
-  for (const h of hosts) {
-    const dir = lockDir(h);
-    const json = JSON.stringify(owner);
-    const r = await transport.exec(h, sh`mkdir -p ${h.etcd.stashDir} && mkdir ${dir} 2>/dev/null && printf '%s\\n' ${json} > ${`${dir}/owner.json`}`, { root: true });
-    if (r.kind === 'exited' && r.code === 0) {
-      held.push(h);
-      continue;
-    }
-    if (r.kind !== 'exited') {
-      await releaseLock(held, owner.runId, transport);
-      return { ok: false, message: `cannot take the cluster lock on ${h.name}: ${r.message}`, holder: undefined, stale: false };
-    }
-    const read = await transport.exec(h, sh`cat ${`${dir}/owner.json`} 2>/dev/null`, { root: true });
-    let holder: LockOwner | undefined;
-    try {
-      holder = read.kind === 'exited' && read.code === 0 ? (JSON.parse(read.stdout) as LockOwner) : undefined;
-    } catch {
-      holder = undefined;
-    }
-    const stale = holder !== undefined && isStale(holder, machine, pidAlive);
-    // resume/rollback of the very run that died may take its own stale lock over, nothing else
-    if (stale && holder && takeOverRunId !== undefined && holder.runId === takeOverRunId) {
-      const w = await transport.exec(h, sh`printf '%s\\n' ${JSON.stringify(owner)} > ${`${dir}/owner.json`}`, { root: true });
-      if (w.kind === 'exited' && w.code === 0) {
-        held.push(h);
-        continue;
-      }
-    }
-    await releaseLock(held, owner.runId, transport);
-    const message = stale
-      ? `the cluster lock on ${h.name} is STALE: held by ${describeOwner(holder)}, whose process is gone. That run may have left hosts changed: finish it with runbook rollback ${holder?.runId} (or runbook resume ${holder?.runId}); only if its journal (runbook runs show ${holder?.runId}) shows nothing is owed, free it with: runbook unlock -i INVENTORY --force`
-      : `the cluster is locked: ${h.name} is held by ${describeOwner(holder)}. Wait for it to finish; if it is dead, see runbook runs and runbook unlock --force`;
-    return { ok: false, message, holder, stale };
-  }
-  return { ok: true, held };
+  const takes = await Promise.all(hosts.map((h) => takeOn(h, owner, transport, machine, takeOverRunId)));
+  const held = hosts.filter((_, i) => takes[i]?.ok);
+  const refused = takes.find((t): t is Extract<HostTake, { ok: false }> => !t.ok);
+  if (!refused) return { ok: true, held };
+  await releaseLock(held, owner.runId, transport);
+  return refused;
 }
 
 /** Give the lock back where this run holds it (the owner file must name this run). */

@@ -24,6 +24,8 @@ export interface RollbackInput {
   emit: EmitFn;
   signal: AbortSignal;
   stores: StoreFactory;
+  /** Resolves once every event emitted so far is in the journal on disk (the write-ahead barrier). */
+  journaled: () => Promise<void>;
   /** A host's run-time scope: gives the undo's secret references their values (nothing else is re-rendered). */
   scopeOf: (host: Host) => Scope;
 }
@@ -68,6 +70,7 @@ export async function rollback(input: RollbackInput): Promise<RollbackOutcome> {
         confirm: async () => false,
         signal: input.signal,
         stores: input.stores,
+        journaled: input.journaled,
       });
       if (!o.ok) {
         failure = `${o.error ?? 'failed'}${o.stderr ? `: ${o.stderr.trim().split('\n').slice(-3).join(' | ')}` : ''}`;

@@ -24,6 +24,8 @@ export interface CommandContext {
   confirm: (prompt: string, expect: string) => Promise<boolean>;
   signal: AbortSignal;
   stores: StoreFactory;
+  /** Resolves once every event emitted so far is in the journal on disk (the write-ahead barrier). */
+  journaled: () => Promise<void>;
 }
 
 const TAIL = 4096;
@@ -63,6 +65,8 @@ export async function runCommand(cmd: Command, ctx: CommandContext): Promise<Com
     fillError = (e as Error).message;
   }
   ctx.emit({ type: 'command.start', step: ctx.step, host: ctx.host.name, phase: ctx.phase, index: ctx.index, command: shown, planned, kind: cmd.kind });
+  // write-ahead: a command runs only once its start is on disk, so recovery knows it may have run
+  await ctx.journaled();
   let outcome: CommandOutcome;
   const failed = (error: string): CommandOutcome => ({ ok: false, exitCode: null, signal: null, stdout: '', stderr: '', durationMs: Date.now() - started, attempts: 1, error });
   if (exact === undefined) outcome = failed(`a value known only at run time is missing: ${fillError}`);

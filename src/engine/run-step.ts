@@ -23,6 +23,8 @@ export interface StepRunContext {
   confirm: (prompt: string, expect: string) => Promise<boolean>;
   signal: AbortSignal;
   stores: StoreFactory;
+  /** Resolves once every event emitted so far is in the journal on disk (the write-ahead barrier). */
+  journaled: () => Promise<void>;
 }
 
 /** What a step leaves behind on a host: its final result (not yet emitted), what to register, and how to undo it. */
@@ -141,6 +143,7 @@ export async function runStepOnHost(ctx: StepRunContext): Promise<StepRun> {
         confirm: ctx.confirm,
         signal: ctx.signal,
         stores: ctx.stores,
+        journaled: ctx.journaled,
       });
       if (planCmd.kind !== 'local' || outcome === undefined || o.facts !== undefined) outcome = o;
       if (o.ok && o.facts && typeof o.facts === 'object') Object.assign(facts, o.facts);

@@ -29,6 +29,8 @@ export interface RunInput {
   confirm: (prompt: string, expect: string) => Promise<boolean>;
   signal: AbortSignal;
   stores: StoreFactory;
+  /** Resolves once every event emitted so far is in the journal on disk (the write-ahead barrier). */
+  journaled: () => Promise<void>;
   /** Called before each step starts (tests hold a run at a named step with it). */
   beforeStep?: ((name: string) => Promise<void>) | undefined;
   /** --step: asked before each step; 'skip' skips it (journaled), 'all' stops asking, 'stop' ends the run like Ctrl-C. */
@@ -138,7 +140,7 @@ export async function runPlaybook(input: RunInput): Promise<RunOutcome> {
       return { status: 'needs_attention', exitCode: 3, failedStep: entry.name, message: `${reason}; --no-rollback: hosts left as they are for hands-on repair (the cluster lock stays; runbook rollback ${input.run.id} unwinds)` };
     }
     // a fresh signal: an interrupted run must still be able to wait for its undos
-    const rb = await rollback({ entries: state.stack.map((r) => ({ step: r.step, stepIndex: r.index, host: byName.get(r.host) as Host, undo: r.undo })), to: lastPoint, reason, unreachable, transport: input.transport, emit, signal: new AbortController().signal, stores: input.stores, scopeOf });
+    const rb = await rollback({ entries: state.stack.map((r) => ({ step: r.step, stepIndex: r.index, host: byName.get(r.host) as Host, undo: r.undo })), to: lastPoint, reason, unreachable, transport: input.transport, emit, signal: new AbortController().signal, stores: input.stores, journaled: input.journaled, scopeOf });
     if (rb.ok && lost.length === 0) return { status: 'rolled_back', exitCode: 1, failedStep: entry.name, message: `${reason}; rolled back to '${lastPoint}'` };
     const left = rb.remaining.map((r) => `${r.host}: ${r.steps.join(', ')} (${r.why})`).join('; ');
     const lostNote = lost.length && rb.ok ? `; ${lost.join(', ')} unreachable: what the failed step did there is unknown, check by hand` : '';
@@ -184,7 +186,7 @@ export async function runPlaybook(input: RunInput): Promise<RunOutcome> {
               // a versioned step takes the case for this host's etcd version; a `when` that is false skips it without needing one
               const scope = scopeOf(host);
               const chosen = runPlanOf(hp, scope) ?? { ok: false as const, message: 'not a runnable plan' };
-              if (chosen.ok) r = await runStepOnHost({ entry, plan: chosen.plan, host, scope, transport: input.transport, emit, confirm: input.confirm, signal: input.signal, stores: input.stores });
+              if (chosen.ok) r = await runStepOnHost({ entry, plan: chosen.plan, host, scope, transport: input.transport, emit, confirm: input.confirm, signal: input.signal, stores: input.stores, journaled: input.journaled });
               else if (hp.condition !== undefined && !evaluateBool(hp.condition, scope)) {
                 r = simple({ status: 'skipped', host: host.name, reason: `when: ${hp.condition} is false` });
                 if (c.register) r = { ...r, registered: registerValue(undefined, 'skipped') };

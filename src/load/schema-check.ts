@@ -1,25 +1,25 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import type { ErrorObject, ValidateFunction } from 'ajv';
+import { PACKAGE_ROOT } from '../util/package-root.js';
 import type { Problem } from './problem.js';
 import { parsePointer, type YamlSource } from './yaml-source.js';
 
 export type SchemaName = 'playbook' | 'inventory';
 
-export const SCHEMAS_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'schemas');
+export const SCHEMAS_DIR = join(PACKAGE_ROOT, 'schemas');
 
 const compiled = new Map<SchemaName, ValidateFunction>();
-const require = createRequire(import.meta.url);
+const require = createRequire(join(PACKAGE_ROOT, 'package.json'));
 
 /**
  * The validator `npm run build` compiled (scripts/compile-schemas.mjs), while the schema is the one it
  * was made from (its sha256); else undefined, and the schema is compiled now with the same options.
  */
 function prebuilt(name: SchemaName, schemaText: string): ValidateFunction | undefined {
-  const file = join(dirname(fileURLToPath(import.meta.url)), 'schemas', `${name}.cjs`);
+  const file = join(PACKAGE_ROOT, 'dist', 'schemas', `${name}.cjs`);
   if (!existsSync(file)) return undefined;
   try {
     const m = require(file) as ValidateFunction & { schemaSha256?: string };

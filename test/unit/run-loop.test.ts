@@ -53,6 +53,16 @@ async function run(steps: string, t: Transport) {
   const run = { id: 'R', dir: '/tmp', user: 'u', started: 'now', commit: 'x' };
   const planned = makePlan({ playbook, inventory, extraVars: {}, limit: undefined, run, tags: undefined, startAt: undefined });
   if (!planned.ok) throw new Error(planned.message);
+  // the write-ahead barrier: every command must reach the host only after its command.start is durable
+  let durable = 0;
+  let early = 0;
+  const guarded: Transport = {
+    ...t,
+    exec: (h, shell, o) => {
+      if (durable < events.length) early++;
+      return t.exec(h, shell, o);
+    },
+  };
   const out = await runPlaybook({
     program: planned.plan,
     playbook,
@@ -61,14 +71,18 @@ async function run(steps: string, t: Transport) {
     run,
     forks: 1,
     noRollback: false,
-    transport: t,
+    transport: guarded,
     emit: (e) => events.push(e),
+    journaled: async () => {
+      durable = events.length;
+    },
     confirm: async () => true,
     signal: new AbortController().signal,
     stores: () => {
       throw new Error('no store in this test');
     },
   });
+  expect(early, 'commands sent before their command.start was durable').toBe(0);
   return { out, events };
 }
 
