@@ -9,7 +9,7 @@ import { checkCluster, parseClusterFacts, parseEtcdJson, parseKeyCount, parseSna
 import { editFlags } from '../facts/manifest-edit.js';
 import { parseEtcdTools } from '../facts/etcd-tools.js';
 import { compareMinor } from '../actions/etcd-version.js';
-import type { BackupStore, StoreLocation } from '../storage/store.js';
+import type { BackupStore, PutResult, StoreLocation } from '../storage/store.js';
 import { readJsonObject, scanBackups } from './backup-catalogue.js';
 import { retention } from './retention.js';
 import type { Transport } from '../transport/transport.js';
@@ -142,9 +142,11 @@ export async function runS3Put(c: Extract<Command, { kind: 's3-put' }>, ctx: Spe
   const total = st.kind === 'exited' && st.code === 0 && /^\d+$/.test(st.stdout.trim()) ? Number(st.stdout.trim()) : undefined;
   const s = await ctx.transport.stream(ctx.host, sh`cat -- ${c.src}`, { root: true, deadlineS: 6 * 3600 });
   if (s.kind !== 'ok') return fail(`unreachable: ${s.message}`);
-  const raw = tap();
-  const body = through(s.stdout, [progressStage(ctx.progress?.(`upload ${c.src.slice(c.src.lastIndexOf('/') + 1)}`, total)), raw.stage, ...encodeChain({ compression, recipients: enc.recipients, passphrase: enc.passphrase })]);
-  let put: { sha256: string; size: number };
+  const encode = encodeChain({ compression, recipients: enc.recipients, passphrase: enc.passphrase });
+  // stored as is, the snapshot's hash is the stored object's (the store computes it): no second pass over the bytes
+  const raw = encode.length > 0 ? tap() : undefined;
+  const body = through(s.stdout, [progressStage(ctx.progress?.(`upload ${c.src.slice(c.src.lastIndexOf('/') + 1)}`, total)), ...(raw ? [raw.stage] : []), ...encode]);
+  let put: PutResult;
   try {
     put = await store.put(c.key, body, Object.fromEntries(Object.entries(c.meta).map(([k, v]) => [k, filledText(v)])));
   } catch (e) {
@@ -156,11 +158,15 @@ export async function runS3Put(c: Extract<Command, { kind: 's3-put' }>, ctx: Spe
     await store.delete(c.key).catch(() => undefined);
     return fail(`reading ${c.src} on the host failed (${end.kind === 'exited' ? `exit ${end.code}: ${end.stderr.trim()}` : end.message}); the partial object was deleted`);
   }
-  const back = await store.hash(c.key);
-  if (back.sha256 !== put.sha256 || back.size !== put.size) {
-    return fail(`verification failed: s3://${c.bucket}/${c.key} reads back as sha256 ${back.sha256} (${back.size} bytes), sent ${put.sha256} (${put.size} bytes)`);
+  // the server's ETag is the MD5 of exactly what was sent: verified without reading 1 GiB back; any other
+  // kind of ETag (SSE-KMS, other servers) and the object is read back and hashed, as before
+  if (!put.etagVerified) {
+    const back = await store.hash(c.key);
+    if (back.sha256 !== put.sha256 || back.size !== put.size) {
+      return fail(`verification failed: s3://${c.bucket}/${c.key} reads back as sha256 ${back.sha256} (${back.size} bytes), sent ${put.sha256} (${put.size} bytes)`);
+    }
   }
-  const snap = raw.result();
+  const snap = raw ? raw.result() : put;
   // sha256/size are of the stored object (what older verify code checks); the snapshot's own are beside them
   const provenance = {
     ...c.meta,
@@ -173,6 +179,7 @@ export async function runS3Put(c: Extract<Command, { kind: 's3-put' }>, ctx: Spe
     encryption,
     ...(encryption === 'age' ? { recipients: enc.passphrase !== undefined ? ['passphrase (scrypt)'] : enc.recipients } : {}),
     verified: true,
+    verifiedBy: put.etagVerified ? 'etag (MD5 of the bytes sent)' : 'read-back (sha256)',
     uploadedAt: new Date().toISOString(),
   };
   await store.putSmall(`${c.key}.json`, `${JSON.stringify(provenance, null, 2)}\n`, 'application/json');

@@ -16,6 +16,7 @@ import { Upload } from '@aws-sdk/lib-storage';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { HttpsProxyAgent } from 'https-proxy-agent';
 import { type BackupKeys, NO_KEYS, tap } from './codec.js';
+import { etagHashes } from './etag.js';
 import type { BackupStore, PutResult, S3Settings, StoredObject, StoreLocation } from './store.js';
 
 const PART = 8 * 1024 * 1024;
@@ -149,25 +150,32 @@ export class S3Store implements BackupStore {
     return {};
   }
 
-  /** Multipart through lib-storage (parts in parallel, aborted on failure), sha256 of the bytes sent on the fly. */
+  /**
+   * Multipart through lib-storage (PARALLEL_PARTS parts in flight, aborted on failure). While streaming: the
+   * sha256 of the bytes sent, and their MD5s as S3 computes its ETag, so the stored object is verified by
+   * the server's own hash of what it received, without reading it back.
+   */
   async put(key: string, body: Readable, meta: Record<string, string>): Promise<PutResult> {
     const t = tap();
+    const md5 = etagHashes(PART);
     const up = new Upload({
       client: this.client,
       queueSize: PARALLEL_PARTS,
       partSize: PART,
       leavePartsOnError: false,
-      params: { Bucket: this.bucket, Key: key, Body: Readable.from(t.stage(body)), Metadata: meta, ...this.sse() },
+      params: { Bucket: this.bucket, Key: key, Body: Readable.from(md5.stage(t.stage(body))), Metadata: meta, ...this.sse() },
     });
+    let etag: string | undefined;
     try {
-      await up.done();
+      etag = (await up.done()).ETag;
     } catch (e) {
       throw new Error(explainS3Error(e, this.loc));
     }
     const { sha256, size } = t.result();
+    const etagVerified = etag !== undefined && md5.matches(etag);
     // the object's metadata is fixed before its hash is known: a sha256sum-style companion records it
     await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: `${key}.sha256`, Body: `${sha256}  ${key.split('/').pop()}\n`, ...this.sse() }));
-    return { sha256, size };
+    return { sha256, size, etagVerified };
   }
 
   async get(key: string) {

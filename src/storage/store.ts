@@ -13,11 +13,17 @@ export interface StoredObject {
 export interface PutResult {
   sha256: string;
   size: number;
+  /**
+   * The store's own evidence that it holds exactly the bytes sent: its ETag equals the MD5 of what was
+   * streamed (whole object, or S3's MD5-of-part-MD5s-N for a multipart upload). False when the ETag is
+   * of another kind (SSE-KMS, SSE-C, other servers): then the caller reads the object back to verify it.
+   */
+  etagVerified: boolean;
 }
 
 /** Where backups live. s3.ts is the only implementation that talks to the network. */
 export interface BackupStore {
-  /** Stream into the store; the sha256 is computed while streaming and stored in the object's metadata. */
+  /** Stream into the store; sha256 and MD5s (for the ETag) computed while streaming, in one pass. */
   put(key: string, body: Readable, meta: Record<string, string>): Promise<PutResult>;
   /** Read the object back and hash it. */
   hash(key: string): Promise<{ sha256: string; size: number; meta: Record<string, string> }>;

@@ -18,7 +18,7 @@ function memStore(objects: Record<string, { body: string; at: number; meta?: Rec
   return {
     codecKeys: NO_KEYS,
     keys: () => Object.keys(objects).sort(),
-    put: async () => ({ sha256: '', size: 0 }),
+    put: async () => ({ sha256: '', size: 0, etagVerified: false }),
     hash: async (key) => {
       const o = objects[key];
       if (!o) throw new Error(`NoSuchKey ${key}`);

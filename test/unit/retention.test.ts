@@ -9,7 +9,7 @@ function memStore(objects: Record<string, { body: string; at: number }>): Backup
   const store: BackupStore & { keys: () => string[] } = {
     keys: () => Object.keys(objects).sort(),
     codecKeys: NO_KEYS,
-    put: async () => ({ sha256: '', size: 0 }),
+    put: async () => ({ sha256: '', size: 0, etagVerified: false }),
     hash: async () => ({ sha256: '', size: 0, meta: {} }),
     get: async (key) => {
       const o = objects[key];
