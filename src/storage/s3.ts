@@ -1,8 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { Agent as HttpsAgent } from 'node:https';
 import { isIP } from 'node:net';
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
   DeleteObjectCommand,
   GetObjectCommand,
   HeadObjectCommand,
@@ -11,12 +14,12 @@ import {
   S3Client,
   type S3ClientConfig,
   type ServerSideEncryption,
+  UploadPartCommand,
 } from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { HttpsProxyAgent } from 'https-proxy-agent';
 import { type BackupKeys, NO_KEYS, tap } from './codec.js';
-import { etagHashes } from './etag.js';
+import { type PartSink, uploadParts } from './multipart.js';
 import type { BackupStore, PutResult, S3Settings, StoredObject, StoreLocation } from './store.js';
 
 const PART = 8 * 1024 * 1024;
@@ -151,28 +154,36 @@ export class S3Store implements BackupStore {
   }
 
   /**
-   * Multipart through lib-storage (PARALLEL_PARTS parts in flight, aborted on failure). While streaming: the
-   * sha256 of the bytes sent, and their MD5s as S3 computes its ETag, so the stored object is verified by
-   * the server's own hash of what it received, without reading it back.
+   * Multipart, PARALLEL_PARTS parts in flight in fixed reused buffers (uploadParts), each part with its
+   * Content-MD5; the sha256 of the bytes sent computed on the fly. Each part's ETag is compared with its MD5:
+   * the server's own hash of what it received, so the stored object is verified without reading it back.
    */
   async put(key: string, body: Readable, meta: Record<string, string>): Promise<PutResult> {
     const t = tap();
-    const md5 = etagHashes(PART);
-    const up = new Upload({
-      client: this.client,
-      queueSize: PARALLEL_PARTS,
-      partSize: PART,
-      leavePartsOnError: false,
-      params: { Bucket: this.bucket, Key: key, Body: Readable.from(md5.stage(t.stage(body))), Metadata: meta, ...this.sse() },
-    });
-    let etag: string | undefined;
+    const b64 = (md5: Buffer) => md5.toString('base64');
+    const target = { Bucket: this.bucket, Key: key };
+    const sink: PartSink = {
+      single: async (bytes, md5) => (await this.client.send(new PutObjectCommand({ ...target, Body: bytes, ContentMD5: b64(md5), Metadata: meta, ...this.sse() }))).ETag,
+      create: async () => {
+        const r = await this.client.send(new CreateMultipartUploadCommand({ ...target, Metadata: meta, ...this.sse() }));
+        if (!r.UploadId) throw new Error('the S3 server started a multipart upload without an UploadId');
+        return r.UploadId;
+      },
+      part: async (uploadId, n, bytes, md5) => (await this.client.send(new UploadPartCommand({ ...target, UploadId: uploadId, PartNumber: n, Body: bytes, ContentMD5: b64(md5) }))).ETag,
+      complete: async (uploadId, parts) => {
+        await this.client.send(new CompleteMultipartUploadCommand({ ...target, UploadId: uploadId, MultipartUpload: { Parts: parts.map((p) => ({ PartNumber: p.n, ETag: p.etag })) } }));
+      },
+      abort: async (uploadId) => {
+        await this.client.send(new AbortMultipartUploadCommand({ ...target, UploadId: uploadId }));
+      },
+    };
+    let etagVerified: boolean;
     try {
-      etag = (await up.done()).ETag;
+      etagVerified = (await uploadParts(t.stage(body), sink, { partSize: PART, inFlight: PARALLEL_PARTS })).etagVerified;
     } catch (e) {
       throw new Error(explainS3Error(e, this.loc));
     }
     const { sha256, size } = t.result();
-    const etagVerified = etag !== undefined && md5.matches(etag);
     // the object's metadata is fixed before its hash is known: a sha256sum-style companion records it
     await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: `${key}.sha256`, Body: `${sha256}  ${key.split('/').pop()}\n`, ...this.sse() }));
     return { sha256, size, etagVerified };
