@@ -5,7 +5,8 @@ import { expect, it } from 'vitest';
 import { ROOT } from '../support/paths.js';
 import { mark, median, printTable, secs, timed, timedCli } from './bench-support.js';
 
-const RUNS = 7;
+// BENCH_RUNS=N: fewer (or more) runs for a quick look
+const RUNS = Number(process.env['BENCH_RUNS']) || 7;
 const START_GOAL_MS = 250;
 
 it('start-up: --help, validate, plan', async () => {
