@@ -80,7 +80,7 @@ Restart=always
 `;
 
 describe('parseUnit: ExecStart of a systemd unit and its drop-ins', () => {
-  it('a multi-line ExecStart: both flag forms, quotes, comments in the continuation, $VAR and ${VAR}, ETCD_* variables', () => {
+  it('a multi-line ExecStart: both flag forms, quotes, comments in the continuation, $VAR and {VAR} in braces, ETCD_* variables', () => {
     const r = parseUnit([{ file: '/u', text: UNIT }], [], 'ETCD_');
     expect(r.ok, JSON.stringify(r)).toBe(true);
     if (!r.ok) return;
@@ -197,7 +197,7 @@ describe('parseFacts: what the facts command reads on a host', () => {
 
   it('systemd with a drop-in; the server certificate is the client one only when it allows client authentication', () => {
     const { root, paths } = hostDir({
-      '/etc/systemd/system/etcd.service': UNIT.replace('$ETCD_OPTS --peer-key-file=${KEYDIR}/peer.pem', '--trusted-ca-file=@ROOT@/ssl/ca.pem --key-file=@ROOT@/ssl/server-key.pem --advertise-client-urls=https://10.0.0.1:2379'),
+      '/etc/systemd/system/etcd.service': UNIT.replace(/\$ETCD_OPTS .*peer\.pem/, '--trusted-ca-file=@ROOT@/ssl/ca.pem --key-file=@ROOT@/ssl/server-key.pem --advertise-client-urls=https://10.0.0.1:2379'),
       '/etc/systemd/system/etcd.service.d/20-name.conf': '[Service]\nExecStart=\nExecStart=/usr/local/bin/etcd --name=etcd-b --data-dir=/var/lib/etcd-data --cert-file=@ROOT@/ssl/server.pem --key-file=@ROOT@/ssl/server-key.pem --trusted-ca-file=@ROOT@/ssl/ca.pem\n',
       '/ssl/ca.pem': 'x',
       '/ssl/server-key.pem': 'x',
