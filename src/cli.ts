@@ -156,6 +156,8 @@ export async function main(argv: string[], io: Io): Promise<number> {
       return snapshots(args, io);
     case 'unlock':
       return unlock(args, io);
+    case 'facts':
+      return (await import('./cli/facts-command.js')).factsCommand(args, io);
     case 'resume':
     case 'rollback':
       return recover(args.command, args, io);
