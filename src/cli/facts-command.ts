@@ -52,7 +52,7 @@ function json(reports: HostReport[], inv: Inventory): unknown {
   };
 }
 
-function text(reports: HostReport[], io: Io): string {
+function text(reports: HostReport[], io: Io, verbose: boolean): string {
   const c = makeStyle(io.stdout, io.env);
   const out: string[] = [];
   for (const r of reports) {
@@ -69,7 +69,8 @@ function text(reports: HostReport[], io: Io): string {
         { text: v.value, tone: drifted.has(k) ? ('bad' as const) : undefined },
         { text: `${v.at.file}:${v.at.line}${v.why ? ` (${v.why})` : ''}`, tone: 'dim' as const },
       ]),
-      ...Object.entries(f.info).map(([k, v]) => [{ text: k, tone: 'dim' as const }, { text: v.value, tone: 'dim' as const }, { text: `${v.at.file}:${v.at.line}`, tone: 'dim' as const }]),
+      // the other flags read (initial cluster, server and peer certificates): with -v
+      ...Object.entries(verbose ? f.info : {}).map(([k, v]) => [{ text: k, tone: 'dim' as const }, { text: v.value, tone: 'dim' as const }, { text: `${v.at.file}:${v.at.line}`, tone: 'dim' as const }]),
     ];
     out.push(formatTable(['setting', 'value', 'from'], rows, c).trimEnd().replace(/^/gm, '  '));
     for (const d of r.drift) out.push(c.red(`  DRIFT ${driftMessage(d)}`));
@@ -141,7 +142,7 @@ export async function factsCommand(args: CliArgs, io: Io): Promise<number> {
   }
   for (const h of inv.hosts.filter((x) => x.down)) io.stderr.write(`${h.name}: marked down in the inventory: not contacted\n`);
   if (args.output === 'json') io.stdout.write(`${JSON.stringify(json(reports, inv), null, 2)}\n`);
-  else io.stdout.write(text(reports, io));
+  else io.stdout.write(text(reports, io, args.verbose));
   if (args.writeInventory) {
     writeFileSync(args.writeInventory, inventoryWithFacts(inv, reports), { mode: 0o644 });
     const check = loadInventory(args.writeInventory, inventoryOptions(args, io.env));

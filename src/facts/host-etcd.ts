@@ -42,7 +42,7 @@ export function unitCandidates(p: FactPaths, unit: string, given: string | undef
  * The reading part of the facts command (literal shell; the paths come in as the arrays files, dropins, named).
  * `$<` stands for the shell's `${` (a template literal would take that for its own).
  */
-const FACTS_SCRIPT = String.raw`shown=(); show() { if [ -f "$1" ]; then shown+=("$1"); printf '%s file %s\n' "$M" "$1"; cat -- "$1"; printf '\n%s end\n' "$M"; fi; }; for f in "$<files[@]}"; do show "$f"; done; for d in "$<dropins[@]}"; do for f in "$d"/*.conf; do show "$f"; done; done; if [ $<#shown[@]} -gt 0 ]; then for f in $(sed -n 's/^[[:space:]]*EnvironmentFile[[:space:]]*=[[:space:]]*-\{0,1\}//p' "$<shown[@]}" 2>/dev/null); do show "$f"; done; fi; { if [ $<#shown[@]} -gt 0 ]; then grep -ohE '/[^[:space:]"'"'"'=,]+\.(crt|pem|key)' "$<shown[@]}" 2>/dev/null | while read -r c; do echo "$c"; echo "$<c%/*}/healthcheck-client.crt"; echo "$<c%/*}/healthcheck-client.key"; done; fi; printf '%s\n' "$<named[@]}"; } | sort -u | while read -r c; do [ "$c" = /dev/null ] && continue; if [ ! -e "$c" ]; then echo "$M cert missing - $c"; elif [ "$<c%.key}" != "$c" ] || [ "$<c%-key.pem}" != "$c" ]; then echo "$M cert exists key $c"; elif ! command -v openssl >/dev/null 2>&1; then echo "$M cert exists unknown $c"; elif openssl x509 -noout -text -in "$c" 2>/dev/null | grep -A1 'Extended Key Usage' | grep -q 'Client Authentication'; then echo "$M cert exists client $c"; else echo "$M cert exists noclient $c"; fi; done`.replaceAll('$<', '${');
+const FACTS_SCRIPT = String.raw`for w in "$udir"/*.wants/"$unit"; do [ -e "$w" ] && echo "$M enabled $w"; done; shown=(); show() { if [ -f "$1" ]; then shown+=("$1"); printf '%s file %s\n' "$M" "$1"; cat -- "$1"; printf '\n%s end\n' "$M"; fi; }; for f in "$<files[@]}"; do show "$f"; done; for d in "$<dropins[@]}"; do for f in "$d"/*.conf; do show "$f"; done; done; if [ $<#shown[@]} -gt 0 ]; then for f in $(sed -n 's/^[[:space:]]*EnvironmentFile[[:space:]]*=[[:space:]]*-\{0,1\}//p' "$<shown[@]}" 2>/dev/null); do show "$f"; done; fi; { if [ $<#shown[@]} -gt 0 ]; then grep -ohE '/[^[:space:]"'"'"'=,]+\.(crt|pem|key)' "$<shown[@]}" 2>/dev/null | while read -r c; do echo "$c"; echo "$<c%/*}/healthcheck-client.crt"; echo "$<c%/*}/healthcheck-client.key"; done; fi; printf '%s\n' "$<named[@]}"; } | sort -u | while read -r c; do [ "$c" = /dev/null ] && continue; if [ ! -e "$c" ]; then echo "$M cert missing - $c"; elif [ "$<c%.key}" != "$c" ] || [ "$<c%-key.pem}" != "$c" ]; then echo "$M cert exists key $c"; elif ! command -v openssl >/dev/null 2>&1; then echo "$M cert exists unknown $c"; elif openssl x509 -noout -text -in "$c" 2>/dev/null | grep -A1 'Extended Key Usage' | grep -q 'Client Authentication'; then echo "$M cert exists client $c"; else echo "$M cert exists noclient $c"; fi; done`.replaceAll('$<', '${');
 
 const dropInDirs = (p: FactPaths, unit: string) => (p.unitDirs ?? UNIT_DIRS).map((d) => `${d}/${unit}.d`);
 
@@ -64,11 +64,13 @@ export function factsCommand(p: FactPaths): Shell {
     ...unitCandidates(p, p.schedulerUnit, undefined),
   ];
   const dropIns = [p.unit, p.apiserverUnit].flatMap((u) => dropInDirs(p, u));
-  return sh`M=${FACTS_MARK}; files=(${words(files)}); dropins=(${words(dropIns)}); named=(${words(['/dev/null', ...p.certs])}); ${lit(FACTS_SCRIPT)}`;
+  return sh`M=${FACTS_MARK}; files=(${words(files)}); dropins=(${words(dropIns)}); named=(${words(['/dev/null', ...p.certs])}); unit=${p.unit}; udir=${(p.unitDirs ?? UNIT_DIRS)[0] ?? '/etc/systemd/system'}; ${lit(FACTS_SCRIPT)}`;
 }
 
 export interface FactsDump {
   files: Map<string, string>;
+  /** The etcd unit is enabled (a link in a .wants dir): it is what starts etcd at boot. */
+  enabled: boolean;
   certs: Map<string, { exists: boolean; use: 'client' | 'noclient' | 'unknown' | 'key' | '-' }>;
 }
 
@@ -76,6 +78,7 @@ export interface FactsDump {
 export function parseDump(stdout: string): FactsDump {
   const files = new Map<string, string>();
   const certs: FactsDump['certs'] = new Map();
+  let enabled = false;
   const lines = stdout.split('\n');
   for (let i = 0; i < lines.length; i++) {
     const l = lines[i] as string;
@@ -85,12 +88,13 @@ export function parseDump(stdout: string): FactsDump {
       for (i++; i < lines.length && lines[i] !== `${FACTS_MARK} end`; i++) body.push(lines[i] as string);
       // the command adds one newline before the end mark
       files.set(path, body.join('\n').replace(/\n$/, ''));
-    } else if (l.startsWith(`${FACTS_MARK} cert `)) {
+    } else if (l.startsWith(`${FACTS_MARK} enabled `)) enabled = true;
+    else if (l.startsWith(`${FACTS_MARK} cert `)) {
       const m = /^(exists|missing) (\S+) (.+)$/.exec(l.slice(`${FACTS_MARK} cert `.length));
       if (m) certs.set(m[3] as string, { exists: m[1] === 'exists', use: m[2] as 'client' });
     }
   }
-  return { files, certs };
+  return { files, certs, enabled };
 }
 
 /** One discovered setting: its value and the host's file and line that say so. */
@@ -168,10 +172,13 @@ export function parseFacts(stdout: string, p: FactPaths, givenStyle: 'static-pod
   const manifestFile = dump.files.has(p.manifest) ? p.manifest : dump.files.has(p.stashedManifest) ? p.stashedManifest : undefined;
   const unitFile = unitCandidates(p, p.unit, p.unitFile).find((f) => dump.files.has(f));
   let style = givenStyle;
+  let why: string | undefined;
   if (style === undefined) {
-    if (manifestFile && unitFile) return { ok: false, message: `both a static-pod manifest (${manifestFile}) and an etcd unit (${unitFile}) are there: say which one runs etcd with etcd.style in the inventory` };
+    // a packaged etcd unit that is not enabled (Debian's etcd-server next to kubeadm) is not what runs etcd
+    if (manifestFile && unitFile && dump.enabled) return { ok: false, message: `both a static-pod manifest (${manifestFile}) and an enabled etcd unit (${unitFile}) are there: say which one runs etcd with etcd.style in the inventory` };
     if (!manifestFile && !unitFile) return { ok: false, message: `no etcd found: neither ${p.manifest} (nor ${p.stashedManifest}) nor an etcd unit (${unitCandidates(p, p.unit, p.unitFile).join(', ')})` };
     style = manifestFile ? 'static-pod' : 'systemd';
+    if (manifestFile && unitFile) why = `a static-pod manifest (${unitFile} is there too, but not enabled)`;
   }
   const file = style === 'static-pod' ? manifestFile : unitFile;
   if (!file) return { ok: false, message: style === 'static-pod' ? `no etcd manifest: neither ${p.manifest} nor ${p.stashedManifest} is there` : `no etcd unit file: none of ${unitCandidates(p, p.unit, p.unitFile).join(', ')} is there` };
@@ -179,7 +186,7 @@ export function parseFacts(stdout: string, p: FactPaths, givenStyle: 'static-pod
   if (!r.ok) return { ok: false, message: `${file}: ${r.message}`, at: r.at };
   const cmd = r.cmd;
   const fileAt: Where = { file, line: 1 };
-  s.style = { value: style, at: fileAt, why: style === 'static-pod' ? 'a static-pod manifest' : 'a systemd unit' };
+  s.style = { value: style, at: fileAt, why: why ?? (givenStyle ? 'the inventory says so' : style === 'static-pod' ? 'a static-pod manifest' : 'a systemd unit') };
   // the path the runbook works with: the manifest's place in the manifests dir even when found stashed
   s.manifest = { value: style === 'static-pod' ? p.manifest : file, at: fileAt };
   const name = flagFact(cmd, 'name');

@@ -223,10 +223,15 @@ describe('parseFacts: what the facts command reads on a host', () => {
     const r = parseFacts(run(none.paths), none.paths, undefined);
     expect(r.ok).toBe(false);
     if (!r.ok) expect(r.message).toMatch(/no etcd found/);
-    const both = hostDir({ '/etc/kubernetes/manifests/etcd.yaml': KUBEADM, '/etc/systemd/system/etcd.service': UNIT });
+    // a packaged unit that is not enabled does not run etcd: the manifest does
+    const both = hostDir({ '/etc/kubernetes/manifests/etcd.yaml': KUBEADM, '/usr/lib/systemd/system/etcd.service': UNIT });
+    const packaged = parseFacts(run(both.paths), both.paths, undefined);
+    expect(packaged.ok && packaged.facts.settings.style).toMatchObject({ value: 'static-pod', why: expect.stringMatching(/not enabled/) });
+    mkdirSync(join(both.root, '/etc/systemd/system/multi-user.target.wants'), { recursive: true });
+    writeFileSync(join(both.root, '/etc/systemd/system/multi-user.target.wants/etcd.service'), '');
     const b = parseFacts(run(both.paths), both.paths, undefined);
     expect(b.ok).toBe(false);
-    if (!b.ok) expect(b.message).toMatch(/both a static-pod manifest .* and an etcd unit .*etcd.style/);
+    if (!b.ok) expect(b.message).toMatch(/both a static-pod manifest .* and an enabled etcd unit .*etcd.style/);
     // the inventory's style decides then
     expect(parseFacts(run(both.paths), both.paths, 'systemd').ok).toBe(true);
   });
