@@ -181,7 +181,7 @@ export function drSuite(style: 'static-pod' | 'systemd', opts: DrSuiteOptions): 
       await healthy();
       await apiserversReady();
       // the old data dirs were kept
-      for (const i of [0, 1, 2]) expect((await lab.exec(i, 'ls -d ${lab.dataDir}/member.before-*')).code).toBe(0);
+      for (const i of [0, 1, 2]) expect((await lab.exec(i, `ls -d ${lab.dataDir}/member.before-*`)).code).toBe(0);
     }, 240_000);
 
     opts.more?.(() => ({ lab, s3, inv, env, s3vars }));
@@ -241,7 +241,7 @@ export function drSuite(style: 'static-pod' | 'systemd', opts: DrSuiteOptions): 
       // wipe member 2's data dir under a running kubelet: it comes back empty and cannot rejoin by itself
       const wipe =
         style === 'static-pod'
-          ? 'mv /etc/kubernetes/manifests/etcd.yaml /root/etcd.yaml && for i in $(seq 1 50); do [ -e /run/pods/etcd.pid ] || break; sleep 0.1; done; rm -rf ${lab.dataDir}/member && mv /root/etcd.yaml /etc/kubernetes/manifests/etcd.yaml'
+          ? `mv /etc/kubernetes/manifests/etcd.yaml /root/etcd.yaml && for i in $(seq 1 50); do [ -e /run/pods/etcd.pid ] || break; sleep 0.1; done; rm -rf ${lab.dataDir}/member && mv /root/etcd.yaml /etc/kubernetes/manifests/etcd.yaml`
           : // --no-block: an empty member never becomes ready (it cannot join by itself), so a blocking start would
             // fail after the unit's TimeoutStartSec, as with systemd
             `systemctl stop etcd && rm -rf ${lab.dataDir}/member && systemctl start --no-block etcd`;
@@ -291,7 +291,7 @@ export function drSuite(style: 'static-pod' | 'systemd', opts: DrSuiteOptions): 
       await healthy();
       for (const i of [0, 1, 2]) expect(await readKeys(lab, i, '/census/', 's')).toEqual(expectedKeys(N));
       // the survivor's previous data dir was kept, not deleted
-      expect((await lab.exec(2, 'ls -d ${lab.dataDir}/member.before-*')).stdout).toMatch(/member\.before-/);
+      expect((await lab.exec(2, `ls -d ${lab.dataDir}/member.before-*`)).stdout).toMatch(/member\.before-/);
     }, 300_000);
   });
   return { lab: () => lab, inventory: () => inv, env: () => env, s3vars, backupKey: () => backupKey };
