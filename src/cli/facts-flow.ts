@@ -5,7 +5,7 @@
  */
 import { driftMessage, mergeFacts, placeholderInventory } from '../engine/etcd-facts.js';
 import { gatherFacts } from '../engine/gather-facts.js';
-import { makePlan, type PlanInput } from '../engine/plan.js';
+import { makePlan, type PlanInput, type Program } from '../engine/plan.js';
 import { programSha256 } from '../engine/saved-plan.js';
 import type { HostFacts } from '../facts/host-etcd.js';
 import type { Host, Inventory } from '../model/inventory.js';
@@ -16,8 +16,8 @@ import type { Transport } from '../transport/transport.js';
  * inventory does not give changes it. A playbook that never uses them (demo-files.yml) needs no facts, so
  * a host without etcd is never asked for them.
  */
-export function dependsOnEtcdSettings(input: PlanInput): boolean {
-  const real = makePlan(input);
+export function dependsOnEtcdSettings(input: PlanInput, compiled?: Program): boolean {
+  const real: ReturnType<typeof makePlan> = compiled ? { ok: true, plan: compiled } : makePlan(input);
   const probe = makePlan({ ...input, inventory: placeholderInventory(input.inventory) });
   if (!real.ok || !probe.ok) return real.ok !== probe.ok || (!real.ok && !probe.ok && real.message !== probe.message);
   return programSha256(real.plan) !== programSha256(probe.plan);
