@@ -32,6 +32,8 @@ export async function main(argv: string[], io: Io): Promise<number> {
       return (await import('./cli/snapshots-command.js')).snapshots(args, io);
     case 'unlock':
       return (await import('./cli/unlock-command.js')).unlock(args, io);
+    case 'facts':
+      return (await import('./cli/facts-command.js')).factsCommand(args, io);
     case 'resume':
     case 'rollback':
       return (await import('./cli/recover-command.js')).recover(args.command, args, io);

@@ -44,6 +44,10 @@ export interface CliArgs {
   out: string | undefined;
   /** run --plan FILE: execute a saved program. */
   plan: string | undefined;
+  /** plan --facts: connect read-only and plan with the hosts' own etcd settings. */
+  facts: boolean;
+  /** facts --write-inventory FILE: an inventory with the discovered settings. */
+  writeInventory: string | undefined;
   /** Deadline of a command when neither step nor action names one (seconds). */
   commandTimeout: number | undefined;
   /** snapshots: verify --all, --deep, --etcd-tools-dir; prune --keep-last, --max-age-days (checked by the command). */
@@ -91,6 +95,8 @@ export function parseCli(argv: string[]): ParsedArgs {
         force: { type: 'boolean' },
         out: { type: 'string' },
         plan: { type: 'string' },
+        facts: { type: 'boolean' },
+        'write-inventory': { type: 'string' },
         'command-timeout': { type: 'string' },
         all: { type: 'boolean' },
         deep: { type: 'boolean' },
@@ -154,6 +160,8 @@ export function parseCli(argv: string[]): ParsedArgs {
       force: v['force'] === true,
       out: v['out'] as string | undefined,
       plan: v['plan'] as string | undefined,
+      facts: v['facts'] === true,
+      writeInventory: v['write-inventory'] as string | undefined,
       commandTimeout,
       all: v['all'] === true,
       deep: v['deep'] === true,
@@ -174,6 +182,7 @@ export const USAGE = `runbook — etcd disaster-recovery runbooks over SSH
 Usage:
   runbook validate PLAYBOOK [-i INVENTORY] [-e NAME=VALUE]...
   runbook plan     PLAYBOOK -i INVENTORY [options]        dry run: exact per-host commands, nothing contacted
+                                                          (etcd settings from the inventory, unchecked; --facts reads them from the hosts)
   runbook plan     PLAYBOOK -i INVENTORY --out FILE       save the compiled plan (for review in Git)
   runbook run      PLAYBOOK -i INVENTORY [options]        execute (with --dry-run: same as plan)
   runbook run      --plan FILE [-e SECRET=…]              execute exactly a saved plan; refused if anything it was made from changed
@@ -181,6 +190,7 @@ Usage:
   runbook runs show RUN_ID                                show one run's journal
   runbook resume RUN_ID [-e SECRET=…]                     continue a run whose process died, from its journal
   runbook rollback RUN_ID                                 unwind such a run to its last rollback point
+  runbook facts -i INVENTORY [-o json] [--write-inventory FILE]   read each master's etcd settings from its manifest or unit (read-only)
   runbook unlock -i INVENTORY [--force]                   show the cluster lock; --force removes it (asks, journaled)
   runbook snapshots list -i INVENTORY                     the backups backup.yml wrote (newest verified first)
   runbook snapshots show RUN_ID|KEY -i INVENTORY          every field of one backup
@@ -215,6 +225,8 @@ Options:
       --command-timeout SECS  deadline of a command when the step and action name none (default 900)
       --out FILE              plan: also save the compiled plan to FILE
       --plan FILE             run: execute the saved plan FILE
+      --facts                 plan: connect read-only and plan with the etcd settings the hosts' manifests or units give
+      --write-inventory FILE  facts: write an inventory with the discovered settings (review it, then commit it)
   -v, --verbose               print every command as it runs
 
 Exit codes: 0 ok, 1 failed (rolled back / refused), 2 invalid input, 3 needs attention (an undo failed).

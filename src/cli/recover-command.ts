@@ -21,6 +21,7 @@ import { readSavedPlan } from '../engine/saved-plan.js';
 import { buildScope } from '../engine/scope.js';
 import { expandNames } from '../engine/select-hosts.js';
 import { loadInventory } from '../load/load-inventory.js';
+import { driftMessage, mergeFacts } from '../engine/etcd-facts.js';
 import { inventoryOptions, transportOptions } from './ssh-options.js';
 import { loadPlaybook } from '../load/load-playbook.js';
 import { formatProblem } from '../load/problem.js';
@@ -61,7 +62,7 @@ export async function recover(mode: 'resume' | 'rollback', args: CliArgs, io: Io
     for (const p of inv.problems) io.stderr.write(`${formatProblem(p)}\n`);
     return 2;
   }
-  const inventory = inv.value;
+  let inventory = inv.value;
   const state = foldEvents(
     records.map((r) => r.event),
     inventory.hosts.map((h) => h.name),
@@ -83,6 +84,13 @@ export async function recover(mode: 'resume' | 'rollback', args: CliArgs, io: Io
     saved = { ok: false, message: `cannot read ${PROGRAM_FILE}: ${(e as Error).message}` };
   }
   const secretNames = saved.ok ? saved.plan.program.secrets : [];
+  // the run was compiled with its hosts' etcd settings: its run-time values are rendered with the same ones
+  const savedFacts = saved.ok ? saved.plan.program.facts : undefined;
+  if (savedFacts) {
+    const merged = mergeFacts(inventory, savedFacts);
+    if (!merged.ok) return fail(`the inventory disagrees with the host settings run ${id} was compiled with (${merged.drift.map(driftMessage).join('; ')}): put it back as it was`);
+    inventory = merged.inventory;
+  }
 
   // secrets are never stored: they come again from -e or RUNBOOK_SECRET_<NAME>
   const style = makeStyle(io.stdout, io.env);

@@ -8,7 +8,9 @@ import type { RunEvent, RunMeta } from '../model/events.js';
 import type { Inventory } from '../model/inventory.js';
 import type { Playbook } from '../model/playbook.js';
 import { Journal } from '../engine/journal.js';
-import { makePlan, type Program, programHostNames, secretNames } from '../engine/plan.js';
+import { makePlan, type PlanInput, type Program, programHostNames, secretNames } from '../engine/plan.js';
+import { driftMessage, mergeFacts, settingsDiff } from '../engine/etcd-facts.js';
+import { dependsOnEtcdSettings, type FactsOutcome, factsLine, readFacts } from './facts-flow.js';
 import { type PlanInputs, programSha256, readSavedPlan, savePlan } from '../engine/saved-plan.js';
 import { makeRedactor } from '../engine/redact.js';
 import { runPlaybook } from '../engine/run.js';
@@ -128,8 +130,19 @@ function planInputs(prep: Prepared, args: CliArgs, run: RunInfo, version: string
 }
 
 /** Compile the run; a plan with errors is not a plan: say where, print nothing else. */
-export function compile(prep: Prepared, args: CliArgs, io: Io, run: RunInfo): Program | number {
-  const planned = makePlan({ playbook: prep.playbook, inventory: prep.inventory, extraVars: args.extraVars, limit: prep.limit, run, tags: args.tags, skipTags: args.skipTags, startAt: args.startAt, defaultTimeoutS: args.commandTimeout });
+export function planInputOf(prep: Prepared, args: CliArgs, run: RunInfo, settings: Pick<PlanInput, 'facts' | 'settingsFrom'> = {}): PlanInput {
+  return { playbook: prep.playbook, inventory: prep.inventory, extraVars: args.extraVars, limit: prep.limit, run, tags: args.tags, skipTags: args.skipTags, startAt: args.startAt, defaultTimeoutS: args.commandTimeout, ...settings };
+}
+
+/** The hosts a run of the program contacts: the hosts it runs steps on and the playbook's group (the lock), none marked down. */
+export function contactedHosts(prep: Prepared, program: Program): Host[] {
+  const byName = new Map(prep.inventory.hosts.map((h) => [h.name, h]));
+  const targets = programHostNames(program).map((n) => byName.get(n) as Host);
+  return [...new Map([...expandNames([prep.playbook.hosts], prep.inventory).filter((h) => !h.down), ...targets].map((h) => [h.name, h])).values()];
+}
+
+export function compile(prep: Prepared, args: CliArgs, io: Io, run: RunInfo, settings: Pick<PlanInput, 'facts' | 'settingsFrom'> = {}): Program | number {
+  const planned = makePlan(planInputOf(prep, args, run, settings));
   if (!planned.ok) {
     io.stderr.write(`runbook: ${planned.message}\n`);
     return 2;
@@ -142,8 +155,32 @@ export function compile(prep: Prepared, args: CliArgs, io: Io, run: RunInfo): Pr
   return planned.plan;
 }
 
-export function printPlan(prep: Prepared, args: CliArgs, io: Io, run: RunInfo, version: string): number {
-  const program = compile(prep, args, io, run);
+/**
+ * `plan` (and `run --dry-run`): offline, its etcd settings from the inventory, unchecked (the plan says so);
+ * with --facts it connects read-only, reads the hosts' settings and plans with them.
+ */
+export async function printPlan(prep: Prepared, args: CliArgs, io: Io, run: RunInfo, version: string): Promise<number> {
+  const offline = compile(prep, args, io, run);
+  if (typeof offline === 'number') return offline;
+  const depends = dependsOnEtcdSettings(planInputOf(prep, args, run), offline);
+  let settings: Pick<PlanInput, 'facts' | 'settingsFrom'> = { settingsFrom: depends ? 'inventory' : undefined };
+  if (args.facts && depends) {
+    const transport = new SshTransport(transportOptions(args, args.acceptNewHostKeys));
+    let got: FactsOutcome;
+    try {
+      got = await readFacts(prep.inventory, contactedHosts(prep, offline), transport);
+    } finally {
+      await transport.close();
+    }
+    if (!got.ok) {
+      for (const l of got.lines) io.stderr.write(`${l}\n`);
+      io.stderr.write(`runbook: plan --facts: ${got.message}\n`);
+      return got.exitCode;
+    }
+    prep = { ...prep, inventory: got.inventory };
+    settings = { settingsFrom: 'hosts', facts: got.facts };
+  } else if (args.facts) io.stderr.write('runbook: plan --facts: this playbook does not use the hosts\' etcd settings: nothing to read\n');
+  const program = depends ? compile(prep, args, io, run, settings) : offline;
   if (typeof program === 'number') return program;
   const redact = makeRedactor(secretValues(prep.playbook, args.extraVars, io.env, prep.inventory));
   const scrub = (text: string) => (redact({ type: 'log', level: 'info', message: text }) as { message: string }).message;
@@ -181,14 +218,21 @@ export function loadSavedRun(file: string, args: CliArgs, io: Io, version: strin
     if (!existsSync(f)) return fail(`the ${what} ${f} it was made from is gone`);
     if (fileSha256(f) !== sha) return fail(`the ${what} ${f} changed since the plan was made: review a new plan (runbook plan --out) before running`);
   }
-  const prep = load(inputs);
-  if (typeof prep === 'number') return prep;
+  const loaded = load(inputs);
+  if (typeof loaded === 'number') return loaded;
+  let prep = loaded;
+  // a plan made with --facts was compiled with the hosts' settings it recorded: compiled again with them
+  if (program.facts) {
+    const merged = mergeFacts(prep.inventory, program.facts);
+    if (!merged.ok) return fail(`the inventory disagrees with the host settings the plan was made with (${[...merged.drift.map(driftMessage), ...merged.problems].join('; ')}): review a new plan`);
+    prep = { ...prep, inventory: merged.inventory };
+  }
   const secret = secretNames(prep.playbook);
   const notSecret = Object.keys(args.extraVars).filter((k) => !secret.has(k));
   if (notSecret.length) return fail(`-e ${notSecret.join(', ')}: a saved plan runs with the variables it was made with; only secrets are given again`);
   if (args.limit || args.tags || args.skipTags || args.startAt) return fail('--limit, --tags, --skip-tags and --start-at are part of the saved plan: make a new plan to change them');
   const extraVars = { ...inputs.extraVars, ...args.extraVars };
-  const again = makePlan({ playbook: prep.playbook, inventory: prep.inventory, extraVars, limit: prep.limit, run: inputs.run, tags: inputs.tags, skipTags: inputs.skipTags, startAt: inputs.startAt, defaultTimeoutS: args.commandTimeout });
+  const again = makePlan({ playbook: prep.playbook, inventory: prep.inventory, extraVars, limit: prep.limit, run: inputs.run, tags: inputs.tags, skipTags: inputs.skipTags, startAt: inputs.startAt, defaultTimeoutS: args.commandTimeout, settingsFrom: program.settingsFrom, facts: program.facts });
   if (!again.ok || programSha256(again.plan) !== programSha256(program)) return fail('compiling its playbook and inventory again no longer gives the saved program: review a new plan before running');
   return { prep, program, run: inputs.run, extraVars, inputs };
 }
@@ -345,16 +389,40 @@ export async function executeRun(prep: Prepared, args: CliArgs, io: Io, compiled
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  // the hosts' etcd settings, when the program depends on them: read before any step, merged into the
+  // inventory (drift refused) and compiled into the program the run executes
+  const settle = async (): Promise<{ ok: true; inventory: Inventory; program: Program } | { ok: false; outcome: Outcome }> => {
+    const depends = compiled ? program.settingsFrom !== undefined : dependsOnEtcdSettings(planInputOf(prep, args, run), program);
+    if (!depends) return { ok: true, inventory, program };
+    const refuse = (lines: string[], message: string, exitCode: number) => {
+      for (const l of lines) emit({ type: 'log', level: 'error', message: l });
+      return { ok: false as const, outcome: { status: 'failed' as const, exitCode, failedStep: undefined, message: `refused before any step: ${message}; nothing was changed` } };
+    };
+    const got = await readFacts(inventory, contactedHosts(prep, program), transport);
+    if (!got.ok) return refuse(got.lines, got.message, got.exitCode);
+    for (const [h, f] of Object.entries(got.facts)) emit({ type: 'log', level: 'info', message: factsLine(h, f) });
+    if (compiled) {
+      const diff = settingsDiff(inventory, got.inventory, got.facts);
+      if (diff.length) return refuse(diff, `the hosts' etcd settings are not those the plan was made with (${program.settingsFrom === 'hosts' ? 'they changed since it was made' : 'it took them from the inventory, unchecked'}): review a new plan (runbook plan --facts --out FILE)`, 1);
+      return { ok: true, inventory: got.inventory, program };
+    }
+    const again = compile({ ...prep, inventory: got.inventory }, args, io, run, { settingsFrom: 'hosts', facts: got.facts });
+    if (typeof again === 'number') return refuse([], "the program compiled with the hosts' etcd settings has problems (above)", again);
+    writeFileSync(join(journal.dir, PROGRAM_FILE), `${JSON.stringify(savePlan(inputs, again))}\n`, { mode: 0o600 });
+    return { ok: true, inventory: got.inventory, program: again };
+  };
   let outcome: Outcome;
   try {
-    const gate = await preflight({ targets: [...targets.values()], lockHosts, program, transport, emit, owner: { runId, user: run.user, machine: meta.machine, pid: process.pid, playbook: meta.playbookFile, since: run.started } });
+    const settled = await settle();
+    const gate = settled.ok ? await preflight({ targets: [...targets.values()], lockHosts, program: settled.program, transport, emit, owner: { runId, user: run.user, machine: meta.machine, pid: process.pid, playbook: meta.playbookFile, since: run.started } }) : settled;
     if (!gate.ok) outcome = gate.outcome;
+    else if (!settled.ok) throw new Error('unreachable: a refused settle has no gate');
     else {
       try {
         outcome = await runPlaybook({
-          program,
+          program: settled.program,
           playbook,
-          inventory,
+          inventory: settled.inventory,
           extraVars,
           run,
           forks: args.forks,

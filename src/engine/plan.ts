@@ -1,5 +1,6 @@
 import { dirname } from 'node:path';
 import { findAction } from '../actions/registry.js';
+import type { HostFacts } from '../facts/host-etcd.js';
 import type { Inventory } from '../model/inventory.js';
 import type { Playbook, SourcePos, Step } from '../model/playbook.js';
 import { isCat, isRef } from '../shell/build.js';
@@ -57,6 +58,13 @@ export interface Program {
   errors: { step: string; host: string; message: string; pos: SourcePos }[];
   /** How each host that may be contacted is reached over ssh (from the inventory, the CLI and the ssh config). */
   connections?: Connection[];
+  /**
+   * Where the hosts' etcd settings came from, when the program depends on them: the inventory (and
+   * kubeadm's defaults) unchecked, or the hosts' own manifests and units ('hosts', with `facts`).
+   */
+  settingsFrom?: 'inventory' | 'hosts' | undefined;
+  /** The facts it was compiled with, per host (a run of it checks them again before any step). */
+  facts?: Record<string, HostFacts> | undefined;
 }
 
 export interface Connection {
@@ -100,6 +108,8 @@ export interface PlanInput extends ItemFilter {
   limit: Set<string> | undefined;
   run: RunInfo;
   defaultTimeoutS?: number | undefined;
+  settingsFrom?: Program['settingsFrom'];
+  facts?: Program['facts'];
 }
 
 export function secretNames(playbook: Playbook): Set<string> {
@@ -230,7 +240,7 @@ export function makePlan(input: PlanInput): { ok: true; plan: Program } | { ok: 
     if (item.action === 'etcd.tools' && controls.register) toolsRegister = controls.register;
     entries.push({ kind: 'step', name: item.name, index, action: item.action, pos: item.pos, controls, down: sel.down.map((h) => h.name), hosts });
   }
-  return { ok: true, plan: { playbook: playbook.name, cluster: inventory.cluster, runId: input.run.id, entries, secrets: [...secrets], errors, connections: connectionsOf(inventory, input.limit) } };
+  return { ok: true, plan: { playbook: playbook.name, cluster: inventory.cluster, runId: input.run.id, entries, secrets: [...secrets], errors, connections: connectionsOf(inventory, input.limit), settingsFrom: input.settingsFrom, facts: input.facts } };
 }
 
 /** The hosts a program runs steps on, in first-use order (the run's and recovery's preflight targets). */

@@ -8,7 +8,7 @@ import { type ConfigItem, readSshConfig } from './ssh-config-file.js';
 import { schemaCheck } from './schema-check.js';
 import { readYaml, type YamlSource } from './yaml-source.js';
 
-interface RawEtcd {
+export interface RawEtcd {
   name?: string;
   client_url?: string;
   peer_url?: string;
@@ -94,7 +94,7 @@ export function etcdDefaults(hostName: string, address: string, style: 'static-p
   };
 }
 
-function mergeEtcd(base: EtcdSettings, raw: RawEtcd | undefined): EtcdSettings {
+export function mergeEtcd(base: EtcdSettings, raw: RawEtcd | undefined): EtcdSettings {
   if (!raw) return base;
   const out = { ...base };
   if (raw.name !== undefined) out.name = raw.name;
@@ -228,6 +228,9 @@ function normalise(src: YamlSource, raw: RawInventory, opts: InventoryOptions): 
     const address = route.address;
     const style = h.etcd?.style ?? d.etcd?.style ?? 'static-pod';
     const etcd = mergeEtcd(mergeEtcd(etcdDefaults(name, address, style), { ...d.etcd, name: undefined }), h.etcd);
+    const etcdGiven: NonNullable<Host['etcdGiven']> = {};
+    for (const [path, o] of [[['defaults', 'etcd'], d.etcd], [['hosts', name, 'etcd'], h.etcd]] as const)
+      for (const [k, v] of Object.entries(o ?? {})) if (v !== undefined && !(k === 'name' && path[0] === 'defaults')) etcdGiven[k] = { value: v, ...src.pos([...path, k]) };
     const prev = memberNames.get(etcd.name);
     if (prev) problems.push(src.problem(['hosts', name], `etcd member name '${etcd.name}' is used by host '${prev}' too: member names must be unique`, true));
     memberNames.set(etcd.name, name);
@@ -260,6 +263,8 @@ function normalise(src: YamlSource, raw: RawInventory, opts: InventoryOptions): 
       vars,
       varPos,
       etcd,
+      etcdGiven,
+      etcdSource: 'inventory',
     };
   });
   // two hosts at one address and port are one machine under two names: a restore would run twice there

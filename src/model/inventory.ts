@@ -89,6 +89,14 @@ export interface Host {
   /** Where each of `vars` was set in the inventory (the winning one). */
   varPos?: Record<string, { line: number; col: number }> | undefined;
   etcd: EtcdSettings;
+  /**
+   * The etcd settings the inventory gives (host or defaults), by inventory key (data_dir), with where:
+   * these win over the host's facts but must agree with them. The others are kubeadm's defaults until
+   * facts are gathered.
+   */
+  etcdGiven?: Record<string, { value: unknown; line: number; col: number }> | undefined;
+  /** Where `etcd` comes from: the inventory (and defaults) alone, or merged with the host's own facts. */
+  etcdSource?: 'inventory' | 'host' | undefined;
 }
 
 export interface Inventory {

@@ -24,7 +24,16 @@ export function formatPlan(plan: Program, c: ChalkInstance): string {
     if (h.note) out.push(c.cyan(`${indent}note: ${h.note}`));
     if (h.irreversible) out.push(c.yellow(`${indent}no undo: ${h.irreversible}`));
   };
-  out.push(`${c.bold('plan')} ${plan.playbook} on cluster ${plan.cluster} (dry run: nothing was contacted)`);
+  out.push(`${c.bold('plan')} ${plan.playbook} on cluster ${plan.cluster} (dry run: ${plan.settingsFrom === 'hosts' ? 'the hosts were read, nothing was changed' : 'nothing was contacted'})`);
+  if (plan.settingsFrom === 'inventory')
+    out.push(c.yellow("  etcd settings: from the inventory and kubeadm's defaults, NOT checked against the hosts (plan --facts reads them from the hosts; a run reads them and refuses drift)"));
+  if (plan.settingsFrom === 'hosts') {
+    out.push(`${c.bold('etcd settings')} read from the hosts (the inventory's own values agree):`);
+    for (const [h, f] of Object.entries(plan.facts ?? {})) {
+      const s = f.settings;
+      out.push(`  ${h}: ${s.style?.value ?? '?'}${f.stopped ? ' (stopped)' : ''}, member ${s.name?.value ?? '?'}, data dir ${s.data_dir?.value ?? '?'}, client ${s.client_url?.value ?? '?'}, peer ${s.peer_url?.value ?? '?'}${c.dim(`  [${s.style?.at.file ?? '?'}]`)}`);
+    }
+  }
   out.push(
     c.dim(
       `  each $ line is the exact text given to \`timeout -k ${KILL_AFTER_S} SECONDS bash -c TEXT\` on the host (after \`sudo -n --\` where become applies); <name> is a value only the run knows, filled in as one quoted word`,

@@ -10,6 +10,8 @@ export type EtcdMode = 'none' | 'static-pod' | 'systemd';
 
 export interface EtcdMember {
   name: string;
+  /** etcd's --name (default: the node name, as kubeadm does it). */
+  memberName?: string | undefined;
   hostname: string;
   address: string;
   /** Full etcd version this member runs (a dir of the lab's etcd cache, see etcd-dist.sh), e.g. 3.5.30. */
@@ -53,9 +55,41 @@ export interface LabPki {
 export const etcdImage = (version: string): string => `registry.k8s.io/etcd:${version}-0`;
 export const APISERVER_IMAGE = 'registry.k8s.io/kube-apiserver:v1.26.15';
 
-export function nodePki(hostDir: string): LabPki {
+/**
+ * 'kubeadm': /etc/kubernetes/pki/etcd/{ca,server,peer,healthcheck-client}.crt. 'ssl' (a binary install's
+ * layout): everything flat in /etc/kubernetes/ssl, no healthcheck-client (etcdctl then uses the apiserver's
+ * etcd client certificate, which `healthcheckClient*` name in that layout).
+ */
+export function nodePki(hostDir: string, layout: 'kubeadm' | 'ssl' = 'kubeadm'): LabPki {
   const d = '/etc/kubernetes/pki';
   const e = `${d}/etcd`;
+  const host = {
+    dir: hostDir,
+    caCert: path.join(hostDir, 'ca.crt'),
+    caKey: path.join(hostDir, 'ca.key'),
+    healthcheckClientCert: path.join(hostDir, 'healthcheck-client.crt'),
+    healthcheckClientKey: path.join(hostDir, 'healthcheck-client.key'),
+    apiserverEtcdClientCert: path.join(hostDir, 'apiserver-etcd-client.crt'),
+    apiserverEtcdClientKey: path.join(hostDir, 'apiserver-etcd-client.key'),
+  };
+  if (layout === 'ssl') {
+    const s = '/etc/kubernetes/ssl';
+    return {
+      dir: s,
+      etcdDir: s,
+      caCert: `${s}/etcd-ca.pem`,
+      caKey: `${s}/etcd-ca-key.pem`,
+      serverCert: `${s}/etcd-server.pem`,
+      serverKey: `${s}/etcd-server-key.pem`,
+      peerCert: `${s}/etcd-peer.pem`,
+      peerKey: `${s}/etcd-peer-key.pem`,
+      healthcheckClientCert: `${s}/apiserver-etcd-client.pem`,
+      healthcheckClientKey: `${s}/apiserver-etcd-client-key.pem`,
+      apiserverEtcdClientCert: `${s}/apiserver-etcd-client.pem`,
+      apiserverEtcdClientKey: `${s}/apiserver-etcd-client-key.pem`,
+      host,
+    };
+  }
   return {
     dir: d,
     etcdDir: e,
@@ -69,15 +103,7 @@ export function nodePki(hostDir: string): LabPki {
     healthcheckClientKey: `${e}/healthcheck-client.key`,
     apiserverEtcdClientCert: `${d}/apiserver-etcd-client.crt`,
     apiserverEtcdClientKey: `${d}/apiserver-etcd-client.key`,
-    host: {
-      dir: hostDir,
-      caCert: path.join(hostDir, 'ca.crt'),
-      caKey: path.join(hostDir, 'ca.key'),
-      healthcheckClientCert: path.join(hostDir, 'healthcheck-client.crt'),
-      healthcheckClientKey: path.join(hostDir, 'healthcheck-client.key'),
-      apiserverEtcdClientCert: path.join(hostDir, 'apiserver-etcd-client.crt'),
-      apiserverEtcdClientKey: path.join(hostDir, 'apiserver-etcd-client.key'),
-    },
+    host,
   };
 }
 
@@ -147,26 +173,28 @@ export async function generatePki(hostDir: string, members: EtcdMember[]): Promi
   return pki;
 }
 
-/** Copies the PKI of one member into seedRoot (a tree that node-init.sh copies into / on first boot). */
-export async function seedPki(hostDir: string, member: EtcdMember, seedRoot: string): Promise<void> {
-  const etcdDir = path.join(seedRoot, 'etc/kubernetes/pki/etcd');
-  await mkdir(etcdDir, { recursive: true });
+/** Copies the PKI of one member into seedRoot (a tree that node-init.sh copies into / on first boot), at the layout's paths. */
+export async function seedPki(pki: LabPki, member: EtcdMember, seedRoot: string): Promise<void> {
+  const hostDir = pki.host.dir;
   const nodeDir = path.join(hostDir, 'nodes', member.name);
+  const at = (p: string) => path.join(seedRoot, p);
   const copies: [string, string][] = [
-    [path.join(hostDir, 'ca.crt'), path.join(etcdDir, 'ca.crt')],
-    [path.join(hostDir, 'ca.key'), path.join(etcdDir, 'ca.key')],
-    [path.join(hostDir, 'healthcheck-client.crt'), path.join(etcdDir, 'healthcheck-client.crt')],
-    [path.join(hostDir, 'healthcheck-client.key'), path.join(etcdDir, 'healthcheck-client.key')],
-    [path.join(nodeDir, 'server.crt'), path.join(etcdDir, 'server.crt')],
-    [path.join(nodeDir, 'server.key'), path.join(etcdDir, 'server.key')],
-    [path.join(nodeDir, 'peer.crt'), path.join(etcdDir, 'peer.crt')],
-    [path.join(nodeDir, 'peer.key'), path.join(etcdDir, 'peer.key')],
-    [path.join(hostDir, 'apiserver-etcd-client.crt'), path.join(seedRoot, 'etc/kubernetes/pki/apiserver-etcd-client.crt')],
-    [path.join(hostDir, 'apiserver-etcd-client.key'), path.join(seedRoot, 'etc/kubernetes/pki/apiserver-etcd-client.key')],
+    [path.join(hostDir, 'ca.crt'), at(pki.caCert)],
+    [path.join(hostDir, 'ca.key'), at(pki.caKey)],
+    [path.join(nodeDir, 'server.crt'), at(pki.serverCert)],
+    [path.join(nodeDir, 'server.key'), at(pki.serverKey)],
+    [path.join(nodeDir, 'peer.crt'), at(pki.peerCert)],
+    [path.join(nodeDir, 'peer.key'), at(pki.peerKey)],
+    [path.join(hostDir, 'apiserver-etcd-client.crt'), at(pki.apiserverEtcdClientCert)],
+    [path.join(hostDir, 'apiserver-etcd-client.key'), at(pki.apiserverEtcdClientKey)],
   ];
+  // kubeadm's healthcheck-client exists only in its layout (elsewhere the name points at the apiserver's)
+  if (pki.healthcheckClientCert !== pki.apiserverEtcdClientCert)
+    copies.push([path.join(hostDir, 'healthcheck-client.crt'), at(pki.healthcheckClientCert)], [path.join(hostDir, 'healthcheck-client.key'), at(pki.healthcheckClientKey)]);
   await Promise.all(copies.map(async ([from, to]) => {
+    await mkdir(path.dirname(to), { recursive: true });
     await copyFile(from, to);
-    await chmod(to, to.endsWith('.key') ? 0o600 : 0o644);
+    await chmod(to, to.endsWith('.key') || to.endsWith('-key.pem') ? 0o600 : 0o644);
   }));
 }
 
@@ -176,7 +204,16 @@ export interface ClusterSpec {
   pki: LabPki;
   /** Which etcd endpoints each kube-apiserver is given. */
   apiserverEtcdServers: 'local' | 'all';
+  /** etcd's --data-dir (default /var/lib/etcd, kubeadm's). */
+  dataDir?: string | undefined;
+  /** The apiserver, controller-manager and scheduler stand-ins serve HTTPS (the member's server certificate), as the real ones do. */
+  controlPlaneTls?: boolean | undefined;
 }
+
+const memberName = (m: EtcdMember): string => m.memberName ?? m.name;
+const dataDirOf = (spec: ClusterSpec): string => spec.dataDir ?? '/var/lib/etcd';
+/** The serving certificate flags of a control-plane stand-in (none: plain HTTP, the default lab). */
+const tlsFlags = (spec: ClusterSpec): string[] => (spec.controlPlaneTls ? [`--tls-cert-file=${spec.pki.serverCert}`, `--tls-private-key-file=${spec.pki.serverKey}`] : []);
 
 export const clientUrl = (m: EtcdMember): string => `https://${m.address}:2379`;
 export const peerUrl = (m: EtcdMember): string => `https://${m.address}:2380`;
@@ -188,16 +225,16 @@ export function etcdFlags(spec: ClusterSpec, m: EtcdMember): string[] {
     `--advertise-client-urls=${clientUrl(m)}`,
     `--cert-file=${p.serverCert}`,
     '--client-cert-auth=true',
-    '--data-dir=/var/lib/etcd',
+    `--data-dir=${dataDirOf(spec)}`,
     `--initial-advertise-peer-urls=${peerUrl(m)}`,
-    `--initial-cluster=${spec.members.map((x) => `${x.name}=${peerUrl(x)}`).join(',')}`,
+    `--initial-cluster=${spec.members.map((x) => `${memberName(x)}=${peerUrl(x)}`).join(',')}`,
     '--initial-cluster-state=new',
     `--initial-cluster-token=${spec.token}`,
     `--key-file=${p.serverKey}`,
     `--listen-client-urls=${clientUrl(m)}`,
     `--listen-metrics-urls=http://${m.address}:2381`,
     `--listen-peer-urls=${peerUrl(m)}`,
-    `--name=${m.name}`,
+    `--name=${memberName(m)}`,
     `--peer-cert-file=${p.peerCert}`,
     '--peer-client-cert-auth=true',
     `--peer-key-file=${p.peerKey}`,
@@ -218,6 +255,7 @@ export function apiserverFlags(spec: ClusterSpec, m: EtcdMember): string[] {
     `--etcd-keyfile=${p.apiserverEtcdClientKey}`,
     `--etcd-servers=${servers.join(',')}`,
     '--secure-port=6443',
+    ...tlsFlags(spec),
   ];
 }
 
@@ -249,7 +287,7 @@ export function etcdManifest(spec: ClusterSpec, m: EtcdMember): string {
     '        cpu: 100m\n' +
     '        memory: 100Mi\n' +
     '    volumeMounts:\n' +
-    '    - mountPath: /var/lib/etcd\n' +
+    `    - mountPath: ${dataDirOf(spec)}\n` +
     '      name: etcd-data\n' +
     '    - mountPath: /etc/kubernetes/pki/etcd\n' +
     '      name: etcd-certs\n' +
@@ -261,7 +299,7 @@ export function etcdManifest(spec: ClusterSpec, m: EtcdMember): string {
     '      type: DirectoryOrCreate\n' +
     '    name: etcd-certs\n' +
     '  - hostPath:\n' +
-    '      path: /var/lib/etcd\n' +
+    `      path: ${dataDirOf(spec)}\n` +
     '      type: DirectoryOrCreate\n' +
     '    name: etcd-data\n' +
     'status: {}\n'
@@ -320,7 +358,7 @@ export function etcdUnit(spec: ClusterSpec, m: EtcdMember): string {
     '\n' +
     '[Service]\n' +
     'Type=notify\n' +
-    'WorkingDirectory=/var/lib/etcd/\n' +
+    `WorkingDirectory=${dataDirOf(spec)}/\n` +
     `ExecStart=${continued(`${ETCD_IMAGES_DIR}/${m.etcdVersion}/etcd`, etcdFlags(spec, m))}\n` +
     'Restart=always\n' +
     'RestartSec=15\n' +
@@ -358,9 +396,9 @@ export const COMPONENTS = [
   { name: 'kube-scheduler', port: 10259 },
 ] as const;
 
-const componentFlags = (m: EtcdMember, port: number): string[] => [`--bind-address=${m.address}`, `--secure-port=${port}`, '--kubeconfig=/etc/kubernetes/controller-manager.conf'];
+const componentFlags = (m: EtcdMember, port: number, spec?: ClusterSpec): string[] => [`--bind-address=${m.address}`, `--secure-port=${port}`, '--kubeconfig=/etc/kubernetes/controller-manager.conf', ...(spec ? tlsFlags(spec) : [])];
 
-export function componentManifest(c: (typeof COMPONENTS)[number], m: EtcdMember): string {
+export function componentManifest(c: (typeof COMPONENTS)[number], m: EtcdMember, spec?: ClusterSpec): string {
   return (
     'apiVersion: v1\n' +
     'kind: Pod\n' +
@@ -375,7 +413,7 @@ export function componentManifest(c: (typeof COMPONENTS)[number], m: EtcdMember)
     '  - command:\n' +
     '    - /etc/lab-bin/fake-component.mjs\n' +
     `    - ${c.name}\n` +
-    yamlList(componentFlags(m, c.port), '    ') +
+    yamlList(componentFlags(m, c.port, spec), '    ') +
     `    image: registry.k8s.io/${c.name}:v1.26.15\n` +
     `    name: ${c.name}\n` +
     '  hostNetwork: true\n' +
@@ -383,14 +421,14 @@ export function componentManifest(c: (typeof COMPONENTS)[number], m: EtcdMember)
   );
 }
 
-export function componentUnit(c: (typeof COMPONENTS)[number], m: EtcdMember): string {
+export function componentUnit(c: (typeof COMPONENTS)[number], m: EtcdMember, spec?: ClusterSpec): string {
   return (
     '[Unit]\n' +
     `Description=${c.name} (test lab stand-in)\n` +
     'After=kube-apiserver.service\n' +
     '\n' +
     '[Service]\n' +
-    `ExecStart=${continued(`/etc/lab-bin/fake-component.mjs ${c.name}`, componentFlags(m, c.port))}\n` +
+    `ExecStart=${continued(`/etc/lab-bin/fake-component.mjs ${c.name}`, componentFlags(m, c.port, spec))}\n` +
     'Restart=always\n' +
     'RestartSec=5\n' +
     '\n' +
@@ -418,7 +456,9 @@ export function kubeletUnit(): string {
 
 /** Writes the seed tree for one node: PKI, manifests or units (+ enable symlinks). */
 export async function writeSeed(seedRoot: string, mode: EtcdMode, spec: ClusterSpec, m: EtcdMember): Promise<void> {
-  await seedPki(spec.pki.host.dir, m, seedRoot);
+  await seedPki(spec.pki, m, seedRoot);
+  // a data dir elsewhere than kubeadm's: there before etcd starts (a unit's WorkingDirectory= is it)
+  if (spec.dataDir) await mkdir(path.join(seedRoot, spec.dataDir), { recursive: true, mode: 0o700 });
   const manifests = path.join(seedRoot, 'etc/kubernetes/manifests');
   const units = path.join(seedRoot, 'etc/systemd/system');
   const wants = path.join(units, 'multi-user.target.wants');
@@ -432,11 +472,11 @@ export async function writeSeed(seedRoot: string, mode: EtcdMode, spec: ClusterS
   if (mode === 'static-pod') {
     await writeFile(path.join(manifests, 'etcd.yaml'), etcdManifest(spec, m), { mode: 0o600 });
     await writeFile(path.join(manifests, 'kube-apiserver.yaml'), apiserverManifest(spec, m), { mode: 0o600 });
-    for (const c of COMPONENTS) await writeFile(path.join(manifests, `${c.name}.yaml`), componentManifest(c, m), { mode: 0o600 });
+    for (const c of COMPONENTS) await writeFile(path.join(manifests, `${c.name}.yaml`), componentManifest(c, m, spec), { mode: 0o600 });
     await enable('kubelet.service', kubeletUnit());
   } else if (mode === 'systemd') {
     await enable('etcd.service', etcdUnit(spec, m));
     await enable('kube-apiserver.service', apiserverUnit(spec, m));
-    for (const c of COMPONENTS) await enable(`${c.name}.service`, componentUnit(c, m));
+    for (const c of COMPONENTS) await enable(`${c.name}.service`, componentUnit(c, m, spec));
   }
 }

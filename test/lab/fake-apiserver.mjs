@@ -4,7 +4,8 @@
 // Takes the real flags it needs and ignores the others:
 //   --etcd-servers=https://A:2379[,https://B:2379]  --etcd-cafile  --etcd-certfile  --etcd-keyfile
 //   --bind-address=ADDR (default 127.0.0.1)  --secure-port=6443  --advertise-address (unused)
-// Serves PLAIN HTTP (not HTTPS) on bind-address:secure-port:
+// Serves PLAIN HTTP on bind-address:secure-port, or HTTPS when given --tls-cert-file and
+// --tls-private-key-file (as the real one always does; the lab's non-kubeadm layout uses them):
 //   GET /readyz, /healthz  200 "ok" if a linearizable read from etcd works right
 //                          now (quorum + leader), else 500 "etcd: <why>". Result cached 500 ms.
 //   GET /livez             200 "ok" while the process runs
@@ -101,7 +102,9 @@ function checkEtcd() {
   return inflight;
 }
 
-const server = http.createServer(async (req, res) => {
+// the real apiserver always serves TLS; the lab's stand-in does when given its serving certificate
+const serving = flags['tls-cert-file'] && flags['tls-private-key-file'] ? { cert: readFileSync(flags['tls-cert-file']), key: readFileSync(flags['tls-private-key-file']) } : undefined;
+const handler = async (req, res) => {
   const path = (req.url ?? '/').split('?')[0];
   const send = (code, text, type = 'text/plain') => {
     res.writeHead(code, { 'content-type': type });
@@ -115,14 +118,15 @@ const server = http.createServer(async (req, res) => {
     return r.ok ? send(200, 'ok') : send(500, `[-]etcd failed: ${r.why}\nreadyz check failed`);
   }
   return send(404, 'not found (lab kube-apiserver stand-in serves /readyz /healthz /livez /version)');
-});
+};
+const server = serving ? https.createServer(serving, handler) : http.createServer(handler);
 server.keepAliveTimeout = 5_000;
 server.on('error', (e) => {
   log(`cannot listen on ${bindAddress}:${port}: ${e.message}`);
   process.exit(1);
 });
 server.listen(port, bindAddress, () => {
-  log(`serving plain HTTP on ${bindAddress}:${port}, etcd ${servers.join(',')}`);
+  log(`serving ${serving ? 'HTTPS' : 'plain HTTP'} on ${bindAddress}:${port}, etcd ${servers.join(',')}`);
   notifyWhenReady();
 });
 

@@ -21,6 +21,7 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, realpathSync, rmSync, statSync } from 'node:fs';
 import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import * as http from 'node:http';
+import * as https from 'node:https';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -108,6 +109,12 @@ export interface Lab {
   apiserverUrl(node: LabNode | number): string;
   /** With LabOptions.bastion: the only node the test process can reach; the masters are behind it. */
   bastion: LabBastion | undefined;
+  /** LabOptions.layout: how etcd is laid out on the nodes. */
+  layout: 'kubeadm' | 'custom';
+  /** etcd member name (--name) of each node, in node order: the node names, or (layout 'custom') others. */
+  memberNames: string[];
+  /** etcd's --data-dir on every node: /var/lib/etcd, or (layout 'custom') /var/lib/etcd-data. */
+  dataDir: string;
 }
 
 /** The bastion of a lab started with `bastion: true` (see bastion-net.ts). */
@@ -214,6 +221,16 @@ export interface LabOptions {
    * through a bastion node (a real sshd) in front of them (bastion-net.ts). Default false.
    */
   bastion?: boolean;
+  /**
+   * How etcd is laid out. 'kubeadm' (default): member names = node names, data dir /var/lib/etcd, kubeadm's
+   * PKI paths, plain-HTTP control-plane stand-ins (the inventory then names their URLs). 'custom', as a
+   * cluster an operator set up by hand: member names member-a, member-b, ... (not the hostnames), data dir
+   * /var/lib/etcd-data, in the systemd style every certificate under /etc/kubernetes/ssl (no
+   * healthcheck-client: the apiserver's etcd client certificate is the client one), and apiserver,
+   * controller-manager and scheduler serving HTTPS on their flags' addresses, as real ones do: an inventory of
+   * only addresses is then enough, everything else read from the hosts.
+   */
+  layout?: 'kubeadm' | 'custom';
 }
 
 export interface LabUser {
@@ -548,7 +565,9 @@ export function etcdIdHex(id: unknown): string {
 
 function httpStatus(url: string, timeoutMs: number): Promise<number> {
   return new Promise((resolve) => {
-    const req = http.get(url, { timeout: timeoutMs, agent: false }, (res) => {
+    // the lab's own stand-ins (any certificate will do: this checks readiness, not identity)
+    const get = url.startsWith('https:') ? (u: string, o: https.RequestOptions, cb: (res: http.IncomingMessage) => void) => https.get(u, { ...o, rejectUnauthorized: false }, cb) : http.get;
+    const req = get(url, { timeout: timeoutMs, agent: false }, (res) => {
       res.resume();
       res.on('end', () => resolve(res.statusCode ?? 0));
       res.on('error', () => resolve(0));
@@ -654,10 +673,14 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
   const hostTools = perNode(opts.hostTools, true);
   const users = checkLabUsers(opts.users ?? []);
   const sshUser = users[0]?.name ?? 'root';
-  const nodes: (LabNode & { etcdVersion: string })[] = Array.from({ length: count }, (_, i) => {
+  const layout = opts.layout ?? 'kubeadm';
+  const custom = layout === 'custom';
+  const nodes: (LabNode & { etcdVersion: string; memberName: string })[] = Array.from({ length: count }, (_, i) => {
     const name = `${prefix}${i + 1}`;
-    return { name, hostname: name, address: `${addressBase}.${i + 1}`, port, pid: 0, stateDir: path.join(stateDir, name), etcdVersion: etcdVersions[i] ?? '' };
+    const memberName = custom ? `member-${i < 26 ? String.fromCharCode(97 + i) : i + 1}` : name;
+    return { name, hostname: name, address: `${addressBase}.${i + 1}`, port, pid: 0, stateDir: path.join(stateDir, name), etcdVersion: etcdVersions[i] ?? '', memberName };
   });
+  const dataDir = custom ? '/var/lib/etcd-data' : '/var/lib/etcd';
   const runtimes: NodeRuntime[] = nodes.map((node, index) => ({ node, index, unsharePid: 0, running: false, exited: Promise.resolve() }));
   // ---- bastion lab (LabOptions.bastion): masters in an inner network namespace, one bastion in front
   const withBastion = opts.bastion === true;
@@ -675,7 +698,7 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
   const innerNetPrefix = (): string[] => (innerNet ? ['nsenter', `--net=${innerNet.netnsPath}`, '--'] : []);
   const pkiDir = path.join(stateDir, 'pki');
   const created = [identityFile, `${identityFile}.pub`, knownHostsFile, hostsFile, pkiDir, ...nodes.map((n) => n.stateDir), ...(withBastion ? [bastionNode.stateDir, path.join(stateDir, 'bastion.sock')] : [])];
-  const pki = nodePki(pkiDir);
+  const pki = nodePki(pkiDir, custom && etcdMode === 'systemd' ? 'ssl' : 'kubeadm');
   const clusterToken = `lab-${randomBytes(6).toString('hex')}`;
   const etcdEndpoints = nodes.map((n) => `https://${n.address}:2379`);
   const clusterSpec: ClusterSpec = {
@@ -683,6 +706,7 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
     token: clusterToken,
     pki,
     apiserverEtcdServers: opts.apiserverEtcdServers ?? (etcdMode === 'systemd' ? 'all' : 'local'),
+    ...(custom ? { dataDir, controlPlaneTls: true } : {}),
   };
   const keepLab = process.env['KEEP_LAB'] === '1';
   let stopped = false;
@@ -876,7 +900,7 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
       .map(shellQuote)
       .join(' ');
 
-  const apiserverUrl = (ref: LabNode | number): string => `http://${resolveNode(ref).node.address}:6443`;
+  const apiserverUrl = (ref: LabNode | number): string => `${custom ? 'https' : 'http'}://${resolveNode(ref).node.address}:6443`;
 
   /** One round of health checks; returns the health or a string saying what is wrong. */
   const checkEtcdOnce = async (runner: NodeRuntime, endpoints: string[], expectMembers: number): Promise<EtcdHealth | string> => {
@@ -947,7 +971,7 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
 
   /** An HTTP status seen from inside a node (behind a bastion the test process cannot reach it). */
   const innerHttpStatus = async (rt: NodeRuntime, url: string): Promise<number> => {
-    const r = await lab.exec(rt.index, `curl -s -o /dev/null -m 1.5 -w '%{http_code}' ${shellQuote(url)}`, { timeoutMs: 5_000 }).catch(() => ({ stdout: '0' }));
+    const r = await lab.exec(rt.index, `curl -sk -o /dev/null -m 1.5 -w '%{http_code}' ${shellQuote(url)}`, { timeoutMs: 5_000 }).catch(() => ({ stdout: '0' }));
     return Number(r.stdout.trim()) || 0;
   };
 
@@ -1027,6 +1051,9 @@ ${await etcdDiagnostics(selected)}`);
     get bastion() {
       return bastion;
     },
+    layout,
+    memberNames: nodes.map((n) => n.memberName),
+    dataDir,
 
     async etcdctl(ref, args, eopts = {}) {
       needEtcd('etcdctl');

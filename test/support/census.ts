@@ -3,7 +3,7 @@ import type { Lab } from '../lab/lab.js';
 /** Write `n` keys /census/0000.. in transactions of 100 (etcd's default --max-txn-ops is 128). */
 export async function writeCensus(lab: Lab, n: number, prefix = '/census/'): Promise<void> {
   const ep = lab.etcdEndpoints.join(',');
-  const pki = '--cacert=/etc/kubernetes/pki/etcd/ca.crt --cert=/etc/kubernetes/pki/etcd/healthcheck-client.crt --key=/etc/kubernetes/pki/etcd/healthcheck-client.key';
+  const pki = `--cacert=${lab.pki.caCert} --cert=${lab.pki.healthcheckClientCert} --key=${lab.pki.healthcheckClientKey}`;
   const script = `set -e
 for start in $(seq 0 100 ${n - 1}); do
   { echo; for i in $(seq $start $((start + 99))); do [ $i -lt ${n} ] && printf 'put ${prefix}%04d value-%d\\n' $i $i; done; echo; echo; } |

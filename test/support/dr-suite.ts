@@ -36,6 +36,12 @@ export interface DrSuiteOptions {
   users?: LabUser[];
   /** Masters behind a bastion (startLab bastion), named in the inventory only by their ssh alias (writeLabSshConfig). */
   bastion?: boolean;
+  /**
+   * 'custom': the lab lays etcd out as by hand (member names not the hostnames, data dir /var/lib/etcd-data,
+   * systemd certificates under /etc/kubernetes/ssl, HTTPS control plane) and the inventory has only the
+   * addresses and the ssh user and key: every other setting is read from the hosts (startLab layout).
+   */
+  layout?: 'kubeadm' | 'custom';
   /** More tests inside the suite's describe, after backup and full-restore, with the suite's lab. */
   more?: (ctx: () => DrContext) => void;
 }
@@ -81,7 +87,7 @@ export function drSuite(style: 'static-pod' | 'systemd', opts: DrSuiteOptions): 
 
   async function apiserversReady(): Promise<void> {
     for (const [i, n] of lab.nodes.entries()) {
-      const r = await lab.exec(i, `curl -fsS --max-time 3 http://${n.address}:6443/readyz`);
+      const r = await lab.exec(i, `curl -fsSk --max-time 3 ${lab.apiserverUrl(n)}/readyz`);
       expect(r.code, `apiserver on ${n.name}: ${r.stderr}`).toBe(0);
     }
   }
@@ -110,10 +116,10 @@ export function drSuite(style: 'static-pod' | 'systemd', opts: DrSuiteOptions): 
   }
 
   beforeAll(async () => {
-    [lab, s3] = await Promise.all([startLab({ nodes: 3, etcd: style, etcdVersion: version, hostTools: [0, 1, 2].map((i) => !opts.noTools?.includes(i)), users: opts.users ?? [], bastion: opts.bastion === true }), startS3()]);
+    [lab, s3] = await Promise.all([startLab({ nodes: 3, etcd: style, layout: opts.layout ?? 'kubeadm', etcdVersion: version, hostTools: [0, 1, 2].map((i) => !opts.noTools?.includes(i)), users: opts.users ?? [], bastion: opts.bastion === true }), startS3()]);
     inv = writeLabInventory(lab, join(lab.stateDir, 'inventory.yml'), {
       cluster: `lab-${style}`,
-      hostExtra: (i) => labEtcdBlock(lab, i, [`style: ${style}`]),
+      ...(opts.layout === 'custom' ? {} : { hostExtra: (i: number) => labEtcdBlock(lab, i, [`style: ${style}`]) }),
       ...(opts.bastion ? { sshConfig: writeLabSshConfig(lab) } : {}),
     });
     env = { RUNBOOK_RUNS_DIR: join(lab.stateDir, 'runs'), AWS_ACCESS_KEY_ID: s3.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.secretAccessKey, AWS_REGION: s3.region };
@@ -132,7 +138,7 @@ export function drSuite(style: 'static-pod' | 'systemd', opts: DrSuiteOptions): 
       expect(r.code, r.stdout + r.stderr).toBe(0);
       backupKey = `etcd/lab-${style}/${runId}/snapshot.db`;
       const prov = JSON.parse(await s3c.getText(`${backupKey}.json`)) as Record<string, string | number | boolean>;
-      expect(prov).toMatchObject({ cluster: `lab-${style}`, member: 'master-1', verified: true, kind: 'etcd-snapshot' });
+      expect(prov).toMatchObject({ cluster: `lab-${style}`, member: lab.memberNames[0], verified: true, kind: 'etcd-snapshot' });
       expect(String(prov['sha256'])).toMatch(/^[0-9a-f]{64}$/);
       expect(Number(prov['revision'])).toBeGreaterThan(0);
       // metadata keys are stored as S3 header names: etcd_version → etcd-version
@@ -175,7 +181,7 @@ export function drSuite(style: 'static-pod' | 'systemd', opts: DrSuiteOptions): 
       await healthy();
       await apiserversReady();
       // the old data dirs were kept
-      for (const i of [0, 1, 2]) expect((await lab.exec(i, 'ls -d /var/lib/etcd/member.before-*')).code).toBe(0);
+      for (const i of [0, 1, 2]) expect((await lab.exec(i, `ls -d ${lab.dataDir}/member.before-*`)).code).toBe(0);
     }, 240_000);
 
     opts.more?.(() => ({ lab, s3, inv, env, s3vars }));
@@ -186,12 +192,12 @@ export function drSuite(style: 'static-pod' | 'systemd', opts: DrSuiteOptions): 
       const before = await readKeys(lab, 0, '/');
       const runId = `failing-restore-${Date.now()}`;
       // block the third member's "move data dir aside": it fails after apiservers and etcd were stopped
-      await lab.exec(2, `mkdir -p /var/lib/etcd/member.before-${runId}`);
+      await lab.exec(2, `mkdir -p ${lab.dataDir}/member.before-${runId}`);
       const r = await run(['run', 'playbooks/full-restore.yml', '-i', inv, '--yes', '--run-id', runId, '-e', `snapshot_key=${backupKey}`, ...s3vars()]);
       expect(r.code, r.stdout + r.stderr).toBe(1);
       expect(r.stdout).toMatch(/rolled back to 'rehearsed'/);
       expect(r.stdout).toMatch(/undone stop etcd everywhere on master-1/);
-      await lab.exec(2, `rmdir /var/lib/etcd/member.before-${runId}`);
+      await lab.exec(2, `rmdir ${lab.dataDir}/member.before-${runId}`);
       await healthy();
       expect(await readKeys(lab, 0, '/')).toEqual(before);
       await apiserversReady();
@@ -235,10 +241,10 @@ export function drSuite(style: 'static-pod' | 'systemd', opts: DrSuiteOptions): 
       // wipe member 2's data dir under a running kubelet: it comes back empty and cannot rejoin by itself
       const wipe =
         style === 'static-pod'
-          ? 'mv /etc/kubernetes/manifests/etcd.yaml /root/etcd.yaml && for i in $(seq 1 50); do [ -e /run/pods/etcd.pid ] || break; sleep 0.1; done; rm -rf /var/lib/etcd/member && mv /root/etcd.yaml /etc/kubernetes/manifests/etcd.yaml'
+          ? `mv /etc/kubernetes/manifests/etcd.yaml /root/etcd.yaml && for i in $(seq 1 50); do [ -e /run/pods/etcd.pid ] || break; sleep 0.1; done; rm -rf ${lab.dataDir}/member && mv /root/etcd.yaml /etc/kubernetes/manifests/etcd.yaml`
           : // --no-block: an empty member never becomes ready (it cannot join by itself), so a blocking start would
             // fail after the unit's TimeoutStartSec, as with systemd
-            'systemctl stop etcd && rm -rf /var/lib/etcd/member && systemctl start --no-block etcd';
+            `systemctl stop etcd && rm -rf ${lab.dataDir}/member && systemctl start --no-block etcd`;
       expect((await lab.exec(1, wipe)).code).toBe(0);
       const runId = `reinit-${Date.now()}`;
       const r = await run(['run', 'playbooks/reinitialize-member.yml', '-i', inv, '--run-id', runId, '-e', 'member=master-2', ...toolsVars()]);
@@ -246,7 +252,7 @@ export function drSuite(style: 'static-pod' | 'systemd', opts: DrSuiteOptions): 
       // 3.5+: the journal shows the member added as a learner, then promoted; 3.4: added as a voter
       const journal = readFileSync(join(env['RUNBOOK_RUNS_DIR']!, runId, 'journal.jsonl'), 'utf8');
       const started = journal.split('\n').filter((l) => l.includes('"type":"command.start"') && l.includes('"host":"master-2"'));
-      const learnerAdd = started.findIndex((l) => l.includes('member add master-2 --learner'));
+      const learnerAdd = started.findIndex((l) => l.includes(`member add ${lab.memberNames[1]} --learner`));
       const promote = started.findIndex((l) => l.includes('member promote'));
       if (version === '3.4') expect([learnerAdd, promote]).toEqual([-1, -1]);
       else {
@@ -255,7 +261,7 @@ export function drSuite(style: 'static-pod' | 'systemd', opts: DrSuiteOptions): 
         console.log(`etcd ${version} ${style} reinitialize journal (master-2): ${started.length} commands, learner add at #${learnerAdd + 1}, promote at #${promote + 1}`);
         const list = await lab.etcdctl(0, ['member', 'list', '-w', 'json'], { endpoints: 'all' });
         const members = (JSON.parse(list.stdout) as { members: { name: string; isLearner?: boolean }[] }).members;
-        expect(members.find((m) => m.name === 'master-2')?.isLearner ?? false).toBe(false);
+        expect(members.find((m) => m.name === lab.memberNames[1])?.isLearner ?? false).toBe(false);
       }
       expect(await readKeys(lab, 1, '/census/', 's')).toEqual(expectedKeys(N));
       await healthy();
@@ -285,7 +291,7 @@ export function drSuite(style: 'static-pod' | 'systemd', opts: DrSuiteOptions): 
       await healthy();
       for (const i of [0, 1, 2]) expect(await readKeys(lab, i, '/census/', 's')).toEqual(expectedKeys(N));
       // the survivor's previous data dir was kept, not deleted
-      expect((await lab.exec(2, 'ls -d /var/lib/etcd/member.before-*')).stdout).toMatch(/member\.before-/);
+      expect((await lab.exec(2, `ls -d ${lab.dataDir}/member.before-*`)).stdout).toMatch(/member\.before-/);
     }, 300_000);
   });
   return { lab: () => lab, inventory: () => inv, env: () => env, s3vars, backupKey: () => backupKey };
