@@ -8,6 +8,7 @@ import type { ProgramEntry } from './plan.js';
 import type { HostStepPlan } from './plan-step.js';
 import { runCommand } from './run-command.js';
 import type { StoreFactory } from './run-special.js';
+import type { FanOut } from './fan-out.js';
 
 type StepEntry = Extract<ProgramEntry, { kind: 'step' }>;
 type RunPlan = Extract<HostStepPlan, { kind: 'run' }>;
@@ -23,6 +24,8 @@ export interface StepRunContext {
   confirm: (prompt: string, expect: string) => Promise<boolean>;
   signal: AbortSignal;
   stores: StoreFactory;
+  /** The step's shared fetches on this host's wave (one read of an S3 object for every member). */
+  fanOut?: FanOut | undefined;
 }
 
 /** What a step leaves behind on a host: its final result (not yet emitted), what to register, and how to undo it. */
@@ -141,6 +144,7 @@ export async function runStepOnHost(ctx: StepRunContext): Promise<StepRun> {
         confirm: ctx.confirm,
         signal: ctx.signal,
         stores: ctx.stores,
+        fanOut: ctx.fanOut,
       });
       if (planCmd.kind !== 'local' || outcome === undefined || o.facts !== undefined) outcome = o;
       if (o.ok && o.facts && typeof o.facts === 'object') Object.assign(facts, o.facts);
