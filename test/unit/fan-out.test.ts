@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
+import { type PassThrough, Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { fanOut } from '../../src/engine/fan-out.js';
 import { makePlan } from '../../src/engine/plan.js';
@@ -25,7 +25,7 @@ const DEST = '/var/restore/snapshot.db';
 const PARTIAL = '/var/restore/.snapshot.db.runbook-partial';
 const CHUNK = 64 * 1024;
 /** 4 MiB: far more than a member's stdin buffer, so a member that stops reading does hold the others back. */
-const SNAPSHOT = Buffer.alloc(64 * CHUNK, 0).map((_, i) => (i * 7 + (i >> 12)) & 0xff);
+const SNAPSHOT = Buffer.from(Array.from({ length: 64 * CHUNK }, (_, i) => (i * 7 + (i >> 12)) & 0xff));
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 /** The planned command inside its wire form (`timeout … bash -c CMD`), as text. */
@@ -113,7 +113,7 @@ function members(behaviour: Record<string, MemberBehaviour> = {}) {
       });
       if (how === 'stopped') {
         // exits only once the fan-out is held up by it (its write was refused): leaving must free the others
-        if (!input.writableNeedDrain) await blocked(input);
+        if (!(input as PassThrough).writableNeedDrain) await blocked(input);
         fs(h.name).set(PARTIAL, Buffer.concat(got));
         return exited(1, '', 'tee: write error: No space left on device');
       }
