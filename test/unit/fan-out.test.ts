@@ -5,10 +5,12 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type PassThrough, Readable } from 'node:stream';
+import * as age from 'age-encryption';
 import { describe, expect, it } from 'vitest';
 import { fanOut } from '../../src/engine/fan-out.js';
 import { makePlan } from '../../src/engine/plan.js';
 import { runPlaybook } from '../../src/engine/run.js';
+import { runS3Provenance } from '../../src/engine/run-special.js';
 import { loadInventory } from '../../src/load/load-inventory.js';
 import { loadPlaybook } from '../../src/load/load-playbook.js';
 import type { RunEvent } from '../../src/model/events.js';
@@ -306,5 +308,56 @@ describe('fanOut: who shares a fetch, decided without timers', () => {
     expect(await Promise.all([drain(sa!.input), drain(sb!.input)])).toEqual(['', '']);
     expect(await sa!.result).toEqual({ ok: false, message: 'no key to decrypt it' });
     expect(await sb!.result).toEqual({ ok: false, message: 'no key to decrypt it' });
+  });
+});
+
+describe('s3.provenance: the rehearsal refuses early without reading the object', () => {
+  const op = (sha256?: string) => ({ op: 's3-provenance' as const, endpoint: '', region: 'r', bucket: 'b', key: KEY, sha256 });
+  /** A bucket with the object (its bytes) and a record (text, or absent); counts what was read of the object. */
+  function withRecord(object: Buffer | undefined, record: string | undefined, keys = NO_KEYS) {
+    const reads: string[] = [];
+    const store: BackupStore = {
+      ...bucket().store,
+      codecKeys: keys,
+      head: async (k) => (k === KEY && object ? {} : k === `${KEY}.json` && record !== undefined ? {} : undefined),
+      get: async (k, range) => {
+        if (k === `${KEY}.json` && record !== undefined) return { body: Readable.from([Buffer.from(record)]), meta: {} };
+        if (k !== KEY || !object) throw new Error('NoSuchKey');
+        reads.push(range ? `bytes ${range.start}-${range.end}` : 'full');
+        return { body: Readable.from([range ? object.subarray(range.start, range.end + 1) : object]), meta: {} };
+      },
+    };
+    return { stores: () => store, reads };
+  }
+
+  it.each([
+    ['no object', undefined, '{}', undefined, /is not there \(or cannot be read\): refusing it before any host is touched$/],
+    ['a record that does not read', SNAPSHOT, '{not json', undefined, /its provenance record .*snapshot\.db\.json is not valid JSON.*: refusing it before any host is touched$/],
+    ['no sha256 recorded anywhere', SNAPSHOT, '{}', undefined, /has no recorded sha256 \(no metadata, no provenance\): refusing it/],
+    ['a sha256 given that is neither recorded one', SNAPSHOT, JSON.stringify({ sha256: 'a'.repeat(64), snapshotSha256: 'b'.repeat(64), compression: 'gzip' }), 'c'.repeat(64), /the sha256 given, c{64}, is neither the recorded one of the object \(a{64}\) nor of the snapshot in it \(b{64}\)/],
+    ['an age backup and no key', SNAPSHOT, JSON.stringify({ sha256: 'a'.repeat(64), encryption: 'age', recipients: ['age1xyz'] }), undefined, /encrypted with age to age1xyz; no key to decrypt it: set RUNBOOK_AGE_IDENTITY_FILE/],
+  ] as const)('%s', async (_, object, record, given, want) => {
+    const b = withRecord(object, record);
+    const r = await runS3Provenance(op(given), b.stores);
+    expect(r.ok).toBe(false);
+    expect(r.error).toMatch(want);
+    expect(b.reads).toEqual([]);
+  });
+
+  it('an age backup: the right key opens its header from one ranged read of 64 KiB, a wrong key is refused saying so', async () => {
+    const [mine, other] = [await age.generateIdentity(), await age.generateIdentity()];
+    const e = new age.Encrypter();
+    e.addRecipient(await age.identityToRecipient(mine));
+    const object = Buffer.from(await e.encrypt(SNAPSHOT));
+    const record = JSON.stringify({ sha256: sha(object), size: object.length, snapshotSha256: sha(SNAPSHOT), snapshotSize: SNAPSHOT.length, compression: 'none', encryption: 'age', 'etcd-version': '3.5.9' });
+    const keys = (id: string) => ({ ...NO_KEYS, identities: [id], sources: { ...NO_KEYS.sources, identities: '/keys/backup.agekey' } });
+    const good = withRecord(object, record, keys(mine));
+    const ok = await runS3Provenance(op(), good.stores);
+    expect(ok.error).toBeUndefined();
+    expect(ok.facts).toMatchObject({ sha256: sha(object), snapshotSha256: sha(SNAPSHOT), encryption: 'age', provenance: { 'etcd-version': '3.5.9' }, checked: 'record' });
+    expect(good.reads).toEqual([`bytes 0-${64 * 1024 - 1}`]);
+    const bad = withRecord(object, record, keys(other));
+    const no = await runS3Provenance(op(), bad.stores);
+    expect(no.error).toMatch(/cannot decrypt the backup \(age\): .*Tried identities from \/keys\/backup\.agekey: none of them opens it: refusing it before any host is touched$/);
   });
 });
