@@ -344,13 +344,60 @@ function openS3Get(c: Extract<Command, { kind: 's3-get' }>, ctx: SpecialContext)
     const raw = chain.stages.length > 0 ? tap() : stored;
     const total = typeof prov['size'] === 'number' ? prov['size'] : undefined;
     const what = members.length > 1 ? `download ${baseName(c.key)} (one fetch for ${members.join(', ')})` : `download ${baseName(c.key)}`;
-    const decoded = through(obj.body, [progressStage(ctx.progress?.(what, total)), stored.stage, ...chain.stages, ...(raw === stored ? [] : [raw.stage])]);
-    async function* body(): AsyncIterable<Uint8Array> {
+    const storedBytes = through(obj.body, [progressStage(ctx.progress?.(what, total)), stored.stage]);
+    const mismatch = (got: string) => `sha256 mismatch for ${where}: got ${got}, recorded ${want}. The object is corrupt or was replaced: refusing to use it`;
+    const stages = chain.stages;
+    const body = stages.length === 0 ? plainBody() : decodedBody();
+    async function* plainBody(): AsyncIterable<Uint8Array> {
       try {
-        yield* decoded;
+        yield* storedBytes;
       } catch (e) {
-        throw new Error(`${e instanceof DecodeError ? `${where}: ` : `reading ${where}: `}${(e as Error).message}`);
+        throw new Error(`reading ${where}: ${(e as Error).message}`);
       }
+    }
+    // decoding is fed from the stored bytes, which are hashed in full even when decoding stops early: a corrupt
+    // object is reported as corrupt (not as bad gzip), a wrong key as a wrong key (as `s3.verify` does)
+    async function* decodedBody(): AsyncIterable<Uint8Array> {
+      const feed = new PassThrough();
+      feed.on('error', () => undefined);
+      let stop: () => void = () => undefined;
+      const stopped = new Promise<void>((r) => (stop = r));
+      let decodeFailed = false;
+      const pump = (async () => {
+        for await (const ch of storedBytes) {
+          if (decodeFailed) continue;
+          if (!feed.write(ch)) await Promise.race([once(feed, 'drain').catch(() => undefined), stopped]);
+        }
+        feed.end();
+      })().then(
+        () => undefined,
+        (e: unknown) => {
+          feed.destroy(e as Error);
+          return e as Error;
+        },
+      );
+      let finished = false;
+      try {
+        yield* through(feed, [...stages, raw.stage]);
+        finished = true;
+      } catch (e) {
+        decodeFailed = true;
+        stop();
+        const readErr = await pump;
+        if (readErr) throw new Error(`reading ${where}: ${readErr.message}`);
+        const got = stored.result().sha256;
+        if (got !== want) throw new Error(mismatch(got));
+        throw new Error(`${e instanceof DecodeError ? `${where}: ` : `reading ${where}: `}${(e as Error).message}`);
+      } finally {
+        // no member reads any more: stop the GET
+        if (!finished && !decodeFailed) {
+          decodeFailed = true;
+          stop();
+          storedBytes.destroy();
+        }
+      }
+      const readErr = await pump;
+      if (readErr) throw new Error(`reading ${where}: ${readErr.message}`);
     }
     const verdict = (): FetchResult<Fetched> => {
       const got = stored.result().sha256;
@@ -358,11 +405,11 @@ function openS3Get(c: Extract<Command, { kind: 's3-get' }>, ctx: SpecialContext)
       const wantSnap = snapshotShaOf(prov, want);
       const given = filledText(c.sha256);
       if (given && given !== got && given !== snap) return { ok: false, message: `${where}: neither the object (${got}) nor the snapshot in it (${snap}) has the sha256 given, ${given}: refusing to use it` };
-      if (got !== want) return { ok: false, message: `sha256 mismatch for ${where}: got ${got}, recorded ${want}. The object is corrupt or was replaced: refusing to use it` };
+      if (got !== want) return { ok: false, message: mismatch(got) };
       if (wantSnap !== undefined && snap !== wantSnap) return { ok: false, message: `${where} decodes to a snapshot with sha256 ${snap}, recorded ${wantSnap}: refusing to use it` };
       return { ok: true, value: { sha256: want, snapshotSha256: snap, format: formatOf(prov) } };
     };
-    return { ok: true, value: { body: body(), verdict } };
+    return { ok: true, value: { body, verdict } };
   };
 }
 

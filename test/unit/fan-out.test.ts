@@ -5,6 +5,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type PassThrough, Readable } from 'node:stream';
+import { gzipSync } from 'node:zlib';
 import * as age from 'age-encryption';
 import { describe, expect, it } from 'vitest';
 import { fanOut } from '../../src/engine/fan-out.js';
@@ -228,6 +229,40 @@ describe('restore data path: one read of the object, fanned out to every member'
     }
     expect(m.log.filter((l) => l.includes('chmod'))).toEqual([]);
     expect(b.gets).toEqual(['full']);
+  });
+
+  it('a gzip backup is decoded once for all; one with a flipped byte is reported as corrupt (its sha256), not as bad gzip', async () => {
+    const gz = gzipSync(SNAPSHOT);
+    const gzStore = (object: Buffer) => {
+      const gets: string[] = [];
+      const prov = JSON.stringify({ sha256: sha(gz), size: gz.length, snapshotSha256: sha(SNAPSHOT), snapshotSize: SNAPSHOT.length, compression: 'gzip', encryption: 'none' });
+      const store: BackupStore = {
+        ...bucket().store,
+        get: async (key) => {
+          if (key === `${KEY}.json`) return { body: Readable.from([Buffer.from(prov)]), meta: {} };
+          gets.push('full');
+          return { body: Readable.from(Array.from({ length: Math.ceil(object.length / CHUNK) }, (_, i) => object.subarray(i * CHUNK, (i + 1) * CHUNK))), meta: {} };
+        },
+      };
+      return { store, gets };
+    };
+    const good = gzStore(gz);
+    const m = members();
+    const ok = await restore({ store: good.store, transport: m.transport });
+    expect(ok.results).toEqual({ m1: 'changed', m2: 'changed', m3: 'changed' });
+    for (const h of ['m1', 'm2', 'm3']) expect(m.fileOf(h, DEST)?.equals(SNAPSHOT)).toBe(true);
+    expect(good.gets).toEqual(['full']);
+    const bad = Buffer.from(gz);
+    bad[Math.floor(bad.length / 3)]! ^= 0x01;
+    const flipped = gzStore(bad);
+    const m2 = members();
+    const no = await restore({ store: flipped.store, transport: m2.transport });
+    for (const h of ['m1', 'm2', 'm3']) {
+      expect(no.results[h]).toMatch(new RegExp(`^failed: sha256 mismatch for s3://b/${KEY}: got ${sha(bad)}, recorded ${sha(gz)}\\. The object is corrupt or was replaced: refusing to use it; nothing was left on ${h}$`));
+      expect(m2.fileOf(h, PARTIAL)).toBeUndefined();
+      expect(m2.fileOf(h, DEST)).toBeUndefined();
+    }
+    expect(flipped.gets).toEqual(['full']);
   });
 
   it('S3 failing mid-stream fails every member with the reason, partials discarded', async () => {
