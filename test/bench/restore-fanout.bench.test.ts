@@ -1,7 +1,7 @@
 // Benchmark, not a pass/fail test on time: the restore data path. A SIZE object (default 1 GiB) in the lab
 // S3, restored by `s3.download` to 3 lab members, against the plain tools on the same lab: one GET to a
 // file, then 3 `scp` in parallel. Prints MiB/s and the CLI's peak RSS. Opt-in (it moves gigabytes):
-//   RUNBOOK_BENCH_RESTORE=1 [RUNBOOK_BENCH_RESTORE_MIB=1024] [RUNBOOK_BENCH_CLI=/other/dist/cli.js] npm run bench
+//   RUNBOOK_BENCH_RESTORE=1 [RUNBOOK_BENCH_RESTORE_MIB=1024] [RUNBOOK_BENCH_RESTORE_REPS=1] [RUNBOOK_BENCH_CLI=/other/dist/cli.js] npm run bench
 import { spawn } from 'node:child_process';
 import { createCipheriv, createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -81,7 +81,7 @@ it.skipIf(!on)('restore data path: s3.download to 3 members vs one GET then 3 pa
   writeFileSync(pb, `name: restore-bench\nhosts: all\nsteps:\n  - name: fetch\n    action: s3.download\n    args: { key: "${KEY}", dest: "/var/lib/rb-bench/{{ run.id }}/snapshot.db", s3: { bucket: "${s3.bucket}", endpoint: "${s3.endpoint}" } }\n`);
   const clean = () => Promise.all([0, 1, 2].map((i) => lab.exec(i, 'rm -rf /var/lib/rb-bench')));
   const rows: string[] = [];
-  for (let rep = 0; rep < 2; rep++) {
+  for (let rep = 0; rep < Number(process.env['RUNBOOK_BENCH_RESTORE_REPS'] ?? 1); rep++) {
     await clean();
     const before = readFileSync(join(work, 'requests.jsonl'), 'utf8').split('\n').length;
     const r = await timed('/usr/bin/time', ['-f', 'maxrss_kib %M', process.execPath, cli, 'run', pb, '-i', inv, '--output', 'json'], env);
