@@ -4,10 +4,11 @@
 //   RUNBOOK_BENCH_RESTORE=1 [RUNBOOK_BENCH_RESTORE_MIB=1024] [RUNBOOK_BENCH_RESTORE_REPS=1] [RUNBOOK_BENCH_CLI=/other/dist/cli.js] npm run bench
 import { spawn } from 'node:child_process';
 import { createCipheriv, createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createWriteStream, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { type Lab, startLab } from '../lab/lab.js';
 import { type LabS3, startS3 } from '../lab/s3.js';
@@ -23,6 +24,8 @@ const KEY = 'bench/restore/snapshot.db';
 let lab: Lab;
 let s3: LabS3;
 let work: string;
+let sdk: import('@aws-sdk/client-s3').S3Client;
+const client = () => sdk;
 
 /** `size` bytes that do not compress: AES-CTR of zeros, made as they are read (never on disk here). */
 function body(): Readable {
@@ -55,9 +58,8 @@ beforeAll(async () => {
   if (!on) return;
   work = mkdtempSync(join(tmpdir(), 'rb-restore-bench-'));
   [lab, s3] = await Promise.all([startLab({ nodes: 3 }), startS3({ headerLog: join(work, 'requests.jsonl') })]);
-  const { S3Client } = await import('@aws-sdk/client-s3');
   const { Upload } = await import('@aws-sdk/lib-storage');
-  const client = new S3Client({ endpoint: s3.endpoint, region: s3.region, forcePathStyle: true, credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey }, requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' });
+  const client = sdk = new (await import('@aws-sdk/client-s3')).S3Client({ endpoint: s3.endpoint, region: s3.region, forcePathStyle: true, credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey }, requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' });
   const h = createHash('sha256');
   const b = body();
   b.on('data', (c: Buffer) => h.update(c));
@@ -92,14 +94,15 @@ it.skipIf(!on)('restore data path: s3.download to 3 members vs one GET then 3 pa
     const ev = r.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { type: string; ts?: string; step?: string; durationMs?: number });
     const ends = ev.filter((e) => e.type === 'command.end' && (e as { kind?: string }).kind === 's3-get').map((e) => e.durationMs ?? 0);
     const stepS = Math.max(...ends) / 1000;
+    console.log(`[bench] runbook: ${(size / MiB / (r.ms / 1000)).toFixed(1)} MiB/s wall, peak RSS ${rss.toFixed(0)} MiB, GETs ${gets}`);
     rows.push(`runbook s3.download → 3 members: ${(size / MiB / (r.ms / 1000)).toFixed(1)} MiB/s wall (${(r.ms / 1000).toFixed(1)} s), ${(size / MiB / stepS).toFixed(1)} MiB/s in the step (${stepS.toFixed(1)} s); peak RSS ${rss.toFixed(0)} MiB; GETs of the object ${gets}`);
 
-    // the plain tools: one GET (curl, SigV4) to a file here, then 3 scp at once
+    // the plain tools: one GET (the SDK, streamed to a file here), then 3 scp at once
     await clean();
     const file = join(work, 'object');
     const t0 = Date.now();
-    const g = await timed('curl', ['-fsS', '--aws-sigv4', `aws:amz:${s3.region}:s3`, '--user', `${s3.accessKeyId}:${s3.secretAccessKey}`, '-o', file, `${s3.endpoint}/${s3.bucket}/${KEY}`]);
-    expect(g.code, g.stderr).toBe(0);
+    const got = await client().send(new (await import('@aws-sdk/client-s3')).GetObjectCommand({ Bucket: s3.bucket, Key: KEY }));
+    await pipeline(got.Body as Readable, createWriteStream(file));
     const getMs = Date.now() - t0;
     await Promise.all([0, 1, 2].map((i) => lab.exec(i, 'mkdir -p /var/lib/rb-bench')));
     const scps = await Promise.all(
