@@ -144,6 +144,21 @@ export const s3Verify: Action<Where & { key: string; sha256?: Text }> = {
   },
 };
 
+export const s3Provenance: Action<Where & { key: string; sha256?: Text }> = {
+  name: 's3.provenance',
+  changes: 'never',
+  shellArgs: [],
+  runOnce: true,
+  runtimeArgs: ['sha256'],
+  plan(args) {
+    const bad = checkKey(args.key) ?? checkSha(args.sha256);
+    if (bad) return refuse(bad);
+    const where = s3Where(args);
+    if (typeof where === 'string') return refuse(where);
+    return ok({ commands: [{ kind: 'local', op: { op: 's3-provenance', key: args.key, sha256: args.sha256 || undefined, ...where } }], undo: [], changes: false });
+  },
+};
+
 export const s3Prune: Action<Where & { prefix: string; keep_last: number | string; max_age_days?: number | string }> = {
   name: 's3.prune',
   changes: 'never',

@@ -47,6 +47,8 @@ export function describeCommand(c: Command): string {
           return `message: ${text(c.op.text)}`;
         case 's3-verify':
           return `read s3://${c.op.bucket}/${c.op.key} and check its sha256${c.op.sha256 ? ` = ${text(c.op.sha256)}` : ' against the recorded one'}; decrypt and decompress as its provenance says and check the snapshot's sha256 (on this machine)${where(c.op.s3)}`;
+        case 's3-provenance':
+          return `HEAD s3://${c.op.bucket}/${c.op.key} and read its provenance ${c.op.key}.json: a recorded sha256${c.op.sha256 ? ` that is ${text(c.op.sha256)}` : ''}, the keys to decrypt it (an age header: its first 64 KiB); the object itself is read once, by the download (on this machine)${where(c.op.s3)}`;
         case 's3-prune':
           return `s3 prune s3://${c.op.bucket}/${c.op.prefix}: keep newest ${c.op.keepLast}${c.op.maxAgeDays === undefined ? '' : `, delete older than ${c.op.maxAgeDays}d`}, never the only verified backup (on this machine)${where(c.op.s3)}`;
       }
@@ -56,7 +58,7 @@ export function describeCommand(c: Command): string {
     case 's3-put':
       return `stream ${c.src} → sha256 → ${c.compression === 'gzip' ? 'gzip → ' : ''}${c.encryptTo?.length ? `age to ${c.encryptTo.join(', ')} → ` : ''}sha256 → s3://${c.bucket}/${c.key} (multipart, read back and verified; provenance ${c.key}.json)${where(c.s3)}`;
     case 's3-get':
-      return `s3://${c.bucket}/${c.key} → verify sha256${c.sha256 ? ` = ${text(c.sha256)}` : ' (from its provenance)'}, decrypt and decompress as its provenance says, on this machine → stream to ${c.dest} → sha256sum on the host${where(c.s3)}`;
+      return `s3://${c.bucket}/${c.key} → sha256${c.sha256 ? ` = ${text(c.sha256)}` : ' (from its provenance)'}, decrypt and decompress as its provenance says, on this machine, read once for every host of the step running at once → stream to ${c.dest} (tee into a hidden partial file | sha256sum on the host) → renamed into place when all hashes match${where(c.s3)}`;
   }
 }
 

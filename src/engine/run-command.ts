@@ -9,7 +9,8 @@ import { describeCommand } from './describe-command.js';
 import { filledText, fillFor } from '../shell/fill.js';
 import { runPutTools } from './put-tools.js';
 import { progressEvents } from './progress.js';
-import { applyParse, runEdit, runS3Get, runS3Prune, runS3Put, runS3Verify, type StoreFactory } from './run-special.js';
+import type { FanOut } from './fan-out.js';
+import { applyParse, runEdit, runS3Get, runS3Provenance, runS3Prune, runS3Put, runS3Verify, type StoreFactory } from './run-special.js';
 
 export interface CommandContext {
   transport: Transport;
@@ -26,6 +27,8 @@ export interface CommandContext {
   stores: StoreFactory;
   /** Resolves once every event emitted so far is in the journal on disk (the write-ahead barrier). */
   journaled: () => Promise<void>;
+  /** The step's shared fetches on this host's wave (s3-get). */
+  fanOut?: FanOut | undefined;
 }
 
 const TAIL = 4096;
@@ -185,7 +188,7 @@ async function execute(cmd: Command, ctx: CommandContext): Promise<CommandOutcom
     case 'edit':
     case 's3-put':
     case 's3-get': {
-      const sc = { transport: ctx.transport, host: ctx.host, stores: ctx.stores, progress: (what: string, total: number | undefined) => progressEvents(ctx.emit, ctx.step, ctx.host.name, what, total) };
+      const sc = { transport: ctx.transport, host: ctx.host, stores: ctx.stores, fanOut: ctx.fanOut, progress: (what: string, total: number | undefined) => progressEvents(ctx.emit, ctx.step, ctx.host.name, what, total) };
       const o = cmd.kind === 'edit' ? await runEdit(cmd, sc) : cmd.kind === 's3-put' ? await runS3Put(cmd, sc) : await runS3Get(cmd, sc);
       return { ...o, durationMs: Date.now() - started, attempts: 1 };
     }
@@ -214,6 +217,8 @@ async function execute(cmd: Command, ctx: CommandContext): Promise<CommandOutcom
         }
         case 's3-verify':
           return { ...(await runS3Verify(op, ctx.stores)), durationMs: Date.now() - started, attempts: 1 };
+        case 's3-provenance':
+          return { ...(await runS3Provenance(op, ctx.stores)), durationMs: Date.now() - started, attempts: 1 };
         case 's3-prune':
           try {
             return { ...(await runS3Prune(op, ctx.stores)), durationMs: Date.now() - started, attempts: 1 };

@@ -1,9 +1,8 @@
 import { once } from 'node:events';
-import { PassThrough, Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { PassThrough } from 'node:stream';
 import { partialOf } from '../actions/s3.js';
 import type { Command, CommandOutcome, LocalOp, Parse, S3Settings } from '../model/command.js';
-import { type BackupKeys, DecodeError, decodeChain, encodeChain, formatOf, tap, through } from '../storage/codec.js';
+import { AGE_HEADER_BYTES, type BackupKeys, DecodeError, ageKeysOpen, decodeChain, encodeChain, formatOf, tap, through } from '../storage/codec.js';
 import type { Host } from '../model/inventory.js';
 import { checkCluster, parseClusterFacts, parseEtcdJson, parseKeyCount, parseSnapshotStatus, hexId } from '../facts/etcd-json.js';
 import { editFlags } from '../facts/manifest-edit.js';
@@ -16,6 +15,7 @@ import type { Transport } from '../transport/transport.js';
 import { sh } from '../shell/build.js';
 import { filledText } from '../shell/fill.js';
 import { type ProgressFactory, progressStage } from './progress.js';
+import { type FanOut, type FetchResult, type OpenFetch, type Seat, fanOut } from './fan-out.js';
 
 export type StoreFactory = (loc: StoreLocation) => BackupStore;
 
@@ -25,6 +25,8 @@ export interface SpecialContext {
   stores: StoreFactory;
   /** Progress of a long transfer, as throttled events of the step on this host. */
   progress?: ProgressFactory | undefined;
+  /** The step's shared fetches on this wave of hosts: an s3-get joins it (one read for every member). */
+  fanOut?: FanOut | undefined;
 }
 
 type Outcome = Omit<CommandOutcome, 'durationMs' | 'attempts'>;
@@ -260,90 +262,198 @@ export async function runS3Verify(op: Extract<LocalOp, { op: 's3-verify' }>, sto
   return done(JSON.stringify(facts), facts);
 }
 
-/** Bytes into a writable without letting its errors or ours leave stdin open: any end closes the host's `cat`. */
-function stdinFor(): { sink: Writable; input: PassThrough } {
-  const input = new PassThrough();
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      if (input.write(chunk)) cb();
-      else input.once('drain', () => cb());
-    },
-    final(cb) {
-      input.end();
-      cb();
-    },
-    destroy(err, cb) {
-      input.end();
-      cb(err);
-    },
-  });
-  return { sink, input };
+/**
+ * The rehearsal's first look at a backup, without reading the object (the download reads it once, hashed
+ * as it streams): it is there, its provenance record reads, a sha256 is recorded (and is the one given, if
+ * one is), and when it is encrypted the keys at hand open its age header (a ranged read of its first bytes).
+ * Touches no host: a missing object or key, a wrong key, an unreadable record fail here, before any host is.
+ * The facts are `s3-verify`'s, from the record (`checked: 'record'`).
+ */
+export async function runS3Provenance(op: Extract<LocalOp, { op: 's3-provenance' }>, stores: StoreFactory): Promise<Outcome> {
+  const store = stores(locOf(op));
+  const where = `s3://${op.bucket}/${op.key}`;
+  const refuse = (why: string) => fail(`${why}: refusing it before any host is touched`);
+  let meta: Record<string, string> | undefined;
+  let recordMeta: Record<string, string> | undefined;
+  try {
+    [meta, recordMeta] = await Promise.all([store.head(op.key), store.head(`${op.key}.json`)]);
+  } catch (e) {
+    return refuse(`cannot read ${where}: ${(e as Error).message}`);
+  }
+  if (meta === undefined) return refuse(`${where} is not there (or cannot be read)`);
+  // a backup made before provenance records has none (its sha256 is in the object's metadata); one that is there must read
+  let prov: Record<string, unknown> = {};
+  if (recordMeta !== undefined) {
+    const r = await readJsonObject(store, `${op.key}.json`);
+    if (!r.ok) return refuse(`${where}: its provenance record ${r.reason}`);
+    prov = r.value;
+  }
+  const recorded = meta['sha256'] ?? (typeof prov['sha256'] === 'string' ? prov['sha256'] : undefined);
+  const given = filledText(op.sha256);
+  const f = formatOf(prov);
+  const plain = f.compression === 'none' && f.encryption === 'none';
+  // as the download decides it (`expectedSha`): a plain object is checked against the sha256 given, if one is
+  const want = given && plain ? given : recorded;
+  if (!want) return refuse(`${where} has no recorded sha256 (no metadata, no provenance)`);
+  const snapshotSha256 = snapshotShaOf(prov, want);
+  if (given && given !== want && given !== snapshotSha256) return refuse(`${where}: the sha256 given, ${given}, is neither the recorded one of the object (${want}) nor of the snapshot in it (${snapshotSha256 ?? 'not recorded'})`);
+  const chain = decodeChain(prov, store.codecKeys);
+  if (!chain.ok) return refuse(`${where}: ${chain.message}`);
+  if (f.encryption === 'age') {
+    let head = Buffer.alloc(0);
+    try {
+      const obj = await store.get(op.key, { start: 0, end: AGE_HEADER_BYTES - 1 });
+      const parts: Buffer[] = [];
+      for await (const ch of obj.body as AsyncIterable<Buffer>) parts.push(ch);
+      head = Buffer.concat(parts);
+    } catch (e) {
+      return refuse(`cannot read ${where}: ${(e as Error).message}`);
+    }
+    const why = await ageKeysOpen(head, store.codecKeys);
+    if (why) return refuse(`${where}: ${why}`);
+  }
+  const num = (v: unknown) => (typeof v === 'number' ? v : undefined);
+  const facts = { key: op.key, sha256: want, size: num(prov['size']), snapshotSha256, snapshotSize: num(prov['snapshotSize']) ?? (plain ? num(prov['size']) : undefined), ...f, provenance: prov, checked: 'record' };
+  return done(JSON.stringify(facts), facts);
+}
+
+/** What a shared fetch found: the recorded hashes it matched, and the format it decoded. */
+interface Fetched {
+  sha256: string;
+  snapshotSha256: string;
+  format: ReturnType<typeof formatOf>;
+}
+
+const baseName = (k: string) => k.slice(k.lastIndexOf('/') + 1);
+
+/**
+ * The fetch of one s3-get, done once for every member that shares it: S3 → sha256 of the stored object →
+ * age -d? → gunzip? → sha256 of the snapshot (the same hash when nothing is decoded) → the members. Its
+ * verdict (read after the last byte) checks both hashes against the recorded ones.
+ */
+function openS3Get(c: Extract<Command, { kind: 's3-get' }>, ctx: SpecialContext): OpenFetch<Fetched> {
+  return async (members) => {
+    const store = ctx.stores(locOf(c));
+    const where = `s3://${c.bucket}/${c.key}`;
+    const prov = await provenanceOf(store, c.key);
+    const want = await expectedSha(store, c.key, filledText(c.sha256), prov);
+    if (!want) return { ok: false, message: `${where} has no recorded sha256 (no metadata, no provenance): refusing to restore an unverifiable snapshot` };
+    const chain = decodeChain(prov, store.codecKeys);
+    if (!chain.ok) return { ok: false, message: `${where}: ${chain.message}` };
+    let obj: Awaited<ReturnType<BackupStore['get']>>;
+    try {
+      obj = await store.get(c.key);
+    } catch (e) {
+      return { ok: false, message: `cannot read ${where}: ${(e as Error).message}` };
+    }
+    const stored = tap();
+    // stored as is: the snapshot is the object, one hash serves for both
+    const raw = chain.stages.length > 0 ? tap() : stored;
+    const total = typeof prov['size'] === 'number' ? prov['size'] : undefined;
+    const what = members.length > 1 ? `download ${baseName(c.key)} (one fetch for ${members.join(', ')})` : `download ${baseName(c.key)}`;
+    const storedBytes = through(obj.body, [progressStage(ctx.progress?.(what, total)), stored.stage]);
+    const mismatch = (got: string) => `sha256 mismatch for ${where}: got ${got}, recorded ${want}. The object is corrupt or was replaced: refusing to use it`;
+    const stages = chain.stages;
+    const body = stages.length === 0 ? plainBody() : decodedBody();
+    async function* plainBody(): AsyncIterable<Uint8Array> {
+      try {
+        yield* storedBytes;
+      } catch (e) {
+        throw new Error(`reading ${where}: ${(e as Error).message}`);
+      }
+    }
+    // decoding is fed from the stored bytes, which are hashed in full even when decoding stops early: a corrupt
+    // object is reported as corrupt (not as bad gzip), a wrong key as a wrong key (as `s3.verify` does)
+    async function* decodedBody(): AsyncIterable<Uint8Array> {
+      const feed = new PassThrough();
+      feed.on('error', () => undefined);
+      let stop: () => void = () => undefined;
+      const stopped = new Promise<void>((r) => (stop = r));
+      let decodeFailed = false;
+      const pump = (async () => {
+        for await (const ch of storedBytes) {
+          if (decodeFailed) continue;
+          if (!feed.write(ch)) await Promise.race([once(feed, 'drain').catch(() => undefined), stopped]);
+        }
+        feed.end();
+      })().then(
+        () => undefined,
+        (e: unknown) => {
+          feed.destroy(e as Error);
+          return e as Error;
+        },
+      );
+      let finished = false;
+      try {
+        yield* through(feed, [...stages, raw.stage]);
+        finished = true;
+      } catch (e) {
+        decodeFailed = true;
+        stop();
+        const readErr = await pump;
+        if (readErr) throw new Error(`reading ${where}: ${readErr.message}`);
+        const got = stored.result().sha256;
+        if (got !== want) throw new Error(mismatch(got));
+        throw new Error(`${e instanceof DecodeError ? `${where}: ` : `reading ${where}: `}${(e as Error).message}`);
+      } finally {
+        // no member reads any more: stop the GET
+        if (!finished && !decodeFailed) {
+          decodeFailed = true;
+          stop();
+          storedBytes.destroy();
+        }
+      }
+      const readErr = await pump;
+      if (readErr) throw new Error(`reading ${where}: ${readErr.message}`);
+    }
+    const verdict = (): FetchResult<Fetched> => {
+      const got = stored.result().sha256;
+      const snap = raw.result().sha256;
+      const wantSnap = snapshotShaOf(prov, want);
+      const given = filledText(c.sha256);
+      if (given && given !== got && given !== snap) return { ok: false, message: `${where}: neither the object (${got}) nor the snapshot in it (${snap}) has the sha256 given, ${given}: refusing to use it` };
+      if (got !== want) return { ok: false, message: mismatch(got) };
+      if (wantSnap !== undefined && snap !== wantSnap) return { ok: false, message: `${where} decodes to a snapshot with sha256 ${snap}, recorded ${wantSnap}: refusing to use it` };
+      return { ok: true, value: { sha256: want, snapshotSha256: snap, format: formatOf(prov) } };
+    };
+    return { ok: true, value: { body, verdict } };
+  };
 }
 
 /**
- * Fetch, decode and stream to the host: S3 → sha256 of the stored object → age -d? → gunzip? → sha256 of the
- * snapshot → the host's hidden partial file; renamed into place only when both hashes are the recorded
- * ones, then checked on the host with sha256sum. Nothing of the whole lands on this machine's disk.
+ * Fetch, decode and stream to the host, sharing one read of the object with every member of the wave that
+ * runs the same download (`ctx.fanOut`; alone otherwise). On the host, `tee` writes the hidden partial file
+ * and `sha256sum` hashes what arrived in the same pass; renamed into place only when the shared fetch's
+ * hashes are the recorded ones and the host's is the snapshot's. Nothing of it lands on this machine's disk.
  */
 export async function runS3Get(c: Extract<Command, { kind: 's3-get' }>, ctx: SpecialContext): Promise<Outcome> {
-  const store = ctx.stores(locOf(c));
-  const where = `s3://${c.bucket}/${c.key}`;
-  const prov = await provenanceOf(store, c.key);
-  const want = await expectedSha(store, c.key, filledText(c.sha256), prov);
-  if (!want) return fail(`${where} has no recorded sha256 (no metadata, no provenance): refusing to restore an unverifiable snapshot`);
-  const chain = decodeChain(prov, store.codecKeys);
-  if (!chain.ok) return fail(`${where}: ${chain.message}; nothing was copied to ${ctx.host.name}`);
-  let obj: Awaited<ReturnType<BackupStore['get']>>;
-  try {
-    obj = await store.get(c.key);
-  } catch (e) {
-    return fail(`cannot read ${where}: ${(e as Error).message}`);
-  }
+  const id = JSON.stringify([locOf(c), c.key, filledText(c.sha256) ?? '']);
+  const open = openS3Get(c, ctx);
+  const seat = (await (ctx.fanOut?.join(ctx.host.name, id, open) ?? fanOut([ctx.host.name]).join(ctx.host.name, id, open))) as Seat<Fetched>;
   const partial = partialOf(c.dest);
-  const stored = tap();
-  const raw = tap();
-  const { sink, input } = stdinFor();
-  const total = typeof prov['size'] === 'number' ? prov['size'] : undefined;
-  const src = through(obj.body, [progressStage(ctx.progress?.(`download ${c.key.slice(c.key.lastIndexOf('/') + 1)}`, total)), stored.stage, ...chain.stages, raw.stage]);
-  const flow = pipeline(src, sink).then(
-    () => undefined,
-    (e: unknown) => e as Error,
-  );
-  // a host that stops reading (lost, cat failed) must not leave the download waiting on it
-  const write = ctx.transport.exec(ctx.host, sh`umask 077 && cat > ${partial}`, { root: true, input, deadlineS: 6 * 3600 }).then((w) => {
-    if (!src.readableEnded) src.destroy(new Error(`${ctx.host.name} stopped reading`));
-    return w;
-  });
-  const [err, wrote] = await Promise.all([flow, write]);
+  const on = ctx.host.name;
+  const wrote = await ctx.transport.exec(ctx.host, sh`set -o pipefail; umask 077 && tee -- ${partial} | sha256sum`, { root: true, input: seat.input, deadlineS: 6 * 3600 });
+  // this member stopped reading: the others go on without it
+  seat.leave();
   const discard = () => ctx.transport.exec(ctx.host, sh`rm -f -- ${partial}`, { root: true });
   if (wrote.kind !== 'exited' || wrote.code !== 0) {
     await discard();
-    return fail(`writing ${partial} on ${ctx.host.name} failed: ${wrote.kind === 'exited' ? wrote.stderr.trim() || `exit ${wrote.code}` : wrote.message}`);
+    const why = wrote.kind === 'exited' ? wrote.stderr.trim() || `exit ${wrote.code}` : wrote.message;
+    return fail(`writing ${partial} on ${on} failed: ${why}`);
   }
-  if (err) {
+  const r = await seat.result;
+  if (!r.ok) {
     await discard();
-    return fail(`${err instanceof DecodeError ? `${where}: ` : `reading ${where}: `}${err.message}; nothing was left on ${ctx.host.name}`);
+    return fail(`${r.message}; nothing was left on ${on}`);
   }
-  const got = stored.result().sha256;
-  const snap = raw.result().sha256;
-  const wantSnap = snapshotShaOf(prov, want);
-  const given = filledText(c.sha256);
-  if (given && given !== got && given !== snap) {
+  const onHost = wrote.stdout.split(/\s+/)[0] ?? '';
+  if (onHost !== r.value.snapshotSha256) {
     await discard();
-    return fail(`${where}: neither the object (${got}) nor the snapshot in it (${snap}) has the sha256 given, ${given}: refusing to use it; nothing was left on ${ctx.host.name}`);
-  }
-  if (got !== want || (wantSnap !== undefined && snap !== wantSnap)) {
-    await discard();
-    return got !== want
-      ? fail(`sha256 mismatch for ${where}: got ${got}, recorded ${want}. The object is corrupt or was replaced: refusing to use it; nothing was left on ${ctx.host.name}`)
-      : fail(`${where} decodes to a snapshot with sha256 ${snap}, recorded ${wantSnap}: refusing to use it; nothing was left on ${ctx.host.name}`);
+    return fail(`${on} received and wrote ${partial} with sha256 ${onHost || '(none)'}, want ${r.value.snapshotSha256}: the copy was damaged on the way; nothing was left on ${on}`);
   }
   const mv = await ctx.transport.exec(ctx.host, sh`chmod 600 -- ${partial} && mv -f -- ${partial} ${c.dest}`, { root: true });
-  if (mv.kind !== 'exited' || mv.code !== 0) return fail(`moving ${partial} to ${c.dest} on ${ctx.host.name} failed: ${mv.kind === 'exited' ? mv.stderr.trim() : mv.message}`);
-  const check = await ctx.transport.exec(ctx.host, sh`sha256sum -- ${c.dest}`, { root: true, deadlineS: 3600 });
-  const onHost = check.kind === 'exited' ? check.stdout.split(/\s+/)[0] : undefined;
-  if (onHost !== snap) return fail(`after copying, ${c.dest} on ${ctx.host.name} has sha256 ${onHost ?? '(unreadable)'}, want ${snap}`);
-  const facts = { key: c.key, sha256: want, snapshotSha256: snap, dest: c.dest, ...formatOf(prov) };
+  if (mv.kind !== 'exited' || mv.code !== 0) return fail(`moving ${partial} to ${c.dest} on ${on} failed: ${mv.kind === 'exited' ? mv.stderr.trim() : mv.message}`);
+  const facts = { key: c.key, sha256: r.value.sha256, snapshotSha256: r.value.snapshotSha256, dest: c.dest, ...r.value.format, sharedWith: seat.members };
   return done(JSON.stringify(facts), facts);
 }
 

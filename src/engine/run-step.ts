@@ -8,6 +8,7 @@ import type { ProgramEntry } from './plan.js';
 import type { HostStepPlan } from './plan-step.js';
 import { runCommand } from './run-command.js';
 import type { StoreFactory } from './run-special.js';
+import type { FanOut } from './fan-out.js';
 
 type StepEntry = Extract<ProgramEntry, { kind: 'step' }>;
 type RunPlan = Extract<HostStepPlan, { kind: 'run' }>;
@@ -25,6 +26,8 @@ export interface StepRunContext {
   stores: StoreFactory;
   /** Resolves once every event emitted so far is in the journal on disk (the write-ahead barrier). */
   journaled: () => Promise<void>;
+  /** The step's shared fetches on this host's wave (one read of an S3 object for every member). */
+  fanOut?: FanOut | undefined;
 }
 
 /** What a step leaves behind on a host: its final result (not yet emitted), what to register, and how to undo it. */
@@ -144,6 +147,7 @@ export async function runStepOnHost(ctx: StepRunContext): Promise<StepRun> {
         signal: ctx.signal,
         stores: ctx.stores,
         journaled: ctx.journaled,
+        fanOut: ctx.fanOut,
       });
       if (planCmd.kind !== 'local' || outcome === undefined || o.facts !== undefined) outcome = o;
       if (o.ok && o.facts && typeof o.facts === 'object') Object.assign(facts, o.facts);

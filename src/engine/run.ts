@@ -12,6 +12,8 @@ import { expandNames } from './select-hosts.js';
 import type { StoreFactory } from './run-special.js';
 import { runPlanOf } from './choose.js';
 import { evaluateBool } from '../template/expression.js';
+import { type FanOut, fanOut } from './fan-out.js';
+import type { HostStepPlan, RunPlan } from './plan-step.js';
 
 export interface RunInput {
   /** The compiled program: executed as it is, only its run-time holes filled. */
@@ -65,6 +67,22 @@ function chunk<T>(xs: T[], n: number | undefined): T[][] {
   const out: T[][] = [];
   for (let i = 0; i < xs.length; i += n) out.push(xs.slice(i, i + n));
   return out;
+}
+
+/** Hosts of a wave run together and share its fetches (fan-out.ts): the wave is known before any starts. */
+async function inWaves<T extends { host: string }, R>(items: T[], forks: number, fn: (t: T, shared: FanOut) => Promise<R>): Promise<R[]> {
+  const out: R[] = [];
+  for (const wave of chunk(items, Math.max(1, forks))) {
+    const shared = fanOut(wave.map((h) => h.host));
+    out.push(...(await Promise.all(wave.map((h) => fn(h, shared)))));
+  }
+  return out;
+}
+
+/** Whether a host's plan for a step reads an object from S3 (s3.download), in any of its cases. */
+function sharesFetch(hp: HostStepPlan): boolean {
+  const has = (p: RunPlan) => p.commands.some((c) => c.kind === 's3-get');
+  return hp.kind === 'run' ? has(hp) : hp.kind === 'choose' ? hp.cases.some((k) => has(k.plan)) : false;
 }
 
 const isFailure = (r: StepResult) => r.status === 'failed' || r.status === 'unreachable';
@@ -166,7 +184,7 @@ export async function runPlaybook(input: RunInput): Promise<RunOutcome> {
       for (const h of entry.down) results.push({ status: 'unreachable', host: h, message: 'marked down in the inventory, and this step targets it' });
       return results;
     }
-    const runOne = async (hp: StepEntry['hosts'][number]): Promise<StepRun> => {
+    const runOne = async (hp: StepEntry['hosts'][number], shared?: FanOut): Promise<StepRun> => {
       const host = byName.get(hp.host) as Host;
       const simple = (result: StepResult): StepRun => ({ result, attempt: 1, registered: undefined, undo: [] });
       let r: StepRun;
@@ -186,7 +204,7 @@ export async function runPlaybook(input: RunInput): Promise<RunOutcome> {
               // a versioned step takes the case for this host's etcd version; a `when` that is false skips it without needing one
               const scope = scopeOf(host);
               const chosen = runPlanOf(hp, scope) ?? { ok: false as const, message: 'not a runnable plan' };
-              if (chosen.ok) r = await runStepOnHost({ entry, plan: chosen.plan, host, scope, transport: input.transport, emit, confirm: input.confirm, signal: input.signal, stores: input.stores, journaled: input.journaled });
+              if (chosen.ok) r = await runStepOnHost({ entry, plan: chosen.plan, host, scope, transport: input.transport, emit, confirm: input.confirm, signal: input.signal, stores: input.stores, journaled: input.journaled, fanOut: shared });
               else if (hp.condition !== undefined && !evaluateBool(hp.condition, scope)) {
                 r = simple({ status: 'skipped', host: host.name, reason: `when: ${hp.condition} is false` });
                 if (c.register) r = { ...r, registered: registerValue(undefined, 'skipped') };
@@ -199,14 +217,18 @@ export async function runPlaybook(input: RunInput): Promise<RunOutcome> {
           r = simple({ status: 'failed', host: host.name, outcome: undefined, message: `internal fault while running the step: ${(e as Error).message}` });
         }
       }
+      // the wave's shared fetch no longer waits for this host (it never reached it, or is done with it)
+      shared?.leave(host.name);
       // one record, written as soon as this host is done: its result, the undo it owes, what it registered
       if (r.result.status === 'unreachable') unreachable.add(host.name);
       const registered = r.registered && c.register ? { name: c.register, hosts: c.shareResult ? inventory.hosts.map((h) => h.name) : [host.name], value: r.registered } : undefined;
       emit({ type: 'host.result', step: entry.name, index, attempt: r.attempt, final: true, result: r.result, undo: r.undo.length ? r.undo : undefined, registered });
       return r;
     };
+    // a step that fetches from S3 runs in waves of --forks hosts, each wave sharing one read of the object
+    const fetching = planned.some(sharesFetch);
     for (const batch of chunk(planned, c.serial)) {
-      const runs = await mapLimit(batch, input.forks, runOne);
+      const runs = fetching ? await inWaves(batch, input.forks, runOne) : await mapLimit(batch, input.forks, (hp) => runOne(hp));
       for (const r of runs) results.push(r.result);
       if (runs.some((r) => isFailure(r.result)) && !c.ignoreErrors) break;
     }

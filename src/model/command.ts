@@ -94,6 +94,12 @@ export type LocalOp =
   | { op: 'confirm'; prompt: string; expect: string }
   | { op: 'message'; text: Text }
   | { op: 's3-verify'; endpoint: string; region: string; bucket: string; s3?: S3Settings | undefined; key: string; sha256: Text | undefined }
+  /**
+   * What a restore needs to know before any host is touched, without reading the object: it exists (HEAD),
+   * its provenance record reads, a sha256 is recorded, the keys at hand open it (an age header, by a
+   * ranged read of its first bytes). The object itself is read once, by the download, hashed as it streams.
+   */
+  | { op: 's3-provenance'; endpoint: string; region: string; bucket: string; s3?: S3Settings | undefined; key: string; sha256: Text | undefined }
   | { op: 's3-prune'; endpoint: string; region: string; bucket: string; s3?: S3Settings | undefined; prefix: string; keepLast: number; maxAgeDays: number | undefined };
 
 export interface ActionPlan {

@@ -1,7 +1,7 @@
 import type { ChalkInstance } from 'chalk';
 import { describeCommand, describeDeadline } from '../engine/describe-command.js';
 import type { Program } from '../engine/plan.js';
-import type { RunPlan } from '../engine/plan-step.js';
+import type { HostStepPlan, RunPlan } from '../engine/plan-step.js';
 import { KILL_AFTER_S } from '../shell/wire.js';
 
 /**
@@ -10,6 +10,16 @@ import { KILL_AFTER_S } from '../shell/wire.js';
  */
 function oneLine(text: string): string {
   return text.replace(/\r\n|\r|\n/g, '␤');
+}
+
+/** The S3 objects a step downloads, each with the hosts it goes to (the run reads each once per wave of hosts). */
+function sharedFetches(hosts: HostStepPlan[]): { object: string; to: string[] }[] {
+  const by = new Map<string, string[]>();
+  for (const h of hosts) {
+    if (h.kind !== 'run') continue;
+    for (const cmd of h.commands) if (cmd.kind === 's3-get') by.set(`${cmd.bucket}/${cmd.key}`, [...(by.get(`${cmd.bucket}/${cmd.key}`) ?? []), h.host]);
+  }
+  return [...by].map(([object, to]) => ({ object, to }));
 }
 
 /** The dry run as text: every step and host in order, exact commands, undo, rollback points. */
@@ -65,6 +75,7 @@ export function formatPlan(plan: Program, c: ChalkInstance): string {
         out.push(`${c.cyan('▶')} [${e.index + 1}] ${c.bold(e.name)} ${c.dim(`(${flags})`)}`);
         if (e.down.length) out.push(c.yellow(`    down, not contacted: ${e.down.join(', ')}`));
         if (e.hosts.length === 0) out.push(c.dim('    (no hosts selected)'));
+        for (const f of sharedFetches(e.hosts)) out.push(c.cyan(`    one fetch: s3://${f.object} is read once on this machine and streamed to ${f.to.length} host(s) in parallel (${f.to.join(', ')}; one read per wave of --forks hosts)`));
         for (const h of e.hosts) {
           switch (h.kind) {
             case 'skip':

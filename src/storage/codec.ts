@@ -209,6 +209,27 @@ export function decodeChain(provenance: Record<string, unknown>, keys: BackupKey
   return { ok: true, stages };
 }
 
+/** How many bytes from the start of an age file hold its header (recipient stanzas and MAC) in practice. */
+export const AGE_HEADER_BYTES = 64 * 1024;
+
+/**
+ * Whether the keys at hand open an age file, from its first bytes only (the header: the file key is
+ * unwrapped and the header's MAC checked), so a wrong key is refused without reading the whole object.
+ * Undefined when they do; else what is wrong, as `ageDecrypt` would say it.
+ */
+export async function ageKeysOpen(head: Uint8Array, keys: BackupKeys): Promise<string | undefined> {
+  const { Decrypter } = await import('age-encryption');
+  const d = new Decrypter();
+  for (const i of keys.identities) d.addIdentity(i);
+  if (keys.passphrase) d.addPassphrase(keys.passphrase);
+  try {
+    await d.decryptHeader(head);
+    return undefined;
+  } catch (e) {
+    return `cannot decrypt the backup (age): ${(e as Error).message}. ${keysHint(keys)}`;
+  }
+}
+
 /** A stage that counts and hashes what passes through. */
 export function tap(h: Hash = createHash('sha256')): { stage: Stage; result: () => { sha256: string; size: number } } {
   let size = 0;

@@ -22,7 +22,7 @@ export function lazyS3Stores(env: StoreEnv, keys: BackupKeys): Factory {
       codecKeys: keys,
       put: async (key: string, body: Readable, meta: Record<string, string>): Promise<PutResult> => (await store()).put(key, body, meta),
       hash: async (key: string) => (await store()).hash(key),
-      get: async (key: string) => (await store()).get(key),
+      get: async (key: string, range?: { start: number; end: number }) => (await store()).get(key, range),
       putSmall: async (key: string, body: string, contentType: string) => (await store()).putSmall(key, body, contentType),
       list: async (prefix: string): Promise<StoredObject[]> => (await store()).list(prefix),
       head: async (key: string) => (await store()).head(key),

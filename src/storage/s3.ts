@@ -189,9 +189,9 @@ export class S3Store implements BackupStore {
     return { sha256, size, etagVerified };
   }
 
-  async get(key: string) {
+  async get(key: string, range?: { start: number; end: number }) {
     try {
-      const r = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
+      const r = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key, ...(range ? { Range: `bytes=${range.start}-${range.end}` } : {}) }));
       return { body: r.Body as Readable, meta: r.Metadata ?? {} };
     } catch (e) {
       throw new Error(explainS3Error(e, this.loc));

@@ -27,7 +27,8 @@ export interface BackupStore {
   put(key: string, body: Readable, meta: Record<string, string>): Promise<PutResult>;
   /** Read the object back and hash it. */
   hash(key: string): Promise<{ sha256: string; size: number; meta: Record<string, string> }>;
-  get(key: string): Promise<{ body: Readable; meta: Record<string, string> }>;
+  /** The object, or with `range` only bytes start..end (inclusive), e.g. an age header. */
+  get(key: string, range?: { start: number; end: number }): Promise<{ body: Readable; meta: Record<string, string> }>;
   putSmall(key: string, body: string, contentType: string): Promise<void>;
   list(prefix: string): Promise<StoredObject[]>;
   head(key: string): Promise<Record<string, string> | undefined>;

@@ -5,7 +5,7 @@
 //   node s3-server.mjs --address=127.0.0.1 --port=0 --dir=/tmp/x --bucket=etcd-backups
 //     [--credentials=ID:SECRET,…]   only these keys, SigV4 signatures checked (s3rver checks only the key id)
 //     [--tls-cert=FILE --tls-key=FILE]   HTTPS
-//     [--header-log=FILE]   one JSON line per request: method, url, server-side-encryption headers
+//     [--header-log=FILE]   one JSON line per request: method, url, range, server-side-encryption headers
 //
 // Prints one JSON line on stdout when it listens: {"address":"127.0.0.1","port":41234}.
 
@@ -80,7 +80,7 @@ const app = server.callback();
 const handler = (req, res) => {
   if (flags['header-log']) {
     const h = req.headers;
-    appendFileSync(flags['header-log'], `${JSON.stringify({ method: req.method, url: req.url, sse: h['x-amz-server-side-encryption'], kmsKeyId: h['x-amz-server-side-encryption-aws-kms-key-id'] })}\n`);
+    appendFileSync(flags['header-log'], `${JSON.stringify({ method: req.method, url: req.url, range: h['range'], sse: h['x-amz-server-side-encryption'], kmsKeyId: h['x-amz-server-side-encryption-aws-kms-key-id'] })}\n`);
   }
   if (credentials.size > 0) {
     const bad = sigv4Problem(req);

@@ -33,7 +33,7 @@ export interface S3Options {
   credentials?: { accessKeyId: string; secretAccessKey: string };
   /** Serve HTTPS with a certificate from a fresh lab CA made in this directory (openssl). */
   tlsDir?: string;
-  /** Append one JSON line per request (method, url, server-side-encryption headers) to this file. */
+  /** Append one JSON line per request (method, url, range, server-side-encryption headers) to this file. */
   headerLog?: string;
 }
 

@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Lab, type LabUser, startLab } from '../lab/lab.js';
@@ -72,6 +73,18 @@ export function drSuite(style: 'static-pod' | 'systemd', opts: DrSuiteOptions): 
   let env: Record<string, string>;
   let s3c: ReturnType<typeof s3Helpers>;
   const N = 1000;
+  // every request the lab S3 saw, one JSON line each: how often a restore read the snapshot
+  const s3LogDir = mkdtempSync(join(tmpdir(), 'runbook-s3-requests-'));
+  const s3Log = join(s3LogDir, 'requests.jsonl');
+  const requests = (): { method: string; url: string; range?: string }[] =>
+    existsSync(s3Log)
+      ? readFileSync(s3Log, 'utf8')
+          .split('\n')
+          .filter(Boolean)
+          .map((l) => JSON.parse(l) as { method: string; url: string; range?: string })
+      : [];
+  /** GETs of the object itself (not its .json record), whole or ranged, among `reqs`. */
+  const objectGets = (reqs: { method: string; url: string; range?: string }[], key: string) => reqs.filter((q) => q.method === 'GET' && q.url.split('?')[0] === `/${s3.bucket}/${key}`);
 
   const run = (args: string[]) => runCli(args, { env });
   const s3vars = () => ['-e', `s3_endpoint=${s3.endpoint}`, '-e', `s3_bucket=${s3.bucket}`, ...toolsVars()];
@@ -116,7 +129,7 @@ export function drSuite(style: 'static-pod' | 'systemd', opts: DrSuiteOptions): 
   }
 
   beforeAll(async () => {
-    [lab, s3] = await Promise.all([startLab({ nodes: 3, etcd: style, layout: opts.layout ?? 'kubeadm', etcdVersion: version, hostTools: [0, 1, 2].map((i) => !opts.noTools?.includes(i)), users: opts.users ?? [], bastion: opts.bastion === true }), startS3()]);
+    [lab, s3] = await Promise.all([startLab({ nodes: 3, etcd: style, layout: opts.layout ?? 'kubeadm', etcdVersion: version, hostTools: [0, 1, 2].map((i) => !opts.noTools?.includes(i)), users: opts.users ?? [], bastion: opts.bastion === true }), startS3({ headerLog: s3Log })]);
     inv = writeLabInventory(lab, join(lab.stateDir, 'inventory.yml'), {
       cluster: `lab-${style}`,
       ...(opts.layout === 'custom' ? {} : { hostExtra: (i: number) => labEtcdBlock(lab, i, [`style: ${style}`]) }),
@@ -129,6 +142,7 @@ export function drSuite(style: 'static-pod' | 'systemd', opts: DrSuiteOptions): 
 
   afterAll(async () => {
     await Promise.allSettled([lab?.stop(), s3?.stop()]);
+    rmSync(s3LogDir, { recursive: true, force: true });
   });
 
   describe(`disaster recovery playbooks, ${style}, etcd ${version}${opts.noTools?.length ? `, no etcd tools on ${opts.noTools.map((i) => `master-${i + 1}`).join(', ')}` : ''}${opts.users?.[0] ? `, logged in as ${opts.users[0].name}` : ''}${opts.bastion ? ', masters behind a bastion' : ''}`, () => {
@@ -164,8 +178,12 @@ export function drSuite(style: 'static-pod' | 'systemd', opts: DrSuiteOptions): 
       const schedulers = await Promise.all([0, 1, 2].map((i) => procStart(lab, i, style, 'kube-scheduler')));
       const prov = JSON.parse(await s3c.getText(`${backupKey}.json`)) as Record<string, string>;
       const runId = `restore-${Date.now()}`;
+      const seen = requests().length;
       const r = await run(['run', 'playbooks/full-restore.yml', '-i', inv, '--yes', '--run-id', runId, '-e', `snapshot_key=${backupKey}`, ...s3vars()]);
       expect(r.code, r.stdout + r.stderr).toBe(0);
+      // the object was read from S3 once for the three members, verification included (hashed as it streamed)
+      expect(objectGets(requests().slice(seen), backupKey)).toEqual([{ method: 'GET', url: expect.any(String) }]);
+      expect(r.stdout).toMatch(/master-1 download snapshot\.db \(one fetch for master-1, master-2, master-3\): 100% .*, done/);
       for (const i of [0, 1, 2]) expect(await readKeys(lab, i, '/census/', 's')).toEqual(expectedKeys(N));
       // every member's revision: past the snapshot's plus the bump on 3.5, the snapshot's own on 3.4 (no bump there)
       const st = await lab.etcdctl(0, ['endpoint', 'status', '-w', 'json'], { endpoints: 'all' });
