@@ -139,7 +139,8 @@ async function runbook(args: string[]): Promise<{ m: Measured; tmpLeft: string[]
   const tmpLeft = readdirSync(tmp);
   rmSync(tmp, { recursive: true, force: true });
   // the journal and the lock's record are the run's own files; anything else opened for writing is suspect
-  const opensElsewhere = m.writeOpens.filter((p) => !p.startsWith(env['RUNBOOK_RUNS_DIR'] ?? '\0') && !p.startsWith('/dev/'));
+  // (/dev/shm is tmpfs: memory the time figure does not see, so it counts here)
+  const opensElsewhere = m.writeOpens.filter((p) => !p.startsWith(env['RUNBOOK_RUNS_DIR'] ?? '\0') && !/^\/dev\/(null|tty|pts\/)/.test(p));
   if (m.code !== 0) throw new Error(`runbook ${args.join(' ')} exited ${m.code}:\n${m.stdout.slice(-4000)}\n${m.stderr.slice(-4000)}`);
   return { m, tmpLeft, opensElsewhere };
 }
