@@ -6,7 +6,8 @@
 //     [--credentials=ID:SECRET,…]   only these keys, SigV4 signatures checked (s3rver checks only the key id)
 //     [--tls-cert=FILE --tls-key=FILE]   HTTPS
 //     [--header-log=FILE]   one JSON line per request: method, url, server-side-encryption headers
-//     [--request-log=FILE]  one JSON line per request when it ends: method, url, range, status,
+//     [--request-log=FILE]  one JSON line per request when it ends: method, url, user agent, client
+//                           address, range, status,
 //                           content lengths, whether the response finished, start (headers in) and
 //                           end (ms, monotonic): the bench counts parts in flight and GETs from it
 //
@@ -86,7 +87,7 @@ function logRequest(file, req, res) {
   const id = ++requestSeq;
   const start = performance.now();
   res.once('close', () => {
-    const line = { id, method: req.method, url: req.url, range: req.headers.range, status: res.statusCode, finished: res.writableFinished, lengthIn: req.headers['content-length'], lengthOut: res.getHeader('content-length'), start, end: performance.now() };
+    const line = { id, method: req.method, url: req.url, agent: String(req.headers['user-agent'] ?? '').slice(0, 60), from: req.socket.remoteAddress, range: req.headers.range, status: res.statusCode, finished: res.writableFinished, lengthIn: req.headers['content-length'], lengthOut: res.getHeader('content-length'), start, end: performance.now() };
     appendFileSync(file, `${JSON.stringify(line)}\n`);
   });
 }
