@@ -112,6 +112,18 @@ export function stepDurations(m: Measured): { step: string; ms: number; status: 
   return out;
 }
 
+/** The slowest command of each step (from command.end): host, ms and the command as run. */
+export function slowestCommands(m: Measured): Map<string, { host: string; ms: number; command: string }> {
+  const out = new Map<string, { host: string; ms: number; command: string }>();
+  for (const { e } of jsonEvents(m)) {
+    if (e['type'] !== 'command.end' || e['phase'] !== 'do') continue;
+    const step = String(e['step']);
+    const ms = Number(e['durationMs']);
+    if ((out.get(step)?.ms ?? -1) < ms) out.set(step, { host: String(e['host']), ms, command: String(e['command']) });
+  }
+  return out;
+}
+
 /** The run.end event, or undefined when the run printed none. */
 export function runEnd(m: Measured): Record<string, unknown> | undefined {
   return jsonEvents(m).find((x) => x.e['type'] === 'run.end')?.e;
