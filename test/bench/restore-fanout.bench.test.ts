@@ -59,7 +59,8 @@ beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), 'rb-restore-bench-'));
   [lab, s3] = await Promise.all([startLab({ nodes: 3 }), startS3({ headerLog: join(work, 'requests.jsonl') })]);
   const { Upload } = await import('@aws-sdk/lib-storage');
-  const client = sdk = new (await import('@aws-sdk/client-s3')).S3Client({ endpoint: s3.endpoint, region: s3.region, forcePathStyle: true, credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey }, requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' });
+  sdk = new (await import('@aws-sdk/client-s3')).S3Client({ endpoint: s3.endpoint, region: s3.region, forcePathStyle: true, credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey }, requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' });
+  const client = sdk;
   const h = createHash('sha256');
   const b = body();
   b.on('data', (c: Buffer) => h.update(c));

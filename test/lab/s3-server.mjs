@@ -6,6 +6,10 @@
 //     [--credentials=ID:SECRET,…]   only these keys, SigV4 signatures checked (s3rver checks only the key id)
 //     [--tls-cert=FILE --tls-key=FILE]   HTTPS
 //     [--header-log=FILE]   one JSON line per request: method, url, range, server-side-encryption headers
+//     [--request-log=FILE]  one JSON line per request when it ends: method, url, user agent, client
+//                           address, range, status,
+//                           content lengths, whether the response finished, start (headers in) and
+//                           end (ms, monotonic): the bench counts parts in flight and GETs from it
 //
 // Prints one JSON line on stdout when it listens: {"address":"127.0.0.1","port":41234}.
 
@@ -77,7 +81,18 @@ if (credentials.size > 0) {
 }
 
 const app = server.callback();
+let requestSeq = 0;
+/** Times a request from its headers to the last byte of its response (or the connection's end). */
+function logRequest(file, req, res) {
+  const id = ++requestSeq;
+  const start = performance.now();
+  res.once('close', () => {
+    const line = { id, method: req.method, url: req.url, agent: String(req.headers['user-agent'] ?? '').slice(0, 60), from: req.socket.remoteAddress, range: req.headers.range, status: res.statusCode, finished: res.writableFinished, lengthIn: req.headers['content-length'], lengthOut: res.getHeader('content-length'), start, end: performance.now() };
+    appendFileSync(file, `${JSON.stringify(line)}\n`);
+  });
+}
 const handler = (req, res) => {
+  if (flags['request-log']) logRequest(flags['request-log'], req, res);
   if (flags['header-log']) {
     const h = req.headers;
     appendFileSync(flags['header-log'], `${JSON.stringify({ method: req.method, url: req.url, range: h['range'], sse: h['x-amz-server-side-encryption'], kmsKeyId: h['x-amz-server-side-encryption-aws-kms-key-id'] })}\n`);

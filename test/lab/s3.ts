@@ -35,6 +35,8 @@ export interface S3Options {
   tlsDir?: string;
   /** Append one JSON line per request (method, url, range, server-side-encryption headers) to this file. */
   headerLog?: string;
+  /** Append one JSON line per request when it ends, with its start and end times (see s3-server.mjs). */
+  requestLog?: string;
 }
 
 export interface LabS3 {
@@ -97,6 +99,7 @@ export async function startS3(opts: S3Options = {}): Promise<LabS3> {
   const extra: string[] = [];
   if (opts.credentials) extra.push(`--credentials=${opts.credentials.accessKeyId}:${opts.credentials.secretAccessKey}`);
   if (opts.headerLog) extra.push(`--header-log=${opts.headerLog}`);
+  if (opts.requestLog) extra.push(`--request-log=${opts.requestLog}`);
   const caFile = opts.tlsDir ? await makeTls(opts.tlsDir, address) : undefined;
   if (opts.tlsDir) extra.push(`--tls-cert=${path.join(opts.tlsDir, 's3.crt')}`, `--tls-key=${path.join(opts.tlsDir, 's3.key')}`);
 
