@@ -70,7 +70,7 @@ export function slug(s: string): string {
 export function checkPath(p: unknown, what: string): string | undefined {
   if (typeof p !== 'string' || p === '') return `${what} must be a non-empty path`;
   if (!p.startsWith('/')) return `${what} '${p}' must be an absolute path`;
-  if (p.split('/').includes('..')) return `${what} '${p}' must not contain '..'`;
+  if (p.split('/').includes('..')) return `${what} '${p}' must not contain '..': give the real absolute path`;
   if (p.includes('\n') || p.includes('\0')) return `${what} must not contain newlines or NUL`;
   return undefined;
 }

@@ -65,6 +65,6 @@ export function resolveLimit(spec: string | undefined, inv: Inventory, targets?:
   if (unknown.length) return { ok: false, message: `--limit: unknown host or group ${unknown.map((u) => `'${u}'`).join(', ')} (hosts: ${inv.hosts.map((h) => h.name).join(', ')})` };
   const limit = new Set(expandNames(names, inv).map((h) => h.name));
   if (targets && ![...limit].some((h) => targets.has(h)))
-    return { ok: false, message: `--limit ${names.join(',')} selects no host this playbook targets (${[...targets].join(', ')}): nothing would run` };
+    return { ok: false, message: `--limit ${names.join(',')} selects no host this playbook targets (${[...targets].join(', ')}): nothing would run; limit to hosts it targets, or leave --limit out` };
   return { ok: true, limit };
 }

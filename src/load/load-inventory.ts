@@ -232,7 +232,7 @@ function normalise(src: YamlSource, raw: RawInventory, opts: InventoryOptions): 
     for (const [path, o] of [[['defaults', 'etcd'], d.etcd], [['hosts', name, 'etcd'], h.etcd]] as const)
       for (const [k, v] of Object.entries(o ?? {})) if (v !== undefined && !(k === 'name' && path[0] === 'defaults')) etcdGiven[k] = { value: v, ...src.pos([...path, k]) };
     const prev = memberNames.get(etcd.name);
-    if (prev) problems.push(src.problem(['hosts', name], `etcd member name '${etcd.name}' is used by host '${prev}' too: member names must be unique`, true));
+    if (prev) problems.push(src.problem(['hosts', name], `etcd member name '${etcd.name}' is used by host '${prev}' too: member names must be unique, rename one`, true));
     memberNames.set(etcd.name, name);
     const inGroups = Object.entries(groups)
       .filter(([, m]) => m.includes(name))
@@ -303,7 +303,7 @@ function normalise(src: YamlSource, raw: RawInventory, opts: InventoryOptions): 
 export function loadInventory(file: string, opts: InventoryOptions = {}): Loaded<Inventory> {
   const read = readYaml(file);
   if (!read.ok) return read;
-  const problems = [...read.problems, ...schemaCheck('inventory', read.source)];
+  const problems = [...read.problems, ...schemaCheck('inventory', read.source)].filter(read.source.reliable);
   if (problems.length) {
     problems.sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.col ?? 0) - (b.col ?? 0));
     return { ok: false, problems };

@@ -101,7 +101,7 @@ export function loadPlaybook(file: string, opts: LoadOptions = {}): Loaded<Playb
   const read = readYaml(file);
   if (!read.ok) return read;
   const ctx = { inventory: opts.inventory, extraVars: opts.extraVars ?? {} };
-  const problems = [...read.problems, ...schemaCheck('playbook', read.source), ...templateProblems(read.source, ctx)];
+  const problems = [...read.problems, ...schemaCheck('playbook', read.source), ...templateProblems(read.source, ctx)].filter(read.source.reliable);
   let playbook: Playbook | undefined;
   // -e sets variables the playbook declares; it does not declare new ones (a typo would silently do nothing)
   const declared = declaredNames(read.source.data);

@@ -53,7 +53,7 @@ export function templateProblems(src: YamlSource, ctx: RuleContext): Problem[] {
   const registered = new Set<string>();
   const checkSite = (site: TemplateSite, extraRoots: Set<string>) => {
     if (site.kind === 'template' && unclosedTemplate(site.text)) {
-      problems.push(src.problem(site.path, `a '{{' is not closed by '}}' in ${JSON.stringify(site.text.length > 60 ? `${site.text.slice(0, 60)}…` : site.text)}`));
+      problems.push(src.problem(site.path, `a '{{' is not closed by '}}' in ${JSON.stringify(site.text.length > 60 ? `${site.text.slice(0, 60)}…` : site.text)}: close it with '}}'`));
       return;
     }
     const exprs = site.kind === 'expr' ? [site.text] : templateExpressions(site.text);
@@ -228,7 +228,7 @@ export function structuralProblems(src: YamlSource, pb: Playbook, ctx: RuleConte
   pb.items.forEach((item, i) => {
     const prev = names.get(item.name);
     if (prev !== undefined) {
-      at(i, item.kind === 'step' ? 'name' : 'rollback_point', `duplicate name '${item.name}' (also used by item ${prev + 1}): names must be unique so a run can be resumed and reported by name`);
+      at(i, item.kind === 'step' ? 'name' : 'rollback_point', `duplicate name '${item.name}' (also used by item ${prev + 1}): names must be unique so a run can be resumed and reported by name; rename one`);
     } else names.set(item.name, i);
     if (item.kind === 'rollback_point') {
       if (i === 0) at(i, 'rollback_point', `rollback point '${item.name}' is the first item: the start of the playbook is already the first rollback point, remove it`);

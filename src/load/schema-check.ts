@@ -89,7 +89,7 @@ function messageFor(e: ErrorObject): { message: string; key: boolean; path: (str
       };
     }
     case 'required':
-      return { message: `missing required key '${String(params['missingProperty'])}'`, key: false, path };
+      return { message: `missing required key '${String(params['missingProperty'])}': add it`, key: false, path };
     case 'type':
       if (typeof last === 'number' && path[path.length - 2] === 'steps')
         return { message: `step ${last + 1} must be a map (name, action, args, …) or a rollback_point, not ${describe(e.data)}`, key: false, path };
@@ -156,10 +156,19 @@ export function schemaCheck(name: SchemaName, src: YamlSource): Problem[] {
     }
     return [e];
   });
+  // a required key missing from a map that has an unknown key is most likely that key misspelt: one line says both
+  const unknownAt = new Set(kept.filter((e) => e.keyword === 'additionalProperties').map((e) => e.instancePath));
+  const missingAt = new Map<string, string[]>();
+  for (const e of kept)
+    if (e.keyword === 'required' && unknownAt.has(e.instancePath))
+      missingAt.set(e.instancePath, [...(missingAt.get(e.instancePath) ?? []), String((e.params as Record<string, unknown>)['missingProperty'])]);
   const seen = new Set<string>();
   const out: Problem[] = [];
   for (const e of kept) {
+    if (e.keyword === 'required' && missingAt.has(e.instancePath)) continue;
     const m = messageFor(e);
+    const missing = e.keyword === 'additionalProperties' ? missingAt.get(e.instancePath) : undefined;
+    if (missing) m.message += ` (${missing.map((k) => `'${k}'`).join(', ')} ${missing.length === 1 ? 'is' : 'are'} required here and missing)`;
     const p = src.problem(m.path, m.message, m.key);
     const k = `${p.line}:${p.col}:${p.message}`;
     if (seen.has(k)) continue;

@@ -11,6 +11,8 @@ export interface YamlSource {
   /** Position of the value at `path`, or of its key when `key` is set; falls back to the nearest parent. */
   pos(path: (string | number)[], key?: boolean): { line: number; col: number };
   problem(path: (string | number)[], message: string, key?: boolean): Problem;
+  /** False for a problem made by `problem` about a node that reaches the file's first syntax error (see readYaml). */
+  reliable(p: Problem): boolean;
 }
 
 /** `problems` holds YAML syntax errors the parser recovered from: the rest of the file is still checked. */
@@ -37,7 +39,7 @@ export function readYaml(file: string): ReadResult {
     if (nul >= 0) {
       const before = buf.subarray(0, nul).toString('utf8');
       const line = before.split('\n').length;
-      return fail('binary data (NUL byte): this is not a YAML text file', line, before.length - before.lastIndexOf('\n'));
+      return fail('binary data (NUL byte): this is not a YAML text file; give the path of the playbook or inventory', line, before.length - before.lastIndexOf('\n'));
     }
     text = buf.toString('utf8');
     const bad = text.indexOf('\uFFFD');
@@ -70,28 +72,43 @@ export function readYaml(file: string): ReadResult {
     if (e instanceof RangeError) return fail('YAML nests too deep (brackets or indentation hundreds of levels deep): flatten it', 1, 1);
     throw e;
   }
-  const errors = [...doc.errors, ...doc.warnings.filter((w) => w.code === 'DUPLICATE_KEY')];
-  const problems: Problem[] = errors.map((e) => ({
-        file,
-        line: e.linePos?.[0]?.line,
-        col: e.linePos?.[0]?.col,
-        message:
-          e.code === 'MULTIPLE_DOCS'
-            ? 'several YAML documents in one file (a second ---): a playbook or inventory is one document; remove the --- line or split the file'
-            : `YAML syntax: ${firstLine(e.message).replace(/ at line \d+, column \d+:?$/, '')}`,
-  }));
-  if (errors.some((e) => /Maximum call stack/.test(e.message)))
-    return fail('YAML nests too deep (brackets hundreds of levels deep): flatten it', errors[0]?.linePos?.[0]?.line ?? 1, errors[0]?.linePos?.[0]?.col ?? 1);
-  const lines = text.split('\n').length;
-  const opening = errors.some((e) => /Missing closing .?quote/i.test(e.message)) ? openQuote(text) : undefined;
+  if (doc.errors.some((e) => /Maximum call stack/.test(e.message))) {
+    const at = doc.errors[0]?.linePos?.[0];
+    return fail('YAML nests too deep (brackets hundreds of levels deep): flatten it', at?.line ?? 1, at?.col ?? 1);
+  }
+  // After a syntax error the parser's view of the rest of the file is a guess: the errors after the first
+  // one, and checks of the nodes that reach it, mostly report that guess ("unknown key 'action'" for a
+  // tab-indented key). Report the first syntax error only, and drop those checks (`reliable` below).
+  const first = [...doc.errors].sort((a, b) => a.pos[0] - b.pos[0])[0];
+  const errors = [...(first ? [first] : []), ...doc.warnings.filter((w) => w.code === 'DUPLICATE_KEY')];
+  const lineTexts = text.split('\n');
+  if (text.endsWith('\n')) lineTexts.pop();
+  const problems: Problem[] = errors.map((e) => {
+    const opener = e.code === 'BAD_INDENT' ? unclosedFlow(doc, text, e.pos[0]) : undefined;
+    if (opener) {
+      const [open, close, what] = opener.kind === 'seq' ? ['[', ']', 'list'] : ['{', '}', 'map'];
+      return { file, ...pos(lc, opener.offset), message: `YAML syntax: a flow ${what} '${open}' is not closed: end it with '${close}' (a flow ${what} that goes on over several lines needs those lines indented more than its key)` };
+    }
+    return {
+      file,
+      line: e.linePos?.[0]?.line,
+      col: e.linePos?.[0]?.col,
+      message:
+        e.code === 'MULTIPLE_DOCS'
+          ? 'several YAML documents in one file (a second ---): a playbook or inventory is one document; remove the --- line or split the file'
+          : `YAML syntax: ${firstLine(e.message).replace(/ at line \d+, column \d+:?$/, '')}: ${syntaxHint(e.code, e.message)}`,
+    };
+  });
+  const opening = first && /Missing closing .?quote/i.test(first.message) ? openQuote(text) : undefined;
   for (const p of problems) {
     // an unclosed quote is only noticed at the end of the file: point at the quote that opens it
     if (opening && /Missing closing .?quote/i.test(p.message)) {
       p.line = opening.line;
       p.col = opening.col;
-    } else if (p.line !== undefined && p.line > lines) {
-      p.line = lines;
-      p.col = 1;
+    } else if (p.line !== undefined && p.line > lineTexts.length) {
+      // noticed at the end of the file (after its last newline): point at the end of the last line
+      p.line = Math.max(1, lineTexts.length);
+      p.col = (lineTexts[p.line - 1]?.length ?? 0) + 1;
     }
   }
   if (opening) return { ok: false, problems: problems.filter((p) => /Missing closing .?quote/i.test(p.message)).slice(0, 1) };
@@ -108,12 +125,12 @@ export function readYaml(file: string): ReadResult {
       }
       if (target) return;
       unconvertible = true;
-      problems.push({ file, ...pos(lc, node.range?.[0] ?? 0), message: `YAML: alias *${node.source} refers to no anchor &${node.source} before it` });
+      problems.push({ file, ...pos(lc, node.range?.[0] ?? 0), message: `YAML: alias *${node.source} refers to no anchor &${node.source} before it: put &${node.source} on the value it stands for, above this line, or write the value out` });
     },
     Pair(_k, pair) {
       if (!pair.key || isScalar(pair.key) || isAlias(pair.key)) return;
       unconvertible = true;
-      problems.push({ file, ...pos(lc, (pair.key as Node).range?.[0] ?? 0), message: 'YAML: a key must be a plain name, not a list or map' });
+      problems.push({ file, ...pos(lc, (pair.key as Node).range?.[0] ?? 0), message: 'YAML: a key must be a plain name, not a list or map: write the key as a word' });
     },
   });
   if (unconvertible) return { ok: false, problems };
@@ -131,16 +148,18 @@ export function readYaml(file: string): ReadResult {
     return { ok: false, problems: [...problems, { file, ...at, message }] };
   }
   if (problems.length > 0 && (data === null || typeof data !== 'object' || Array.isArray(data))) return { ok: false, problems };
-  const source = makeSource(file, doc, lc, data);
+  const source = makeSource(file, doc, lc, data, first?.pos[0]);
   // a NUL written as an escape ("\0") ends a C string on the host: no value may carry one
-  for (const path of nulPaths(data, [])) problems.push(source.problem(path, 'a NUL character (\\0) is not allowed in a value: it cannot reach a command intact'));
+  for (const path of nulPaths(data, [])) problems.push(source.problem(path, 'a NUL character (\\0) is not allowed in a value: it cannot reach a command intact; remove it'));
   return { ok: true, source, problems };
 }
 
-function makeSource(file: string, doc: Document, lc: LineCounter, data: unknown): YamlSource {
-  const offsetOf = (path: (string | number)[], key: boolean): number => {
+function makeSource(file: string, doc: Document, lc: LineCounter, data: unknown, syntaxErrorAt: number | undefined): YamlSource {
+  /** Where the node at `path` (or the nearest parent found) starts, and where it ends. */
+  const rangeOf = (path: (string | number)[], key: boolean): { start: number; end: number } => {
     let node: unknown = doc.contents;
-    let best = (doc.contents as Node | null)?.range?.[0] ?? 0;
+    const of = (n: Node | null | undefined, fallback: { start: number; end: number }) => (n?.range ? { start: n.range[0], end: n.range[2] } : fallback);
+    let best = of(doc.contents as Node | null, { start: 0, end: 0 });
     for (let i = 0; i < path.length; i++) {
       const seg = path[i]!;
       const last = i === path.length - 1;
@@ -148,29 +167,70 @@ function makeSource(file: string, doc: Document, lc: LineCounter, data: unknown)
         const pair = node.items.find((p) => isPair(p) && isScalar(p.key) && String(p.key.value) === String(seg));
         if (!pair) return best;
         const keyNode = pair.key as Node;
-        if (last && key) return keyNode.range?.[0] ?? best;
+        if (last && key) return of(keyNode, best);
         const val = pair.value as Node | null;
-        best = val?.range?.[0] ?? keyNode.range?.[0] ?? best;
+        best = of(val, of(keyNode, best));
         node = val;
       } else if (isSeq(node)) {
         const item = node.items[Number(seg)] as Node | undefined;
         if (!item) return best;
-        best = item.range?.[0] ?? best;
+        best = of(item, best);
         node = item;
       } else return best;
     }
     return best;
   };
   const pos = (path: (string | number)[], key = false) => {
-    const p = lc.linePos(offsetOf(path, key));
+    const p = lc.linePos(rangeOf(path, key).start);
     return { line: p.line, col: p.col };
   };
+  const unreliable = new WeakSet<Problem>();
   return {
     file,
     data,
     pos,
-    problem: (path, message, key = false) => ({ file, ...pos(path, key), message }),
+    problem: (path, message, key = false) => {
+      const p = { file, ...pos(path, key), message };
+      if (syntaxErrorAt !== undefined && rangeOf(path, key).end >= syntaxErrorAt) unreliable.add(p);
+      return p;
+    },
+    reliable: (p) => !unreliable.has(p),
   };
+}
+
+/** What to do about a YAML syntax error, by the parser's code. */
+function syntaxHint(code: string, message: string): string {
+  if (/Missing closing .?quote/i.test(message)) return "close the quote (inside double quotes a quote is written \\\", inside single quotes ''; or leave the value unquoted)";
+  switch (code) {
+    case 'TAB_AS_INDENT':
+      return 'indent with spaces, not tabs';
+    case 'DUPLICATE_KEY':
+      return 'keep one of them (a later one would silently replace the first)';
+    case 'MISSING_CHAR':
+      return 'add the missing character';
+    case 'BLOCK_AS_IMPLICIT_KEY':
+    case 'MULTILINE_IMPLICIT_KEY':
+    case 'BAD_INDENT':
+      return "check the indentation: the keys of one map start in the same column, and a key's value is indented more than the key";
+    case 'KEY_OVER_1024_CHARS':
+      return "a key is at most 1024 characters: is the line a key at all? (a value needs 'key: ' before it)";
+    case 'BAD_DQ_ESCAPE':
+      return "use a valid escape (\\\\, \\\", \\n, \\t, …) or single quotes, in which a backslash is just a backslash";
+    default:
+      return 'fix the YAML on this line (indentation, quotes, brackets)';
+  }
+}
+
+/** The flow collection (`[` or `{`) whose missing closing bracket the parser noticed at `at`, if that is what it noticed. */
+function unclosedFlow(doc: Document, text: string, at: number): { kind: 'seq' | 'map'; offset: number } | undefined {
+  let found: { kind: 'seq' | 'map'; offset: number } | undefined;
+  visit(doc, {
+    Collection(_k, node) {
+      if (!node.flow || !node.range || node.range[1] !== at || /[\]}]/.test(text[at - 1] ?? '')) return;
+      found = { kind: isSeq(node) ? 'seq' : 'map', offset: node.range[0] };
+    },
+  });
+  return found;
 }
 
 /** Where the first quote that no later quote on its line closes opens (a scalar's quote: after ': ', '- ', '[', '{' or ','). */

@@ -265,7 +265,7 @@ class Parser {
         }
         break;
       case 'end':
-        throw new ExpressionError(`unexpected end of expression '${this.src}'`);
+        throw new ExpressionError(`unexpected end of expression '${this.src}': an operand is missing at the end`);
     }
     throw new ExpressionError(`unexpected '${t.text}' at column ${t.at + 1} in '${this.src}'`);
   }
@@ -439,7 +439,7 @@ function applyFilter(n: Extract<Node, { t: 'filter' }>, scope: Scope): Val {
       try {
         return JSON.parse(String(v)) as Val;
       } catch (e) {
-        throw new ExpressionError(`from_json: not JSON (${(e as Error).message})`);
+        throw new ExpressionError(`from_json: not JSON (${(e as Error).message}): give it JSON text`);
       }
     case 'length':
       return Array.isArray(v) || typeof v === 'string' ? v.length : Object.keys(map()).length;

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -33,9 +34,56 @@ afterAll(async () => {
 
 const env = () => ({ RUNBOOK_RUNS_DIR: runsDir });
 
+/** Every test here runs the CLI over SSH, several times: a limit of its own, not vitest's default. */
+const SSH_RUNS = 120_000;
+
+type JournalEvent = Record<string, string | boolean | number | null>;
+function journalOf(runId: string): JournalEvent[] {
+  return readFileSync(join(runsDir, runId, 'journal.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => (JSON.parse(l) as { event: JournalEvent }).event);
+}
+
+/** Poll `check` until it holds; throws (the test fails, saying what it waited for) when it never does. */
+async function pollUntil(what: string, check: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > until) throw new Error(`gave up after ${timeoutMs / 1000}s waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** A planned command as the journal's `planned` field must show it, built here from the plan's JSON. */
+interface PlannedCommand {
+  kind: string;
+  text?: string;
+  dest?: string;
+  mode?: number;
+  content?: string;
+  op?: { op: string; that?: string[] };
+}
+function expectedPlanned(c: PlannedCommand): string {
+  switch (c.kind) {
+    case 'exec':
+      return c.text!;
+    case 'upload': {
+      // destination, mode and content hash: computed here from the planned content, not copied from the summary
+      const sha = createHash('sha256').update(c.content!).digest('hex');
+      return `sftp put → ${c.dest} (mode ${c.mode!.toString(8).padStart(4, '0')}, ${Buffer.byteLength(c.content!)} bytes, sha256 ${sha.slice(0, 12)}…)`;
+    }
+    case 'local':
+      if (c.op?.op === 'assert') return `assert ${c.op.that!.join(' and ')} (on this machine)`;
+      throw new Error(`no expectation for local op ${c.op?.op}`);
+    default:
+      throw new Error(`no expectation for command kind ${c.kind}`);
+  }
+}
+
 describe('engine on a real SSH lab', () => {
   it('a clean run changes every host and journals every command', async () => {
-    const r = await runCli(['run', 'playbooks/demo-files.yml', '-i', inv], { env: env() });
+    const runId = `clean-${Date.now()}`;
+    const r = await runCli(['run', 'playbooks/demo-files.yml', '-i', inv, '--run-id', runId], { env: env() });
     expect(r.code, r.stdout + r.stderr).toBe(0);
     expect(r.stdout).toMatch(/OK all steps completed/);
     for (const i of [0, 1, 2]) {
@@ -44,8 +92,19 @@ describe('engine on a real SSH lab', () => {
       expect(await sh(i, 'cat /var/lib/runbook-demo/hostname')).toBe(`${lab.nodes[i]!.hostname}\n`);
     }
     const runs = await runCli(['runs'], { env: env() });
-    expect(runs.stdout).toMatch(/^\S+\s+done\s+demo\S*\s+lab\s/m);
-  });
+    expect(runs.stdout).toMatch(new RegExp(`^${runId}\\s+done\\s+demo\\S*\\s+lab\\s`, 'm'));
+    // the journal: every step ran on every host, and every command that started has its end, ok
+    const steps = ['create scratch dir', 'write marker', 'record hostname', 'move marker aside', 'read back', 'check readback', 'maybe fail'];
+    const journal = journalOf(runId);
+    for (const node of lab.nodes) {
+      const starts = journal.filter((e) => e['type'] === 'command.start' && e['host'] === node.name);
+      const ends = journal.filter((e) => e['type'] === 'command.end' && e['host'] === node.name);
+      expect([...new Set(ends.map((e) => e['step']))], node.name).toEqual(steps);
+      expect(ends.map((e) => `${e['step']}#${e['index']} ${e['command']}`), node.name).toEqual(starts.map((e) => `${e['step']}#${e['index']} ${e['command']}`));
+      expect(ends.filter((e) => e['ok'] !== true), node.name).toEqual([]);
+    }
+    expect(journal.at(-1)?.['type']).toBe('run.end');
+  }, SSH_RUNS);
 
   it('the commands a real run executes are exactly those the plan showed, in the same order', async () => {
     const runId = `plan-eq-${Date.now()}`;
@@ -54,21 +113,31 @@ describe('engine on a real SSH lab', () => {
     for (const i of [0, 1, 2]) await sh(i, 'rm -rf /var/lib/runbook-demo');
     const plan = await runCli(['plan', ...args, '--output', 'json'], { env: env() });
     expect(plan.code, plan.stderr).toBe(0);
-    const planned = JSON.parse(plan.stdout) as { entries: { kind: string; name: string; hosts?: { kind: string; host: string; commands: { kind: string; text?: string; dest?: string }[] }[] }[] };
+    const planned = JSON.parse(plan.stdout) as { entries: { kind: string; name: string; hosts?: { kind: string; host: string; commands: PlannedCommand[] }[] }[] };
     const run = await runCli(['run', ...args, '--output', 'json'], { env: env() });
     expect(run.code, run.stdout + run.stderr).toBe(0);
-    const shown = (c: { kind: string; text?: string; dest?: string }) => (c.kind === 'exec' ? c.text : `${c.kind} ${c.dest ?? ''}`);
-    const journal = (await import('node:fs')).readFileSync(join(runsDir, runId, 'journal.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { event: Record<string, string> });
+    const journal = journalOf(runId);
     for (const node of lab.nodes) {
       const fromPlan: string[] = [];
-      for (const e of planned.entries) for (const h of e.hosts ?? []) if (h.host === node.name) for (const c of h.commands) fromPlan.push(`${e.name} | ${c.kind === 'exec' ? shown(c) : c.kind}`);
-      const fromJournal = journal
-        .filter((r) => r.event['type'] === 'command.end' && r.event['host'] === node.name && r.event['phase'] === 'do')
-        .map((r) => `${r.event['step']} | ${r.event['kind'] === 'exec' ? r.event['planned'] : r.event['kind']}`);
+      const uploads: PlannedCommand[] = [];
+      for (const e of planned.entries)
+        for (const h of e.hosts ?? [])
+          if (h.host === node.name)
+            for (const c of h.commands) {
+              fromPlan.push(`${e.name} | ${c.kind} | ${expectedPlanned(c)}`);
+              if (c.kind === 'upload') uploads.push(c);
+            }
+      // every kind compared in full: an upload by destination, mode and content hash, an assert by its expression
+      const fromJournal = journal.filter((e) => e['type'] === 'command.end' && e['host'] === node.name && e['phase'] === 'do').map((e) => `${e['step']} | ${e['kind']} | ${e['planned']}`);
       expect(fromJournal.length).toBeGreaterThan(5);
+      expect(fromJournal.filter((l) => / \| (upload|local) \| /.test(l)).length, 'uploads and local asserts are in the comparison').toBe(2);
       expect(fromJournal).toEqual(fromPlan);
+      // and what reached the host is what was planned: the marker (moved aside by a later step) has the planned mode and content
+      expect(uploads.map((u) => u.dest)).toEqual(['/var/lib/runbook-demo/marker']);
+      const onHost = await sh(lab.nodes.indexOf(node), 'stat -c %a /var/lib/runbook-demo/marker.moved && sha256sum < /var/lib/runbook-demo/marker.moved');
+      expect(onHost).toBe(`${uploads[0]!.mode!.toString(8)}\n${createHash('sha256').update(uploads[0]!.content!).digest('hex')}  -\n`);
     }
-  });
+  }, SSH_RUNS);
 
   it('a failure on one host unwinds every host to the rollback point (file listings compared)', async () => {
     const r = await runCli(['run', fixture('rollback.yml'), '-i', inv, '-e', `fail_on=${lab.nodes[1]!.name}`], { env: env() });
@@ -84,16 +153,25 @@ describe('engine on a real SSH lab', () => {
     // the step that failed never ran its follower anywhere, and d.txt was undone where it had been written
     expect(r.stdout).not.toMatch(/after the failure/);
     expect(r.stdout).toMatch(/undone add d except on the failing host on master-1/);
-  });
+  }, SSH_RUNS);
 
   it('--no-rollback leaves the hosts as they are, keeps the lock, and runbook rollback finishes the unwinding (exit 0)', async () => {
     for (const i of [0, 1, 2]) await sh(i, 'rm -rf /var/lib/rb-e2e');
     const runId = `no-rollback-${Date.now()}`;
     const r = await runCli(['run', fixture('rollback.yml'), '-i', inv, '-e', `fail_on=${lab.nodes[1]!.name}`, '--no-rollback', '--run-id', runId], { env: env() });
     expect(r.code).toBe(3); // hosts left changed: needs attention
-    expect(r.stdout).toMatch(/--no-rollback: left in place/);
+    // exactly what was left, newest first: the four steps after 'base' that changed something, on the hosts where they did
+    const left = /^--no-rollback: left in place \(newest first\): (.*)$/m.exec(r.stdout)?.[1]?.split(', ');
+    const order = ['add d except on the failing host', 'add c', 'move a', 'overwrite b'];
+    const [m1, m2, m3] = lab.nodes.map((n) => n.name);
+    const ages = (left ?? []).map((x) => order.indexOf(x.split('@')[0]!));
+    expect(ages, r.stdout).toEqual([...ages].sort((a, b) => a - b));
+    expect(new Set(left)).toEqual(new Set([...[m1, m3].map((h) => `${order[0]}@${h}`), ...order.slice(1).flatMap((s) => [m1, m2, m3].map((h) => `${s}@${h}`))]));
+    expect(left).toHaveLength(11);
     expect(r.stdout).toMatch(/cluster lock kept/);
-    expect(await sh(0, 'ls /var/lib/rb-e2e')).toMatch(/c\.txt/);
+    // and every host is as the list says: nothing unwound anywhere
+    for (const i of [0, 1, 2])
+      expect((await sh(i, 'ls /var/lib/rb-e2e')).split('\n').filter(Boolean).sort()).toEqual(i === 1 ? ['a.moved', 'b.txt', 'c.txt'] : ['a.moved', 'b.txt', 'c.txt', 'd.txt']);
     // hosts are not at a rollback point: nobody else may start
     const other = await runCli(['run', 'playbooks/demo-files.yml', '-i', inv], { env: env() });
     expect(other.code).toBe(1);
@@ -105,7 +183,7 @@ describe('engine on a real SSH lab', () => {
     const again = await runCli(['rollback', runId, '--yes'], { env: env() });
     expect(again.code, again.stdout + again.stderr).toBe(0);
     expect(again.stdout).toMatch(/already back at 'base'/);
-  });
+  }, SSH_RUNS);
 
   it('--limit only touches the named host', async () => {
     for (const i of [0, 1, 2]) await sh(i, 'rm -rf /var/lib/runbook-demo');
@@ -114,7 +192,7 @@ describe('engine on a real SSH lab', () => {
     expect((await lab.exec(0, 'test -e /var/lib/runbook-demo')).code).not.toBe(0);
     expect((await lab.exec(1, 'test -e /var/lib/runbook-demo')).code).not.toBe(0);
     expect((await lab.exec(2, 'test -e /var/lib/runbook-demo/marker.moved')).code).toBe(0);
-  });
+  }, SSH_RUNS);
 
   it('serial, run_once, when/register and until/retries behave', async () => {
     const r = await runCli(['run', fixture('flow.yml'), '-i', inv], { env: env() });
@@ -131,7 +209,7 @@ describe('engine on a real SSH lab', () => {
     // until/retries: stopped at the third attempt
     for (const i of [0, 1, 2]) expect((await sh(i, 'cat /var/lib/rb-flow/count')).trim()).toBe('3');
     expect(r.stdout).toMatch(/\(attempt 3\)/);
-  });
+  }, SSH_RUNS);
 
   it('a second run against a locked cluster is refused with who holds it; a dead run leaves a stale lock that unlock --force frees', async () => {
     const { spawn } = await import('node:child_process');
@@ -167,7 +245,7 @@ describe('engine on a real SSH lab', () => {
     expect(after.code).toBe(0);
     const runs = await runCli(['runs'], { env: env() });
     expect(runs.stdout).toMatch(/unlock --force|\(unlock\)/);
-  }, 60_000);
+  }, SSH_RUNS);
 
   it('secrets never reach output, journal or errors; templated values reach the shell as literals', async () => {
     const secret = 'sup3r-s3cret-t0ken-value';
@@ -175,9 +253,20 @@ describe('engine on a real SSH lab', () => {
     const args = [fixture('secrets.yml'), '-i', inv, '-e', `token=${secret}`, '-e', `evil=${evil}`];
     const plan = await runCli(['plan', ...args, '--output', 'json'], { env: env() });
     expect(plan.code, plan.stderr).toBe(0);
-    expect(plan.stdout).toContain('<secret: vars.token>');
+    expect(plan.stderr).toBe('');
+    // the plan holds the reference where the value goes, on every host
+    const program = JSON.parse(plan.stdout) as { entries: { name: string; hosts?: { host: string; commands: { text?: string }[] }[] }[] };
+    const writeToken = program.entries.find((e) => e.name === 'write token')?.hosts ?? [];
+    expect(writeToken.map((h) => [h.host, h.commands.map((c) => c.text)])).toEqual(lab.nodes.map((n) => [n.name, ["printf %s '<secret: vars.token>' > /root/token.txt"]]));
     const json = await runCli(['run', ...args, '--output', 'json'], { env: env() });
     expect(json.code, json.stderr).toBe(1); // rolled back
+    // the value read back (stdout of 'echo the token back') and echoed to stderr by the failing step: redacted in the events
+    const events = json.stdout.trim().split('\n').map((l) => JSON.parse(l) as JournalEvent);
+    const ended = (step: string) => events.filter((e) => e['type'] === 'command.end' && e['step'] === step && e['phase'] === 'do');
+    expect(ended('echo the token back').map((e) => [e['host'], e['ok'], e['stdoutTail']])).toEqual(expect.arrayContaining(lab.nodes.map((n) => [n.name, true, '***'])));
+    expect(ended('echo the token back')).toHaveLength(3);
+    expect(ended('fail to show errors are redacted too').map((e) => [e['host'], e['exitCode'], String(e['stderrTail']).trim()]).sort()).toEqual(lab.nodes.map((n) => [n.name, 3, '***']));
+    expect(events.at(-1)?.['type']).toBe('run.end');
     const runId = `secrets-${Date.now()}`;
     const r = await runCli(['run', ...args, '-v', '--no-rollback', '--run-id', runId], { env: env() });
     expect(r.code).toBe(3); // the last step fails on purpose, after echoing the secret to stderr; left as is
@@ -194,11 +283,13 @@ describe('engine on a real SSH lab', () => {
     expect(grep.stdout).toBe('');
     expect(grep.status).toBe(1); // grep found nothing (and could read the dir)
     for (const text of [r.stdout, r.stderr, plan.stdout, plan.stderr, json.stdout, json.stderr, rb.stdout, rb.stderr]) expect(text).not.toContain(secret);
-    expect(r.stdout).toContain('***');
+    // -v shows each host's stderr line of the failing step, with the value replaced: the only place '***' can come from
+    for (const n of lab.nodes) expect(r.stdout).toMatch(new RegExp(`^\\s+${n.name}\\| \\*\\*\\*$`, 'm'));
+    expect(r.stdout.match(/\*\*\*/g)).toHaveLength(3);
     // the journal holds the reference, never the value or a redacted copy of the command
     const journal = readFileSync(join(runsDir, runId, 'journal.jsonl'), 'utf8');
     expect(journal).toContain("printf %s '<secret: vars.token>' > /root/token.txt");
-  }, 60_000);
+  }, SSH_RUNS);
 
   it('plan --out, then run --plan executes byte for byte the saved program; a changed inventory is refused', async () => {
     const { copyFileSync, appendFileSync } = await import('node:fs');
@@ -227,7 +318,7 @@ describe('engine on a real SSH lab', () => {
     const refused = await runCli(['run', '--plan', file2], { env: env() });
     expect(refused.code).toBe(2);
     expect(refused.stderr).toMatch(/inventory .*inv-saved\.yml changed since the plan was made/);
-  });
+  }, SSH_RUNS);
 
   it('a value registered on hosts: first and read on every host is a plan error; run_once shares it and runs', async () => {
     const bad = await runCli(['plan', fixture('first-register.yml'), '-i', inv], { env: env() });
@@ -242,7 +333,7 @@ describe('engine on a real SSH lab', () => {
     expect(r.code, r.stdout + r.stderr).toBe(0);
     for (const i of [0, 1, 2]) expect(await sh(i, 'cat /var/lib/rb-shared/leader')).toBe(lab.nodes[0]!.hostname);
     expect(await sh(0, 'cat /var/lib/rb-shared/mine')).toBe(lab.nodes[0]!.hostname);
-  });
+  }, SSH_RUNS);
 
   it('an unreachable host is refused up front and reported as unreachable', async () => {
     const extra = await startLab({ nodes: 2 });
@@ -262,7 +353,7 @@ describe('engine on a real SSH lab', () => {
     } finally {
       await extra.stop();
     }
-  });
+  }, SSH_RUNS);
 
   it('an SSH connection dropped mid-step: the step fails, reachable hosts are unwound, the lost host is reported with what is left', async () => {
     const extra = await startLab({ nodes: 3 });
@@ -270,7 +361,7 @@ describe('engine on a real SSH lab', () => {
       const inv2 = writeLabInventory(extra, join(extra.stateDir, 'inv.yml'));
       const pending = runCli(['run', fixture('drop.yml'), '-i', inv2], { env: env() });
       // wait for the long step, then kill every sshd of master-2 (session and listener), by PID, inside its node
-      for (let i = 0; i < 100 && (await extra.exec(1, 'pgrep -x sleep >/dev/null')).code !== 0; i++) await new Promise((r) => setTimeout(r, 50));
+      await pollUntil("master-2's long step to be running (its sleep)", async () => (await extra.exec(1, 'pgrep -x sleep >/dev/null')).code === 0);
       await extra.exec(1, 'for p in $(pgrep -x sshd) $(pgrep -f "^sshd: "); do kill -9 $p; done');
       const r = await pending;
       expect(r.code, r.stdout).toBe(3);
@@ -282,7 +373,7 @@ describe('engine on a real SSH lab', () => {
     } finally {
       await extra.stop();
     }
-  }, 60_000);
+  }, SSH_RUNS);
 
   it('a changed host key on one master refuses the whole run before any step', async () => {
     const extra = await startLab({ nodes: 3 });
@@ -296,5 +387,5 @@ describe('engine on a real SSH lab', () => {
     } finally {
       await extra.stop();
     }
-  });
+  }, SSH_RUNS);
 });

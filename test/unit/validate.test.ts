@@ -26,7 +26,7 @@ describe('runbook validate', () => {
       expect.stringMatching(/^test\/fixtures\/four-problems\.yml:5:18: undefined variable 'vars\.nope'/),
       expect.stringMatching(/^test\/fixtures\/four-problems\.yml:7:5: unknown key 'colour'/),
       expect.stringMatching(/^test\/fixtures\/four-problems\.yml:10:14: 'retries' must be an integer/),
-      expect.stringMatching(/^test\/fixtures\/four-problems\.yml:16:5: YAML syntax: /),
+      expect.stringMatching(/^test\/fixtures\/four-problems\.yml:15:11: YAML syntax: a flow map '\{' is not closed: end it with '\}'/),
       '4 problem(s) found',
     ]);
     expect(r.stderr).not.toMatch(/\n\s+at /); // no stack trace
