@@ -244,7 +244,9 @@ type Host = Inventory['hosts'][number];
  * Before any step: every targeted host reachable with a verified host key, sudo -n working where become
  * needs it, then the cluster lock on every master. A refusal changes nothing anywhere.
  */
-async function preflight(p: { targets: Host[]; lockHosts: Host[]; program: Program; transport: SshTransport; emit: (e: RunEvent) => void; owner: LockOwner }): Promise<{ ok: true; held: Host[] } | { ok: false; outcome: Outcome }> {
+type Settled = { ok: true; inventory: Inventory; program: Program } | { ok: false; outcome: Outcome };
+
+async function preflight(p: { targets: Host[]; lockHosts: Host[]; program: Program; transport: SshTransport; emit: (e: RunEvent) => void; owner: LockOwner; settle: () => Promise<Settled> }): Promise<{ ok: true; held: Host[]; inventory: Inventory; program: Program } | { ok: false; outcome: Outcome }> {
   const checks = await Promise.all(p.targets.map(async (h) => ({ h, r: await p.transport.connect(h) })));
   const refused = checks.filter((c) => !c.r.ok);
   if (refused.length) {
@@ -259,13 +261,16 @@ async function preflight(p: { targets: Host[]; lockHosts: Host[]; program: Progr
     for (const r of become.refused) p.emit({ type: 'log', level: 'error', message: r.message });
     return { ok: false, outcome: { status: 'failed', exitCode: 1, failedStep: undefined, message: `refused before any step: ${become.summary}; nothing was changed` } };
   }
+  // the hosts' etcd settings: read once the hosts are known reachable and sudo works, before the lock
+  const settled = await p.settle();
+  if (!settled.ok) return settled;
   const lock = await acquireLock(p.lockHosts, p.owner, p.transport, p.owner.machine);
   if (!lock.ok) {
     p.emit({ type: 'log', level: 'error', message: lock.message });
     return { ok: false, outcome: { status: 'failed', exitCode: 1, failedStep: undefined, message: `refused before any step: ${lock.stale ? 'stale cluster lock' : 'the cluster is locked by another run'}; nothing was changed` } };
   }
   p.emit({ type: 'log', level: 'info', message: `cluster lock taken on ${lock.held.map((h) => h.name).join(', ')}` });
-  return { ok: true, held: lock.held };
+  return { ok: true, held: lock.held, inventory: settled.inventory, program: settled.program };
 }
 
 /**
@@ -391,7 +396,7 @@ export async function executeRun(prep: Prepared, args: CliArgs, io: Io, compiled
   process.on('SIGTERM', onSignal);
   // the hosts' etcd settings, when the program depends on them: read before any step, merged into the
   // inventory (drift refused) and compiled into the program the run executes
-  const settle = async (): Promise<{ ok: true; inventory: Inventory; program: Program } | { ok: false; outcome: Outcome }> => {
+  const settle = async (): Promise<Settled> => {
     const depends = compiled ? program.settingsFrom !== undefined : dependsOnEtcdSettings(planInputOf(prep, args, run), program);
     if (!depends) return { ok: true, inventory, program };
     const refuse = (lines: string[], message: string, exitCode: number) => {
@@ -413,16 +418,15 @@ export async function executeRun(prep: Prepared, args: CliArgs, io: Io, compiled
   };
   let outcome: Outcome;
   try {
-    const settled = await settle();
-    const gate = settled.ok ? await preflight({ targets: [...targets.values()], lockHosts, program: settled.program, transport, emit, owner: { runId, user: run.user, machine: meta.machine, pid: process.pid, playbook: meta.playbookFile, since: run.started } }) : settled;
+    const gate = await preflight({ targets: [...targets.values()], lockHosts, program, transport, emit, owner: { runId, user: run.user, machine: meta.machine, pid: process.pid, playbook: meta.playbookFile, since: run.started }, settle });
+
     if (!gate.ok) outcome = gate.outcome;
-    else if (!settled.ok) throw new Error('unreachable: a refused settle has no gate');
     else {
       try {
         outcome = await runPlaybook({
-          program: settled.program,
+          program: gate.program,
           playbook,
-          inventory: settled.inventory,
+          inventory: gate.inventory,
           extraVars,
           run,
           forks: args.forks,
