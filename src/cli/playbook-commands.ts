@@ -46,7 +46,15 @@ function prepare(args: CliArgs, io: Io, needInventory: boolean, needParams = nee
 }
 
 
+/** Every playbook given (`validate playbooks/*.yml`), each on its own; the worst exit code wins. */
 export function validate(args: CliArgs, io: Io): number {
+  if (args.positionals.length <= 1) return validateOne(args, io);
+  let code = 0;
+  for (const file of args.positionals) code = Math.max(code, validateOne({ ...args, positionals: [file] }, io));
+  return code;
+}
+
+function validateOne(args: CliArgs, io: Io): number {
   const prep = prepare(args, io, false);
   if (typeof prep === 'number') return prep;
   if (args.inventory) {

@@ -18,6 +18,17 @@ function problemsOf(yaml: string, inventory?: string): string[] {
 }
 
 describe('runbook validate', () => {
+  it('validates every playbook it is given (validate playbooks/*.yml), not only the first; one bad file fails the whole', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rb-validate-many-'));
+    const bad = join(dir, 'bad.yml');
+    writeFileSync(bad, 'name: bad\nsteps:\n  - name: x\n    action: shell\n    bogus: 1\n    args: { cmd: "true" }\n');
+    const good = join(ROOT, 'playbooks', 'backup.yml');
+    const r = spawnSync(process.execPath, [CLI, 'validate', good, bad, join(ROOT, 'playbooks', 'demo-files.yml')], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(2);
+    expect(r.stdout).toMatch(/playbooks\/backup\.yml: valid\n.*playbooks\/demo-files\.yml: valid\n$/s);
+    expect(r.stderr).toMatch(new RegExp(`${bad.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:5:5: .*bogus`));
+  });
+
   it('reports a YAML syntax error, an unknown key, a wrong type and an undefined variable at once, with positions, exit 2', () => {
     const r = spawnSync(process.execPath, [CLI, 'validate', 'test/fixtures/four-problems.yml'], { cwd: ROOT, encoding: 'utf8' });
     expect(r.status).toBe(2);
