@@ -129,35 +129,26 @@ export const s3Download: Action<Where & { key: string; dest: string; sha256?: Te
   },
 };
 
-export const s3Verify: Action<Where & { key: string; sha256?: Text }> = {
-  name: 's3.verify',
-  changes: 'never',
-  shellArgs: [],
-  runOnce: true,
-  runtimeArgs: ['sha256'],
-  plan(args) {
-    const bad = checkKey(args.key) ?? checkSha(args.sha256);
-    if (bad) return refuse(bad);
-    const where = s3Where(args);
-    if (typeof where === 'string') return refuse(where);
-    return ok({ commands: [{ kind: 'local', op: { op: 's3-verify', key: args.key, sha256: args.sha256 || undefined, ...where } }], undo: [], changes: false });
-  },
-};
+/** s3.verify (reads the whole object) and s3.provenance (reads only its record and header): one key, checked alike. */
+function objectCheck(name: 's3.verify' | 's3.provenance', op: 's3-verify' | 's3-provenance'): Action<Where & { key: string; sha256?: Text }> {
+  return {
+    name,
+    changes: 'never',
+    shellArgs: [],
+    runOnce: true,
+    runtimeArgs: ['sha256'],
+    plan(args) {
+      const bad = checkKey(args.key) ?? checkSha(args.sha256);
+      if (bad) return refuse(bad);
+      const where = s3Where(args);
+      if (typeof where === 'string') return refuse(where);
+      return ok({ commands: [{ kind: 'local', op: { op, key: args.key, sha256: args.sha256 || undefined, ...where } }], undo: [], changes: false });
+    },
+  };
+}
 
-export const s3Provenance: Action<Where & { key: string; sha256?: Text }> = {
-  name: 's3.provenance',
-  changes: 'never',
-  shellArgs: [],
-  runOnce: true,
-  runtimeArgs: ['sha256'],
-  plan(args) {
-    const bad = checkKey(args.key) ?? checkSha(args.sha256);
-    if (bad) return refuse(bad);
-    const where = s3Where(args);
-    if (typeof where === 'string') return refuse(where);
-    return ok({ commands: [{ kind: 'local', op: { op: 's3-provenance', key: args.key, sha256: args.sha256 || undefined, ...where } }], undo: [], changes: false });
-  },
-};
+export const s3Verify = objectCheck('s3.verify', 's3-verify');
+export const s3Provenance = objectCheck('s3.provenance', 's3-provenance');
 
 export const s3Prune: Action<Where & { prefix: string; keep_last: number | string; max_age_days?: number | string }> = {
   name: 's3.prune',
