@@ -62,8 +62,9 @@ export function describeCommand(c: Command): string {
   }
 }
 
-/** The deadline line the plan shows with a shell command. */
+/** The bracket the plan shows with a command: how it runs on the host (sudo, and a shell command's deadline). */
 export function describeDeadline(c: Command): string | undefined {
-  if (c.kind !== 'exec') return undefined;
+  if (c.kind === 'local') return undefined;
+  if (c.kind !== 'exec') return c.sudo ? 'sudo -n' : undefined;
   return `${c.sudo ? 'sudo -n, ' : ''}deadline ${c.timeoutS}s${c.poll ? ' per try' : ''}`;
 }

@@ -82,7 +82,8 @@ const POLL_ATTEMPT_S = 30;
 
 /** Deadline and become, decided once here for every command of the step (undo included). */
 function finish(cmd: Command, input: PlanStepInput, actionTimeout: number | undefined): Command {
-  if (cmd.kind !== 'exec') return cmd;
+  if (cmd.kind === 'local') return cmd;
+  if (cmd.kind !== 'exec') return { ...cmd, sudo: needsSudo(input.host, input.step.become) };
   const dflt = cmd.poll ? Math.min(POLL_ATTEMPT_S, Math.ceil(cmd.poll.timeoutMs / 1000)) : (actionTimeout ?? input.defaultTimeoutS ?? DEFAULT_TIMEOUT_S);
   const timeoutS = cmd.timeoutS ?? input.step.timeoutSeconds ?? dflt;
   return { ...cmd, timeoutS, ...(needsSudo(input.host, input.step.become) ? { sudo: true } : {}) };

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Command, CommandOutcome } from '../model/command.js';
 import type { EmitFn, Phase } from '../model/events.js';
 import type { Host } from '../model/inventory.js';
+import { needsSudo } from '../util/become.js';
 import { evaluateBool, type Scope } from '../template/expression.js';
 import type { ExecOutcome, Transport } from '../transport/transport.js';
 import { KILL_AFTER_S, wireShell, DEFAULT_TIMEOUT_S } from '../shell/wire.js';
@@ -29,6 +30,14 @@ export interface CommandContext {
   journaled: () => Promise<void>;
   /** The step's shared fetches on this host's wave (s3-get). */
   fanOut?: FanOut | undefined;
+}
+
+/**
+ * The host as a transfer, edit or stream command was planned for: the transport decides sudo by the host's
+ * become, so a step that said `become: false` on a become host gets the host without it (the plan shows which).
+ */
+function asPlanned(host: Host, sudo: boolean | undefined): Host {
+  return sudo === undefined || needsSudo(host) === sudo ? host : { ...host, become: sudo };
 }
 
 const TAIL = 4096;
@@ -172,23 +181,23 @@ async function execute(cmd: Command, ctx: CommandContext): Promise<CommandOutcom
       }
     }
     case 'upload': {
-      const o = await ctx.transport.upload(ctx.host, cmd.dest, Buffer.from(cmd.content, 'utf8'), cmd.mode);
+      const o = await ctx.transport.upload(asPlanned(ctx.host, cmd.sudo), cmd.dest, Buffer.from(cmd.content, 'utf8'), cmd.mode);
       if (o.kind === 'done') return simple(true, undefined, createHash('sha256').update(cmd.content).digest('hex'));
       return { ...simple(false, `${o.kind === 'unreachable' ? 'unreachable' : 'upload failed'}: ${o.message}`), exitCode: null };
     }
     case 'fetch': {
-      const o = await ctx.transport.fetch(ctx.host, cmd.src, cmd.dest);
+      const o = await ctx.transport.fetch(asPlanned(ctx.host, cmd.sudo), cmd.src, cmd.dest);
       if (o.kind === 'done') return simple(true);
       return { ...simple(false, `${o.kind === 'unreachable' ? 'unreachable' : 'fetch failed'}: ${o.message}`), exitCode: null };
     }
     case 'put-tools': {
-      const o = await runPutTools(cmd, { transport: ctx.transport, host: ctx.host, stores: ctx.stores });
+      const o = await runPutTools(cmd, { transport: ctx.transport, host: asPlanned(ctx.host, cmd.sudo), stores: ctx.stores });
       return { ...o, durationMs: Date.now() - started, attempts: 1 };
     }
     case 'edit':
     case 's3-put':
     case 's3-get': {
-      const sc = { transport: ctx.transport, host: ctx.host, stores: ctx.stores, fanOut: ctx.fanOut, progress: (what: string, total: number | undefined) => progressEvents(ctx.emit, ctx.step, ctx.host.name, what, total) };
+      const sc = { transport: ctx.transport, host: asPlanned(ctx.host, cmd.sudo), stores: ctx.stores, fanOut: ctx.fanOut, progress: (what: string, total: number | undefined) => progressEvents(ctx.emit, ctx.step, ctx.host.name, what, total) };
       const o = cmd.kind === 'edit' ? await runEdit(cmd, sc) : cmd.kind === 's3-put' ? await runS3Put(cmd, sc) : await runS3Get(cmd, sc);
       return { ...o, durationMs: Date.now() - started, attempts: 1 };
     }

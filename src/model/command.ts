@@ -45,6 +45,13 @@ export interface Poll {
   intervalMs: number;
 }
 
+/**
+ * How a command that reads or writes the host itself (not a shell command: a transfer, an edit, a stream)
+ * runs its own commands there: through `sudo -n` or not. Decided by the planner with the step's become, as
+ * for shell commands, and shown in the plan; unset (a program compiled before it was recorded) = the host's become.
+ */
+type AsRoot = boolean | undefined;
+
 export type Command =
   | {
       kind: 'exec';
@@ -60,7 +67,7 @@ export type Command =
       parse?: Parse | undefined;
     }
   /** Read a manifest or unit file, change flags in it (everything else kept byte-for-byte), write it back atomically. */
-  | { kind: 'edit'; path: string; style: ManifestStyle; edits: FlagEdit[] }
+  | { kind: 'edit'; path: string; style: ManifestStyle; edits: FlagEdit[]; sudo?: AsRoot }
   /** Stream a file from the host straight into the object store (multipart), sha256 on the fly. */
   | {
       kind: 's3-put';
@@ -75,17 +82,18 @@ export type Command =
       compression?: 'gzip' | 'none' | undefined;
       /** age recipients (age1…), or `recipients-file` / `passphrase` (taken from the environment at run time). */
       encryptTo?: string[] | undefined;
+      sudo?: AsRoot;
     }
   /** Fetch an object, verify its sha256, copy it to the host and verify it there again. */
-  | { kind: 's3-get'; endpoint: string; region: string; bucket: string; s3?: S3Settings | undefined; key: string; dest: string; sha256: Text | undefined }
-  | { kind: 'upload'; dest: string; mode: number; content: string; /** shown instead of content */ summary: string }
-  | { kind: 'fetch'; src: string; dest: string }
+  | { kind: 's3-get'; endpoint: string; region: string; bucket: string; s3?: S3Settings | undefined; key: string; dest: string; sha256: Text | undefined; sudo?: AsRoot }
+  | { kind: 'upload'; dest: string; mode: number; content: string; /** shown instead of content */ summary: string; sudo?: AsRoot }
+  | { kind: 'fetch'; src: string; dest: string; sudo?: AsRoot }
   /**
    * Copy the etcd tools this host lacks (`missing`, found by the step's earlier command) at the member's
    * `version` from the jump host's tools dir `from/<version>/` (SHA256SUMS checked here, then on the host)
    * into `dest`. The two values are filled in by the run from that earlier command, never guessed.
    */
-  | { kind: 'put-tools'; from: string; dest: string; version?: string | undefined; missing?: string[] | undefined }
+  | { kind: 'put-tools'; from: string; dest: string; version?: string | undefined; missing?: string[] | undefined; sudo?: AsRoot }
   /** Runs on the jump host, not on the target: assert, confirm, messages. */
   | { kind: 'local'; op: LocalOp };
 

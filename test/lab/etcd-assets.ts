@@ -208,7 +208,22 @@ export interface ClusterSpec {
   dataDir?: string | undefined;
   /** The apiserver, controller-manager and scheduler stand-ins serve HTTPS (the member's server certificate), as the real ones do. */
   controlPlaneTls?: boolean | undefined;
+  /** The kubelet stand-in's crash back-off (default: the lab's short one; see KubeletBackoff). */
+  kubeletBackoff?: KubeletBackoff | undefined;
 }
+
+/**
+ * A crashed static pod is started again after `minMs`, doubling to `maxMs`, reset once it ran `resetMs`.
+ * The lab's default is short (0.5 s to 5 s, reset after 10 s) so the suite stays fast; REAL_KUBELET_BACKOFF
+ * is the kubelet's own (10 s doubling to 300 s, reset after 10 min), for the tests that stress it.
+ */
+export interface KubeletBackoff {
+  minMs: number;
+  maxMs: number;
+  resetMs: number;
+}
+export const LAB_KUBELET_BACKOFF: KubeletBackoff = { minMs: 500, maxMs: 5_000, resetMs: 10_000 };
+export const REAL_KUBELET_BACKOFF: KubeletBackoff = { minMs: 10_000, maxMs: 300_000, resetMs: 600_000 };
 
 const memberName = (m: EtcdMember): string => m.memberName ?? m.name;
 const dataDirOf = (spec: ClusterSpec): string => spec.dataDir ?? '/var/lib/etcd';
@@ -437,7 +452,7 @@ export function componentUnit(c: (typeof COMPONENTS)[number], m: EtcdMember, spe
   );
 }
 
-export function kubeletUnit(): string {
+export function kubeletUnit(b: KubeletBackoff = LAB_KUBELET_BACKOFF): string {
   return (
     '[Unit]\n' +
     'Description=kubelet: The Kubernetes Node Agent (test lab stand-in, static pods only)\n' +
@@ -445,7 +460,7 @@ export function kubeletUnit(): string {
     '\n' +
     '[Service]\n' +
     'Environment=PATH=/etc/lab-bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n' +
-    'ExecStart=/etc/lab-bin/kubelet --pod-manifest-path=/etc/kubernetes/manifests\n' +
+    `ExecStart=/etc/lab-bin/kubelet --pod-manifest-path=/etc/kubernetes/manifests --crash-backoff-min-ms=${b.minMs} --crash-backoff-max-ms=${b.maxMs} --crash-backoff-reset-ms=${b.resetMs}\n` +
     'Restart=always\n' +
     'RestartSec=10\n' +
     '\n' +
@@ -473,7 +488,7 @@ export async function writeSeed(seedRoot: string, mode: EtcdMode, spec: ClusterS
     await writeFile(path.join(manifests, 'etcd.yaml'), etcdManifest(spec, m), { mode: 0o600 });
     await writeFile(path.join(manifests, 'kube-apiserver.yaml'), apiserverManifest(spec, m), { mode: 0o600 });
     for (const c of COMPONENTS) await writeFile(path.join(manifests, `${c.name}.yaml`), componentManifest(c, m, spec), { mode: 0o600 });
-    await enable('kubelet.service', kubeletUnit());
+    await enable('kubelet.service', kubeletUnit(spec.kubeletBackoff));
   } else if (mode === 'systemd') {
     await enable('etcd.service', etcdUnit(spec, m));
     await enable('kube-apiserver.service', apiserverUnit(spec, m));

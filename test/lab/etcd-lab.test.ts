@@ -190,9 +190,18 @@ describe('etcd lab: static pods (kubeadm style)', () => {
     });
     await lab.waitHealthy({ timeoutMs: 15_000 });
     const after = await podProc(lab, 1, 'etcd');
+    // the kubelet's log so far: what the new kubelet writes comes after this many bytes
+    const logged = Number((await lab.exec(1, 'stat -c %s /var/log/kubelet.log')).stdout.trim());
     const r = await lab.exec(1, 'systemctl restart kubelet && systemctl is-active kubelet');
     expect(r.stdout.trim()).toBe('active');
-    await new Promise((res) => setTimeout(res, 600));
+    // the new kubelet adopted the pod and finished its first pass over the manifests: whatever it would do
+    // to a pod it did not adopt (stop it, start another) it has begun by now
+    const since = async (): Promise<string> => (await lab.exec(1, `tail -c +${logged + 1} /var/log/kubelet.log`)).stdout;
+    await waitFor('the new kubelet to finish its first sync', async () => /first sync done:/.test(await since()), 10_000);
+    const newLog = await since();
+    expect(newLog).toContain(`adopted running pod etcd pid ${after?.pid}`);
+    expect(newLog).toMatch(/first sync done:.* etcd=running/);
+    expect(newLog).not.toMatch(/(started|stopping) pod etcd /);
     expect(await podProc(lab, 1, 'etcd')).toEqual(after);
   }, 30_000);
 });

@@ -21,7 +21,9 @@
 //   the etcd-data hostPath in etcd.yaml points etcd at another directory, as
 //   with a real kubelet). Identical paths need nothing.
 // - restartPolicy is always Always: a pod that exits is started again after a
-//   back-off of 0.5 s, doubling to 5 s at most (reset once it ran 10 s).
+//   back-off of 0.5 s, doubling to 5 s at most (reset once it ran 10 s); flags
+//   --crash-backoff-min-ms, --crash-backoff-max-ms and --crash-backoff-reset-ms set it
+//   (the real kubelet: 10 s doubling to 300 s, reset after 10 min).
 // - A changed manifest (parsed content, so comments and whitespace do not
 //   count) stops the pod (SIGTERM, SIGKILL after 5 s) and starts the new one.
 //   A removed manifest stops the pod. A file that does not parse counts as
@@ -64,9 +66,19 @@ const POD_LOG_DIR = flag('pod-log-dir', '/var/log/pods');
 const PID_DIR = flag('pod-pid-dir', '/run/pods');
 const STATE_DIR = flag('state-dir', '/run/lab-kubelet');
 const TICK_MS = 250;
-const BACKOFF_MIN_MS = 500;
-const BACKOFF_MAX_MS = 5_000;
-const BACKOFF_RESET_AFTER_MS = 10_000;
+/** A whole number of milliseconds from a flag, or the default; anything else stops the kubelet at once. */
+const msFlag = (name, dflt) => {
+  const v = flag(name, String(dflt));
+  if (!/^[0-9]+$/.test(v)) {
+    process.stderr.write(`kubelet: --${name}=${v}: not a whole number of milliseconds\n`);
+    process.exit(2);
+  }
+  return Number(v);
+};
+// crash back-off (lab.ts's kubeletBackoff): the lab's short one by default, the real kubelet's is 10 s to 300 s, reset after 10 min
+const BACKOFF_MIN_MS = msFlag('crash-backoff-min-ms', 500);
+const BACKOFF_MAX_MS = msFlag('crash-backoff-max-ms', 5_000);
+const BACKOFF_RESET_AFTER_MS = msFlag('crash-backoff-reset-ms', 10_000);
 const STOP_GRACE_MS = 5_000;
 const INVALID_GRACE_MS = 1_000;
 const DEFAULT_PATH = '/etc/lab-bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -362,6 +374,8 @@ function beginStop(p, next) {
 }
 
 let ticking = false;
+/** Once its first pass over the manifests has run: logged, so a test can wait for "the new kubelet looked". */
+let synced = false;
 function tick() {
   if (ticking) return;
   ticking = true;
@@ -409,6 +423,10 @@ function tick() {
       const p = newPod(d);
       pods.set(id, p);
       startPod(p);
+    }
+    if (!synced) {
+      synced = true;
+      log(`first sync done: ${[...pods.values()].map((p) => `${p.id}=${p.state}`).join(' ') || 'no pods'}`);
     }
   } catch (e) {
     log(`tick failed: ${e instanceof Error ? e.stack : e}`);

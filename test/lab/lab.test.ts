@@ -1,5 +1,7 @@
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import * as net from 'node:net';
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { type Ran, ssh } from './ssh-run.js';
@@ -142,6 +144,17 @@ describe('test lab', () => {
     const r = await strictSsh(lab, node, 'true');
     expect(r.code).toBe(255);
     expect(r.stderr).toMatch(/HOST IDENTIFICATION HAS CHANGED|Host key verification failed/);
+    // as an operator does: drop the old key's line, add the new key's (the lab wrote it next to the node's state)
+    const entry = `[${node.address}]:${node.port}`;
+    const removed = spawnSync('ssh-keygen', ['-R', entry, '-f', lab.knownHostsFile], { encoding: 'utf8' });
+    expect(removed.status, removed.stderr).toBe(0);
+    const newLine = readFileSync(join(node.stateDir, 'known_hosts.new'), 'utf8');
+    expect(newLine.startsWith(`${entry} ssh-ed25519 `)).toBe(true);
+    appendFileSync(lab.knownHostsFile, newLine);
+    const again = await strictSsh(lab, node, 'hostname');
+    expect(again.stderr).toBe('');
+    expect(again.code).toBe(0);
+    expect(again.stdout.trim()).toBe(node.hostname);
   }, 30_000);
 
   it('makes a stopped node unreachable', async () => {

@@ -27,7 +27,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type InnerNet, startInnerNet } from './bastion-net.js';
-import { type ClusterSpec, ETCD_IMAGES_DIR, type EtcdMode, generatePki, type LabPki, nodePki, writeSeed } from './etcd-assets.js';
+import { type ClusterSpec, ETCD_IMAGES_DIR, type EtcdMode, generatePki, type KubeletBackoff, type LabPki, nodePki, REAL_KUBELET_BACKOFF, writeSeed } from './etcd-assets.js';
 
 export type { EtcdMode, LabPki } from './etcd-assets.js';
 
@@ -231,6 +231,11 @@ export interface LabOptions {
    * only addresses is then enough, everything else read from the hosts.
    */
   layout?: 'kubeadm' | 'custom';
+  /**
+   * The kubelet stand-in's crash back-off (static-pod labs): default the lab's short one (0.5 s doubling to
+   * 5 s), 'real' the kubelet's own (10 s doubling to 300 s, reset after 10 min), or exact values.
+   */
+  kubeletBackoff?: 'real' | KubeletBackoff;
 }
 
 export interface LabUser {
@@ -707,6 +712,7 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
     pki,
     apiserverEtcdServers: opts.apiserverEtcdServers ?? (etcdMode === 'systemd' ? 'all' : 'local'),
     ...(custom ? { dataDir, controlPlaneTls: true } : {}),
+    ...(opts.kubeletBackoff ? { kubeletBackoff: opts.kubeletBackoff === 'real' ? REAL_KUBELET_BACKOFF : opts.kubeletBackoff } : {}),
   };
   const keepLab = process.env['KEEP_LAB'] === '1';
   let stopped = false;

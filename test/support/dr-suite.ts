@@ -13,18 +13,39 @@ import { s3Helpers } from './s3-client.js';
 
 type S3 = Awaited<ReturnType<typeof startS3>>;
 
-/** Start time (clock ticks since boot) of a node's etcd process: unchanged means never restarted. */
-async function etcdStartTime(lab: Lab, node: number, style: 'static-pod' | 'systemd'): Promise<string> {
-  const pidFile = style === 'static-pod' ? '/run/pods/etcd.pid' : '/run/lab-systemd/etcd.service.pid';
-  const r = await lab.exec(node, `cut -d' ' -f22 /proc/$(cat ${pidFile})/stat`);
-  return r.stdout.trim();
-}
-
-/** Start time of a lab pod or unit's process (clock ticks since boot). */
+/**
+ * Start time (clock ticks since boot) of a lab pod or unit's process: unchanged means never restarted.
+ * Throws when it is not running (no PID file, no such process), so two "not running" never compare equal.
+ */
 async function procStart(lab: Lab, node: number, style: 'static-pod' | 'systemd', name: string): Promise<string> {
   const pidFile = style === 'static-pod' ? `/run/pods/${name}.pid` : `/run/lab-systemd/${name}.service.pid`;
-  const r = await lab.exec(node, `cut -d' ' -f22 /proc/$(cat ${pidFile})/stat`);
-  return r.stdout.trim();
+  const r = await lab.exec(node, `set -o pipefail; pid=$(cat ${pidFile}) && cut -d' ' -f22 /proc/$pid/stat`);
+  const start = r.stdout.trim();
+  if (r.code !== 0 || !/^\d+$/.test(start)) throw new Error(`${name} on node ${node + 1} is not running (${pidFile}): exit ${r.code} ${r.stderr.trim()}`);
+  return start;
+}
+
+const etcdStartTime = (lab: Lab, node: number, style: 'static-pod' | 'systemd'): Promise<string> => procStart(lab, node, style, 'etcd');
+
+/** How often the node's etcd was restarted after it exited (the kubelet stand-in's pod status, or the unit's NRestarts). */
+async function etcdRestarts(lab: Lab, node: number, style: 'static-pod' | 'systemd'): Promise<number> {
+  const r = await lab.exec(node, style === 'static-pod' ? 'cat /run/pods/etcd.status' : 'systemctl show -p NRestarts etcd');
+  const m = /(?:restarts|NRestarts)=(\d+)/.exec(r.stdout);
+  return m ? Number(m[1]) : -1;
+}
+
+async function waitUntil(what: string, fn: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await fn())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+/** `endpoint health` of one member alone (3 s): false while it cannot serve. */
+async function memberHealthy(lab: Lab, node: number): Promise<boolean> {
+  const h = await lab.etcdctl(0, ['endpoint', 'health', '--command-timeout=3s'], { endpoints: [lab.etcdEndpoints[node]!] });
+  return h.code === 0;
 }
 
 export interface DrSuiteOptions {
@@ -263,7 +284,21 @@ export function drSuite(style: 'static-pod' | 'systemd', opts: DrSuiteOptions): 
           : // --no-block: an empty member never becomes ready (it cannot join by itself), so a blocking start would
             // fail after the unit's TimeoutStartSec, as with systemd
             `systemctl stop etcd && rm -rf ${lab.dataDir}/member && systemctl start --no-block etcd`;
+      const dbInode = `stat -c %i ${lab.dataDir}/member/snap/db 2>/dev/null || echo none`;
+      const dbBefore = (await lab.exec(1, dbInode)).stdout.trim();
+      expect(dbBefore).toMatch(/^\d+$/);
       expect((await lab.exec(1, wipe)).code).toBe(0);
+      // broken before the run: its old data is gone, and the empty member it starts with is not the one the
+      // others know: it either exits and is started again ("already bootstrapped"), or listens but cannot serve
+      const { address } = lab.nodes[1]!;
+      await waitUntil(
+        'the wiped member to be restarted or to listen',
+        // (a pod's restarts count from its new start; a unit's NRestarts from its manual start)
+        async () => (await etcdRestarts(lab, 1, style)) > 0 || (await lab.exec(1, `exec 3<>/dev/tcp/${address}/2379`)).code === 0,
+        60_000,
+      );
+      expect(await memberHealthy(lab, 1)).toBe(false);
+      expect((await lab.exec(1, dbInode)).stdout.trim()).not.toBe(dbBefore);
       const runId = `reinit-${Date.now()}`;
       const r = await run(['run', 'playbooks/reinitialize-member.yml', '-i', inv, '--run-id', runId, '-e', 'member=master-2', ...toolsVars()]);
       expect(r.code, r.stdout + r.stderr).toBe(0);
@@ -303,13 +338,30 @@ export function drSuite(style: 'static-pod' | 'systemd', opts: DrSuiteOptions): 
     }, 300_000);
 
     it('force-new-cluster.yml mode=rebuild-db rebuilds the survivor from its own member/snap/db (crash-loop recovery)', async () => {
-      const r = await run(['run', 'playbooks/force-new-cluster.yml', '-i', inv, '-e', 'survivor=master-3', '-e', 'mode=rebuild-db', ...toolsVars()]);
+      // put the survivor into a crash loop: its WAL garbled while it was stopped (member/snap/db intact), so
+      // every start fails and the kubelet (or Restart=always) keeps starting it again
+      const wal = `${lab.dataDir}/member/wal`;
+      const garble = `f=$(ls ${wal}/*.wal | tail -1) && head -c 4096 /dev/urandom | dd of="$f" bs=4096 seek=0 conv=notrunc status=none && sha256sum "$f" | cut -c1-64`;
+      const broken =
+        style === 'static-pod'
+          ? `mv /etc/kubernetes/manifests/etcd.yaml /root/etcd.yaml && for i in $(seq 1 100); do [ -e /run/pods/etcd.pid ] || break; sleep 0.1; done && ${garble} && mv /root/etcd.yaml /etc/kubernetes/manifests/etcd.yaml`
+          : `systemctl stop etcd && ${garble} && systemctl start --no-block etcd`;
+      const g = await lab.exec(2, broken);
+      expect(g.code, g.stderr).toBe(0);
+      const garbledWal = g.stdout.trim();
+      // (a pod's restarts count from its new start; a unit's NRestarts from its manual start)
+      await waitUntil('the survivor to crash and be restarted', async () => (await etcdRestarts(lab, 2, style)) > 0, 60_000);
+      expect(await memberHealthy(lab, 2)).toBe(false);
+      const runId = `rebuild-${Date.now()}`;
+      const r = await run(['run', 'playbooks/force-new-cluster.yml', '-i', inv, '--run-id', runId, '-e', 'survivor=master-3', '-e', 'mode=rebuild-db', ...toolsVars()]);
       expect(r.code, r.stdout + r.stderr).toBe(0);
       expect(r.stdout).toMatch(/rebuild the data dir from member\/snap\/db on master-3/);
       await healthy();
       for (const i of [0, 1, 2]) expect(await readKeys(lab, i, '/census/', 's')).toEqual(expectedKeys(N));
-      // the survivor's previous data dir was kept, not deleted
-      expect((await lab.exec(2, `ls -d ${lab.dataDir}/member.before-*`)).stdout).toMatch(/member\.before-/);
+      // the survivor's previous data dir, of this run, was kept as it was: the garbled WAL is in it
+      const kept = await lab.exec(2, `sha256sum ${lab.dataDir}/member.before-${runId}/wal/*.wal | cut -c1-64`);
+      expect(kept.code, kept.stderr).toBe(0);
+      expect(kept.stdout.trim().split('\n')).toContain(garbledWal);
     }, 300_000);
   });
   return { lab: () => lab, inventory: () => inv, env: () => env, s3vars, backupKey: () => backupKey };

@@ -101,10 +101,29 @@ describe('etcd actions plan commands as data', () => {
     expect(p.ok).toBe(false);
     if (!p.ok) expect(p.message).toMatch(msg);
   });
-  it('rejoin has an undo for every part, also when it fails half-way', () => {
-    const p = plan('etcd.rejoin', {});
+  it.each([['3.4'], ['3.5']] as const)('rejoin (etcd %s) has an undo for every part that changes the host, also when it fails half-way', (set) => {
+    const p = plan('etcd.rejoin', {}, host(2), set);
     if (!p.ok) throw new Error(p.message);
-    expect(p.plan.partialUndo).toHaveLength(p.plan.commands.length);
+    const parts = (p.plan.partialUndo ?? []).map((u) => text(u).map((c) => (c.kind === 'exec' ? c.cmd : JSON.stringify(c))));
+    expect(parts).toHaveLength(p.plan.commands.length);
+    const cmd = (i: number) => {
+      const c = p.plan.commands[i];
+      return c?.kind === 'exec' ? c.cmd : JSON.stringify(c);
+    };
+    // what each part changes, and what undoes it when the step fails right after that part
+    expect(cmd(1)).toContain('mv -T -- /var/lib/etcd/member /var/lib/etcd/member.before-R');
+    expect(parts[1]).toEqual([expect.stringContaining('mv -T -- /var/lib/etcd/member.before-R /var/lib/etcd/member')]);
+    expect(cmd(2)).toMatch(set === '3.5' ? /member add m2 --learner --peer-urls=https:\/\/10\.0\.0\.2:2380/ : /member add m2 --peer-urls=https:\/\/10\.0\.0\.2:2380/);
+    expect(parts[2]).toEqual([expect.stringMatching(/-v p=https:\/\/10\.0\.0\.2:2380 .*member remove "\$id"$/)]);
+    expect(p.plan.commands[3]).toMatchObject({ kind: 'edit', path: '/var/lib/etcd-runbook/stopped/etcd.yaml' });
+    expect(parts[3]).toEqual([expect.stringMatching(/^if \[ -e (\/var\/lib\/etcd-runbook\/runs\/R\/[^ ]+\/previous) \]; then cp -a -- \1 (\S+) && mv -f -- \2 \/var\/lib\/etcd-runbook\/stopped\/etcd\.yaml; fi$/)]);
+    expect(cmd(4)).toContain('mv -T -- /var/lib/etcd-runbook/stopped/etcd.yaml /etc/kubernetes/manifests/etcd.yaml');
+    expect(parts[4]).toEqual([expect.stringContaining('mv -T -- /etc/kubernetes/manifests/etcd.yaml /var/lib/etcd-runbook/stopped/etcd.yaml'), expect.stringContaining('/dev/tcp/10.0.0.2/2379')]);
+    // the first part only copies the manifest aside; the rest only wait and look
+    expect(cmd(0)).toMatch(/cp -a -- /);
+    for (const i of [0, ...parts.keys()].filter((i) => i === 0 || i > 4)) expect(parts[i], `part ${i}: ${cmd(i)}`).toEqual([]);
+    // the whole undo: out of the cluster while it still runs, then stopped, then manifest and data dir back
+    expect(p.plan.undo.map((c) => (c.kind === 'exec' ? c.cmd : ''))).toEqual([parts[2]?.[0], ...(parts[4] ?? []), parts[3]?.[0], parts[1]?.[0]]);
     expect(p.plan.commands[2]).toMatchObject({ parse: { parser: 'member-add', name: 'm2' } });
     expect(p.plan.commands[3]).toMatchObject({ kind: 'edit', edits: [{ flag: '--initial-cluster-state', value: 'existing' }, { flag: '--initial-cluster', value: { fact: 'initial_cluster' } }] });
   });

@@ -1,5 +1,8 @@
 import { execFileSync } from 'node:child_process';
-import { describe, expect, it } from 'vitest';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join as joinPath } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
 import { arg, join, sh } from '../../src/shell/build.js';
 import { fillRefs } from '../../src/shell/fill.js';
 import { quotedHole } from '../../src/shell/quote-state.js';
@@ -27,10 +30,15 @@ function hostile(n: number, seed = 7): string[] {
 }
 
 describe('commands as data, quoted in one place', () => {
-  const nasty = ['; rm -rf /', '$(touch /tmp/pwned)', '`id`', "it's", 'a b', '', '*', '\n', '"$HOME"', '-n', '🙂 é'];
-  it.each(nasty)('%j reaches the command as one literal word', (value) => {
-    const cmd = renderShellTemplate('printf %s {{ vars.v }}', { vars: { v: value } }, {});
-    expect(bash(renderShell(cmd, none))).toBe(value);
+  // were a quoting regression to let one of these run, all it could do is leave a file in a temp dir of its own
+  const mark = mkdtempSync(joinPath(tmpdir(), 'rb-render-mark-'));
+  afterAll(() => rmSync(mark, { recursive: true, force: true }));
+  const nasty = ['; touch "$MARK/semicolon"', '$(touch "$MARK/subshell")', '`touch "$MARK/backtick"`', '&& touch "$MARK/and" #', '| tee "$MARK/pipe"', '> "$MARK/redirect"', "it's", 'a b', '', '*', '\n', '"$HOME"', '-n', '🙂 é'];
+  it.each(nasty)('%j reaches the command as exactly one literal word', (value) => {
+    // the command counts its words: an empty value dropped, or a value split or run, shows in the count
+    const cmd = renderShellTemplate('words() { printf "%s|" "$#" "$@"; }; words {{ vars.v }}', { vars: { v: value } }, {});
+    expect(execFileSync('bash', [], { input: renderShell(cmd, none), encoding: 'utf8', env: { ...process.env, MARK: mark } })).toBe(`1|${value}|`);
+    expect(readdirSync(mark)).toEqual([]);
   });
 
   it.each([

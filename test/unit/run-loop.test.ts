@@ -34,9 +34,12 @@ function fakeTransport(fails: (host: string, cmd: string) => boolean, unreachabl
   return { log, ...fakeTransportWith(exec) };
 }
 
-function setup(steps: string) {
+const INVENTORY = 'cluster: c\nhosts:\n  a: { address: 10.0.0.1 }\n  b: { address: 10.0.0.2 }\ngroups:\n  masters: [a, b]\n';
+
+function setup(steps: string, inventoryText = INVENTORY) {
   const dir = mkdtempSync(join(tmpdir(), 'rb-loop-'));
-  writeFileSync(join(dir, 'inv.yml'), 'cluster: c\nhosts:\n  a: { address: 10.0.0.1 }\n  b: { address: 10.0.0.2 }\ngroups:\n  masters: [a, b]\n');
+  writeFileSync(join(dir, 'inv.yml'), inventoryText);
+  writeFileSync(join(dir, 'payload.txt'), 'x\n');
   writeFileSync(join(dir, 'pb.yml'), `name: t\nhosts: masters\nsteps:\n${steps}`);
   const inv = loadInventory(join(dir, 'inv.yml'));
   if (!inv.ok) throw new Error(JSON.stringify(inv.problems));
@@ -47,8 +50,8 @@ function setup(steps: string) {
 
 const step = (name: string, cmd: string, undo: string) => `  - name: ${name}\n    action: shell\n    args: { cmd: "${cmd}" }\n    undo: "${undo}"\n`;
 
-async function run(steps: string, t: Transport) {
-  const { inventory, playbook } = setup(steps);
+async function run(steps: string, t: Transport, inventoryText?: string) {
+  const { inventory, playbook } = setup(steps, inventoryText);
   const events: RunEvent[] = [];
   const run = { id: 'R', dir: '/tmp', user: 'u', started: 'now', commit: 'x' };
   const planned = makePlan({ playbook, inventory, extraVars: {}, limit: undefined, run, tags: undefined, startAt: undefined });
@@ -87,14 +90,31 @@ async function run(steps: string, t: Transport) {
 }
 
 describe('run loop and rollback (fake transport)', () => {
+  it("a transfer runs as its step's become says: the host's become, or the step's become: false", async () => {
+    const t = fakeTransport(() => false);
+    const uploads: string[] = [];
+    t.upload = async (h, dest) => {
+      uploads.push(`${h.name} ${dest} sudo=${h.become && h.user !== 'root'}`);
+      return { kind: 'done', bytes: 0, durationMs: 0 };
+    };
+    const inv = 'cluster: c\ndefaults: { user: ops, become: true }\nhosts:\n  a: { address: 10.0.0.1 }\ngroups:\n  masters: [a]\n';
+    const up = (name: string, dest: string, become: string) => `  - name: ${name}\n    action: file.upload\n${become}    args: { src: payload.txt, dest: ${dest} }\n`;
+    const { out } = await run(up('as root', '/etc/x', '') + up('as the login user', '/home/ops/x', '    become: false\n'), t, inv);
+    expect(out).toMatchObject({ status: 'ok' });
+    expect(uploads).toEqual(['a /etc/x sudo=true', 'a /home/ops/x sudo=false']);
+  });
+
   it('undoes newest first, only since the last rollback point, only where the step ran', async () => {
     const t = fakeTransport((h, cmd) => h === 'b' && cmd === 'do-3');
     const { out } = await run(step('one', 'do-1', 'undo-1') + '  - rollback_point: p\n' + step('two', 'do-2', 'undo-2') + step('three', 'do-3', 'undo-3') + step('four', 'do-4', 'undo-4'), t);
     expect(out).toMatchObject({ status: 'rolled_back', exitCode: 1, failedStep: 'three' });
-    // hosts unwind in parallel: the order that matters is per host
     const on = (h: string) => t.log.filter((l) => l.startsWith(`${h}: `)).map((l) => l.slice(3));
     expect(on('a')).toEqual(['do-1', 'do-2', 'do-3', 'undo-3', 'undo-2']);
     expect(on('b')).toEqual(['do-1', 'do-2', 'do-3', 'undo-2']);
+    // the unwind is one host at a time, strictly newest first across hosts: 'two' ran on a then b, so it is
+    // undone on b then a, after 'three' on a (the newest)
+    const unwind = t.log.slice(t.log.findIndex((l) => l.includes('undo-')));
+    expect(unwind).toEqual(['a: undo-3', 'b: undo-2', 'a: undo-2']);
   });
 
   it('a failed undo stops older undos on that host, goes on elsewhere, and needs attention (exit 3)', async () => {

@@ -75,12 +75,50 @@ describe('runbook validate', () => {
 });
 
 describe('become', () => {
-  it('a non-root user with become gets sudo -n around every planned command, shown in the plan', () => {
-    const out = execFileSync(process.execPath, [CLI, 'plan', 'playbooks/backup.yml', '-i', 'inventories/example-systemd.yml', '--output', 'json'], { cwd: ROOT, encoding: 'utf8' });
-    const plan = JSON.parse(out) as { entries: { hosts?: { commands?: { kind: string; wire?: string; sudo?: boolean }[] }[] }[] };
-    const execs = plan.entries.flatMap((e) => e.hosts ?? []).flatMap((h) => h.commands ?? []).filter((c) => c.kind === 'exec');
-    expect(execs.length).toBeGreaterThan(3);
-    for (const c of execs) expect(c.wire).toMatch(/^sudo -n -- timeout -k 10 \d+ bash -c '/);
+  type PlannedCommand = { kind: string; wire?: string; sudo?: boolean };
+  type PlannedRun = { commands?: PlannedCommand[]; undo?: PlannedCommand[]; partialUndo?: PlannedCommand[][] };
+  /** Every command a plan holds for the hosts: each host's commands, undo and part-way undo, and those of every case of a choice. */
+  const everyCommand = (json: string): PlannedCommand[] => {
+    const plan = JSON.parse(json) as { entries: { hosts?: (PlannedRun & { cases?: { plan: PlannedRun }[] })[] }[] };
+    const runs = plan.entries.flatMap((e) => e.hosts ?? []).flatMap((h) => [h, ...(h.cases ?? []).map((k) => k.plan)]);
+    return runs.flatMap((r) => [...(r.commands ?? []), ...(r.undo ?? []), ...(r.partialUndo ?? []).flat()]);
+  };
+  const planJson = (args: string[]) => execFileSync(process.execPath, [CLI, 'plan', ...args, '--output', 'json'], { cwd: ROOT, encoding: 'utf8' });
+
+  it.each([
+    ['backup.yml', ['-e', 'copy_to_masters=true']],
+    ['full-restore.yml', ['-e', 'snapshot_key=etcd/c/20261121-020000-ab12cd/snapshot.db']],
+    ['reinitialize-member.yml', ['-e', 'member=k8s-master2']],
+    ['force-new-cluster.yml', ['-e', 'survivor=k8s-master1']],
+    ['force-new-cluster.yml', ['-e', 'survivor=k8s-master1', '-e', 'mode=rebuild-db']],
+  ])('a non-root user with become: every planned command of %s %j runs through sudo -n, shown in the plan', (file, extra) => {
+    const all = everyCommand(planJson([`playbooks/${file}`, '-i', 'inventories/example-systemd.yml', ...extra]));
+    const onHosts = all.filter((c) => c.kind !== 'local');
+    expect(onHosts.filter((c) => c.kind === 'exec').length).toBeGreaterThan(3);
+    for (const c of onHosts) {
+      // a shell command: the wire text the host's shell gets; a transfer, edit or stream: its own commands there
+      if (c.kind === 'exec') expect(c.wire, JSON.stringify(c)).toMatch(/^sudo -n -- timeout -k 10 \d+ bash -c '/);
+      else expect(c.sudo, JSON.stringify(c)).toBe(true);
+    }
+  });
+
+  it("a step's become: false reaches every kind of command it plans, and the plan says so", () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rb-become-'));
+    const pb = join(dir, 'p.yml');
+    writeFileSync(
+      pb,
+      'name: no-become\nsteps:\n  - name: as the login user\n    action: shell\n    become: false\n    run_once: true\n    changes: false\n    args: { cmd: "id -u" }\n' +
+        '  - name: upload as the login user\n    action: s3.upload\n    become: false\n    run_once: true\n    args: { src: /home/ops/snap.db, key: k/snap.db, bucket: b, endpoint: "http://127.0.0.1:9" }\n' +
+        '  - name: upload as root\n    action: s3.upload\n    run_once: true\n    args: { src: /var/lib/snap.db, key: k/root.db, bucket: b, endpoint: "http://127.0.0.1:9" }\n',
+    );
+    const all = everyCommand(planJson([pb, '-i', 'inventories/example-systemd.yml'])).filter((c) => c.kind !== 'local');
+    expect(all.map((c) => [c.kind, c.kind === 'exec' ? c.wire?.startsWith('sudo -n') : c.sudo])).toEqual([
+      ['exec', false],
+      ['s3-put', false],
+      ['s3-put', true],
+    ]);
+    const text = execFileSync(process.execPath, [CLI, 'plan', pb, '-i', 'inventories/example-systemd.yml'], { cwd: ROOT, encoding: 'utf8' });
+    expect(text.split('\n').filter((l) => l.includes('$ stream')).map((l) => l.includes('[sudo -n]'))).toEqual([false, true]);
   });
 });
 
