@@ -24,7 +24,7 @@ function target(h: Host, c: Component): Target {
 }
 
 function waitPort(t: Target, state: 'open' | 'closed', timeoutS: number): Command {
-  return { kind: 'exec', cmd: portProbe(t.address, t.port), poll: { until: state === 'open' ? 'succeeds' : 'fails', timeoutMs: timeoutS * 1000, intervalMs: 500 } };
+  return { kind: 'exec', cmd: portProbe(t.address, t.port), poll: { until: state === 'open' ? 'succeeds' : 'fails', timeoutMs: timeoutS * 1000, intervalMs: 200 } };
 }
 
 /**
@@ -77,7 +77,7 @@ function undoStop(h: Host, c: Component, timeoutS: number, bk: string): Command[
   const start = h.etcd.style === 'systemd' ? systemdStart(t.unit) : moveIn(h, t.manifest);
   return [
     { kind: 'exec', cmd: sh`if [ -e ${marker} ]; then exit 0; fi; ${start}` },
-    { kind: 'exec', cmd: sh`if [ -e ${marker} ]; then exit 0; fi; ${portProbe(t.address, t.port)}`, poll: { until: 'succeeds', timeoutMs: timeoutS * 1000, intervalMs: 500 } },
+    { kind: 'exec', cmd: sh`if [ -e ${marker} ]; then exit 0; fi; ${portProbe(t.address, t.port)}`, poll: { until: 'succeeds', timeoutMs: timeoutS * 1000, intervalMs: 200 } },
   ];
 }
 
@@ -130,7 +130,7 @@ export const apiserverWaitReady: Action<{ timeout?: number }> = {
   plan(args, ctx) {
     const url = `${ctx.host.etcd.apiserverUrl}/readyz`;
     return ok({
-      commands: [{ kind: 'exec', cmd: sh`curl -fsSk --max-time 3 ${url}`, poll: { until: 'succeeds', timeoutMs: Number(args.timeout ?? 120) * 1000, intervalMs: 1000 } }],
+      commands: [{ kind: 'exec', cmd: sh`curl -fsSk --max-time 3 ${url}`, poll: { until: 'succeeds', timeoutMs: Number(args.timeout ?? 120) * 1000, intervalMs: 250 } }],
       undo: [],
       changes: false,
     });
@@ -155,7 +155,8 @@ export const componentsRestart: Action<{ timeout?: number }> = {
     const undo: Command[] = [];
     for (const [label, c] of [['kube-controller-manager', h.etcd.controllerManager], ['kube-scheduler', h.etcd.scheduler]] as const) {
       const { address, port } = urlHostPort(c.healthUrl);
-      const healthy = sh`for i in $(seq 1 ${timeout}); do if curl -fsSk --max-time 2 ${`${c.healthUrl}/healthz`} >/dev/null 2>&1; then echo ${`${label} healthy again`}; exit 0; fi; sleep 1; done; echo ${`${label} did not answer ${c.healthUrl}/healthz within ${timeout}s`} >&2; exit 1`;
+      // by the clock, every 0.2 s: a restarted component answers within a second, and each second of polling is RTO
+      const healthy = sh`end=$((SECONDS + ${String(timeout)})); while [ "$SECONDS" -lt "$end" ]; do if curl -fsSk --max-time 2 ${`${c.healthUrl}/healthz`} >/dev/null 2>&1; then echo ${`${label} healthy again`}; exit 0; fi; sleep 0.2; done; echo ${`${label} did not answer ${c.healthUrl}/healthz within ${timeout}s`} >&2; exit 1`;
       if (h.etcd.style === 'systemd') {
         commands.push({ kind: 'exec', cmd: sh`if [ ! -e ${c.manifest} ]; then echo ${`no ${c.manifest} on this host: nothing to restart`}; exit 0; fi; systemctl restart --no-block ${c.unit} && ${healthy}` });
         continue;
@@ -163,7 +164,7 @@ export const componentsRestart: Action<{ timeout?: number }> = {
       const stash = stashedPath(h, c.manifest);
       commands.push({
         kind: 'exec',
-        cmd: sh`if [ ! -e ${c.manifest} ] && [ ! -e ${stash} ]; then echo ${`no ${c.manifest} on this host: nothing to restart`}; exit 0; fi; mkdir -p ${stash.slice(0, stash.lastIndexOf('/'))}; if [ -e ${c.manifest} ]; then ${moveCommand(c.manifest, stash)} || exit 1; fi; for i in $(seq 1 ${timeout}); do ${portProbe(address, port)} || break; sleep 0.5; done; ${moveOnce(stash, c.manifest)} && ${healthy}`,
+        cmd: sh`if [ ! -e ${c.manifest} ] && [ ! -e ${stash} ]; then echo ${`no ${c.manifest} on this host: nothing to restart`}; exit 0; fi; mkdir -p ${stash.slice(0, stash.lastIndexOf('/'))}; if [ -e ${c.manifest} ]; then ${moveCommand(c.manifest, stash)} || exit 1; fi; end=$((SECONDS + ${String(timeout)})); while [ "$SECONDS" -lt "$end" ] && ${portProbe(address, port)}; do sleep 0.2; done; ${moveOnce(stash, c.manifest)} && ${healthy}`,
       });
       // interrupted between the two moves: the manifest goes back (the restart itself needs no undo)
       undo.push({ kind: 'exec', cmd: sh`if [ -e ${stash} ]; then ${moveOnce(stash, c.manifest)}; fi` });

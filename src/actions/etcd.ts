@@ -68,7 +68,7 @@ export const etcdWaitHealthy: Action<WaitHealthyArgs> = {
     const eps = args.scope === 'self' ? [ctx.host.etcd.clientUrl] : endpointsOf(clusterHosts(ctx, args.exclude));
     const members = args.members === undefined ? undefined : Number(args.members);
     const timeout = seconds(args.timeout, 120, 'timeout');
-    const interval = seconds(args.interval, 1, 'interval');
+    const interval = seconds(args.interval, 0.5, 'interval');
     if (typeof timeout === 'string') return refuse(timeout);
     if (typeof interval === 'string') return refuse(interval);
     if (members !== undefined && (!Number.isInteger(members) || members < 1)) return refuse(`members must be a whole number ≥ 1, got ${String(args.members)}`);
