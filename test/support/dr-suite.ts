@@ -284,9 +284,9 @@ export function drSuite(style: 'static-pod' | 'systemd', opts: DrSuiteOptions): 
           : // --no-block: an empty member never becomes ready (it cannot join by itself), so a blocking start would
             // fail after the unit's TimeoutStartSec, as with systemd
             `systemctl stop etcd && rm -rf ${lab.dataDir}/member && systemctl start --no-block etcd`;
-      const dbInode = `stat -c %i ${lab.dataDir}/member/snap/db 2>/dev/null || echo none`;
-      const dbBefore = (await lab.exec(1, dbInode)).stdout.trim();
-      expect(dbBefore).toMatch(/^\d+$/);
+      // a file of the test's own in the member dir: gone after the wipe (an inode number is not: a new db may reuse it)
+      const mark = `${lab.dataDir}/member/.test-before-wipe`;
+      expect((await lab.exec(1, `test -s ${lab.dataDir}/member/snap/db && : > ${mark}`)).code).toBe(0);
       expect((await lab.exec(1, wipe)).code).toBe(0);
       // broken before the run: its old data is gone, and the empty member it starts with is not the one the
       // others know: it either exits and is started again ("already bootstrapped"), or listens but cannot serve
@@ -298,7 +298,7 @@ export function drSuite(style: 'static-pod' | 'systemd', opts: DrSuiteOptions): 
         60_000,
       );
       expect(await memberHealthy(lab, 1)).toBe(false);
-      expect((await lab.exec(1, dbInode)).stdout.trim()).not.toBe(dbBefore);
+      expect((await lab.exec(1, `test -e ${mark}`)).code, 'the wipe removed the member dir').not.toBe(0);
       const runId = `reinit-${Date.now()}`;
       const r = await run(['run', 'playbooks/reinitialize-member.yml', '-i', inv, '--run-id', runId, '-e', 'member=master-2', ...toolsVars()]);
       expect(r.code, r.stdout + r.stderr).toBe(0);
@@ -341,14 +341,16 @@ export function drSuite(style: 'static-pod' | 'systemd', opts: DrSuiteOptions): 
       // put the survivor into a crash loop: its WAL garbled while it was stopped (member/snap/db intact), so
       // every start fails and the kubelet (or Restart=always) keeps starting it again
       const wal = `${lab.dataDir}/member/wal`;
-      const garble = `f=$(ls ${wal}/*.wal | tail -1) && head -c 4096 /dev/urandom | dd of="$f" bs=4096 seek=0 conv=notrunc status=none && sha256sum "$f" | cut -c1-64`;
+      // (and a file of the test's own in the member dir, to find that very dir again after the run: etcd 3.5
+      // rewrites a damaged WAL's tail as it fails, so the WAL's own bytes do not identify it)
+      const tag = `.test-crash-loop-${Date.now()}`;
+      const garble = `f=$(ls ${wal}/*.wal | tail -1) && head -c 4096 /dev/urandom | dd of="$f" bs=4096 seek=0 conv=notrunc status=none && : > ${lab.dataDir}/member/${tag}`;
       const broken =
         style === 'static-pod'
           ? `mv /etc/kubernetes/manifests/etcd.yaml /root/etcd.yaml && for i in $(seq 1 100); do [ -e /run/pods/etcd.pid ] || break; sleep 0.1; done && ${garble} && mv /root/etcd.yaml /etc/kubernetes/manifests/etcd.yaml`
           : `systemctl stop etcd && ${garble} && systemctl start --no-block etcd`;
       const g = await lab.exec(2, broken);
       expect(g.code, g.stderr).toBe(0);
-      const garbledWal = g.stdout.trim();
       // (a pod's restarts count from its new start; a unit's NRestarts from its manual start)
       await waitUntil('the survivor to crash and be restarted', async () => (await etcdRestarts(lab, 2, style)) > 0, 60_000);
       expect(await memberHealthy(lab, 2)).toBe(false);
@@ -358,10 +360,11 @@ export function drSuite(style: 'static-pod' | 'systemd', opts: DrSuiteOptions): 
       expect(r.stdout).toMatch(/rebuild the data dir from member\/snap\/db on master-3/);
       await healthy();
       for (const i of [0, 1, 2]) expect(await readKeys(lab, i, '/census/', 's')).toEqual(expectedKeys(N));
-      // the survivor's previous data dir, of this run, was kept as it was: the garbled WAL is in it
-      const kept = await lab.exec(2, `sha256sum ${lab.dataDir}/member.before-${runId}/wal/*.wal | cut -c1-64`);
+      // the survivor's crash-looping data dir was kept, as this run's member.before-<run id>, WAL and all
+      const kept = await lab.exec(2, `ls -A ${lab.dataDir}/member.before-${runId}`);
       expect(kept.code, kept.stderr).toBe(0);
-      expect(kept.stdout.trim().split('\n')).toContain(garbledWal);
+      expect(kept.stdout.trim().split('\n').sort()).toEqual([tag, 'snap', 'wal'].sort());
+      expect((await lab.exec(2, `test -e ${lab.dataDir}/member/${tag}`)).code, 'the rebuilt member dir is a new one').not.toBe(0);
     }, 300_000);
   });
   return { lab: () => lab, inventory: () => inv, env: () => env, s3vars, backupKey: () => backupKey };
