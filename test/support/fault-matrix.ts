@@ -67,7 +67,11 @@ export function faultMatrix(version: '3.4' | '3.5', style: 'static-pod' | 'syste
   function startHeld(args: string[], runId: string, step: string): { held: Promise<void>; release: () => void; done: Promise<CliResult> } {
     const dir = mkdtempSync(join(lab.stateDir, 'hold-'));
     const { done } = spawnCli([...args, '--run-id', runId], { env: { ...env, ...holdEnv(step, dir) } });
-    return { held: waitForFile(join(dir, 'held')), release: () => writeFileSync(join(dir, 'release'), ''), done };
+    // a run that ends before it reaches the step fails the test at once, with what it printed
+    const endedFirst = done.then((r) => {
+      throw new Error(`the run ended (exit ${r.code}) before it reached '${step}':\n${r.stdout.slice(-4000)}\n${r.stderr.slice(-2000)}`);
+    });
+    return { held: Promise.race([waitForFile(join(dir, 'held')), endedFirst]), release: () => writeFileSync(join(dir, 'release'), ''), done };
   }
 
   beforeAll(async () => {
@@ -218,46 +222,67 @@ export function faultMatrix(version: '3.4' | '3.5', style: 'static-pod' | 'syste
     }, 240_000);
 
     fault('7', 'the data dir filesystem of one member is too small for the restore → unwound, nothing lost', async () => {
+      const stopEtcd = systemd ? 'systemctl stop etcd' : 'mv /etc/kubernetes/manifests/etcd.yaml /root/etcd.yaml\n  for i in $(seq 1 100); do [ -e /run/pods/etcd.pid ] || break; sleep 0.1; done';
+      const startEtcd = systemd ? 'systemctl start --no-block etcd' : 'mv /root/etcd.yaml /etc/kubernetes/manifests/etcd.yaml';
       // give master-3 a dedicated small filesystem for /var/lib/etcd (a mount point, as with a dedicated disk)
       const setup = await lab.exec(
         2,
         `set -e
-  ${systemd ? 'systemctl stop etcd' : 'mv /etc/kubernetes/manifests/etcd.yaml /root/etcd.yaml\n  for i in $(seq 1 100); do [ -e /run/pods/etcd.pid ] || break; sleep 0.1; done'}
+  ${stopEtcd}
   cp -a --sparse=never /var/lib/etcd /root/etcd-copy
   used=$(du -sm /root/etcd-copy | cut -f1)
   mount -t tmpfs -o size=$((used + 24))m,mode=700 tmpfs /var/lib/etcd
   cp -a --sparse=never /root/etcd-copy/. /var/lib/etcd/
   rm -rf /root/etcd-copy
-  ${systemd ? 'systemctl start --no-block etcd' : 'mv /root/etcd.yaml /etc/kubernetes/manifests/etcd.yaml'}
+  ${startEtcd}
   df -m /var/lib/etcd | tail -1`,
       );
       expect(setup.code, setup.stderr).toBe(0);
+      try {
+        await healthy();
+        await lab.etcdctl(0, ['put', '/pre-run-7', 'kept']);
+        const before = await allKeys();
+        const runId = `disk-full-${Date.now()}`;
+        const t0 = Date.now();
+        // held right before the restore, with every etcd stopped (nothing else writes there any more):
+        // leave exactly 24 MB free, less than the restore's WAL preallocation needs, every time
+        const held = startHeld(['run', 'playbooks/full-restore.yml', '-i', inv, '--yes', '-e', `snapshot_key=${backupKey}`, ...s3vars()], runId, 'restore the snapshot on every member');
+        await held.held;
+        const fill = await lab.exec(2, `avail=$(df -m --output=avail /var/lib/etcd | tail -1 | tr -d ' '); if [ "$avail" -gt 24 ]; then fallocate -l $((avail - 24))M /var/lib/etcd/.filler; fi; df -m --output=size,avail /var/lib/etcd | tail -1`);
+        held.release();
+        const r = await held.done;
+        expect(fill.code, fill.stderr).toBe(0);
+        expect(r.code, r.stdout + r.stderr).toBe(1);
+        expect(r.stdout).toMatch(/restore the snapshot on every member/);
+        expect(r.stdout).toMatch(/master-3 FAILED/);
+        expect(r.stdout).toMatch(/rolled back to 'rehearsed'/);
+        await healthy();
+        const after = await allKeys();
+        expect(after).toEqual(before);
+        // the half-written scratch dir is gone; the old data is back in place on the small filesystem
+        const left = (await lab.exec(2, 'ls -A /var/lib/etcd')).stdout.trim().split('\n');
+        expect(left).toContain('member');
+        expect(left.filter((f) => f.includes(runId))).toEqual([]);
+        expect(r.stdout).toMatch(/no space left on device/i);
+        row(`data dir filesystem full on one member during restore (tmpfs MB size/free: ${fill.stdout.trim()})`, 'rolled back', before.length, after.length, Date.now() - t0);
+      } finally {
+        // master-3 back on its own data dir (not a nearly full tmpfs), with its current data: the faults after this one
+        // would otherwise run with a member that has 24 MB to write in
+        const back = await lab.exec(
+          2,
+          `set -e
+  ${stopEtcd}
+  rm -f /var/lib/etcd/.filler
+  rm -rf /root/etcd-now && cp -a --sparse=never /var/lib/etcd /root/etcd-now
+  umount /var/lib/etcd
+  find /var/lib/etcd -mindepth 1 -maxdepth 1 -exec rm -rf -- {} +
+  cp -a --sparse=never /root/etcd-now/. /var/lib/etcd/ && rm -rf /root/etcd-now
+  ${startEtcd}
+  ! mountpoint -q /var/lib/etcd`,
+        );
+        expect(back.code, back.stderr).toBe(0);
+      }
       await healthy();
-      await lab.etcdctl(0, ['put', '/pre-run-7', 'kept']);
-      const before = await allKeys();
-      const runId = `disk-full-${Date.now()}`;
-      const t0 = Date.now();
-      // held right before the restore, with every etcd stopped (nothing else writes there any more):
-      // leave exactly 24 MB free, less than the restore's WAL preallocation needs, every time
-      const held = startHeld(['run', 'playbooks/full-restore.yml', '-i', inv, '--yes', '-e', `snapshot_key=${backupKey}`, ...s3vars()], runId, 'restore the snapshot on every member');
-      await held.held;
-      const fill = await lab.exec(2, `avail=$(df -m --output=avail /var/lib/etcd | tail -1 | tr -d ' '); if [ "$avail" -gt 24 ]; then fallocate -l $((avail - 24))M /var/lib/etcd/.filler; fi; df -m --output=size,avail /var/lib/etcd | tail -1`);
-      held.release();
-      const r = await held.done;
-      expect(fill.code, fill.stderr).toBe(0);
-      expect(r.code, r.stdout + r.stderr).toBe(1);
-      expect(r.stdout).toMatch(/restore the snapshot on every member/);
-      expect(r.stdout).toMatch(/master-3 FAILED/);
-      expect(r.stdout).toMatch(/rolled back to 'rehearsed'/);
-      await healthy();
-      const after = await allKeys();
-      expect(after).toEqual(before);
-      // the half-written scratch dir is gone; the old data is back in place on the small filesystem
-      const left = (await lab.exec(2, 'ls -A /var/lib/etcd')).stdout.trim().split('\n');
-      expect(left).toContain('member');
-      expect(left.filter((f) => f.includes(runId))).toEqual([]);
-      expect(r.stdout).toMatch(/no space left on device/i);
-      row(`data dir filesystem full on one member during restore (tmpfs MB size/free: ${fill.stdout.trim()})`, 'rolled back', before.length, after.length, Date.now() - t0);
     }, 240_000);
 
     fault('8', 'the member being reinitialized is killed mid-rejoin → quorum kept throughout; restarted after the crash back-off, the run completes', async () => {
@@ -276,36 +301,42 @@ export function faultMatrix(version: '3.4' | '3.5', style: 'static-pod' | 'syste
           await new Promise((r) => setTimeout(r, 150));
         }
       })();
-      await reinit.held;
-      // the member's etcd will die (SIGKILL) the first time it starts in the rejoin; kubelet (or Restart=always) restarts it. Armed
-      // while the run is held, so the kill happens in the step every time, however fast or slow the machine is
-      const arm = await lab.exec(
-        1,
-        `printf '%s\\n' '#!/bin/sh' 'if [ -e /var/lib/etcd-crash-once ]; then rm -f /var/lib/etcd-crash-once; echo "injected fault: killed" >&2; kill -9 $$; fi' '${execEtcd}' > /etc/etcd-crash-wrapper && chmod +x /etc/etcd-crash-wrapper && : > /var/lib/etcd-crash-once && f=${systemd ? unitFile : '/var/lib/etcd-runbook/stopped/etcd.yaml'} && sed -i ${wrapSed('/etc/etcd-crash-wrapper')} "$f" && grep -c etcd-crash-wrapper "$f"`,
-      );
-      expect(arm.stdout.trim(), arm.stderr).toBe('1');
-      reinit.release();
-      const r = await reinit.done;
-      watching = false;
-      await watcher;
-      const killed = (await lab.exec(1, 'test -e /var/lib/etcd-crash-once')).code !== 0;
-      expect(killed).toBe(true);
-      expect(quorumLost, `endpoint health of the two others failed ${quorumLost}/${probes} times`).toBe(0);
-      // the kubelet (or Restart=always) starts the killed member again after its back-off, and the rejoin's
-      // waits outlast it: the run completes
-      expect(r.code, r.stdout + r.stderr).toBe(0);
-      await healthy(3);
-      const after = await allKeys();
-      expect(after).toEqual(before);
-      let backoff = '';
-      if (!systemd) {
-        const log = (await lab.exec(1, 'grep -E "pod etcd pid [0-9]+ ended \\(signal SIGKILL\\); restarting in" /var/log/kubelet.log | tail -1')).stdout;
-        backoff = /restarting in (\d+) ms/.exec(log)?.[1] ?? '';
-        expect(backoff, 'the kubelet restarted the killed member').not.toBe('');
-        if (opts.kubeletBackoff === 'real') expect(Number(backoff)).toBe(10_000);
+      try {
+        await reinit.held;
+        // the member's etcd will die (SIGKILL) the first time it starts in the rejoin; kubelet (or Restart=always) restarts it. Armed
+        // while the run is held, so the kill happens in the step every time, however fast or slow the machine is
+        const arm = await lab.exec(
+          1,
+          `printf '%s\\n' '#!/bin/sh' 'if [ -e /var/lib/etcd-crash-once ]; then rm -f /var/lib/etcd-crash-once; echo "injected fault: killed" >&2; kill -9 $$; fi' '${execEtcd}' > /etc/etcd-crash-wrapper && chmod +x /etc/etcd-crash-wrapper && : > /var/lib/etcd-crash-once && f=${systemd ? unitFile : '/var/lib/etcd-runbook/stopped/etcd.yaml'} && sed -i ${wrapSed('/etc/etcd-crash-wrapper')} "$f" && grep -c etcd-crash-wrapper "$f"`,
+        );
+        expect(arm.stdout.trim(), arm.stderr).toBe('1');
+        reinit.release();
+        const r = await reinit.done;
+        watching = false;
+        await watcher;
+        const killed = (await lab.exec(1, 'test -e /var/lib/etcd-crash-once')).code !== 0;
+        expect(killed).toBe(true);
+        expect(quorumLost, `endpoint health of the two others failed ${quorumLost}/${probes} times`).toBe(0);
+        // the kubelet (or Restart=always) starts the killed member again after its back-off, and the rejoin's
+        // waits outlast it: the run completes
+        expect(r.code, r.stdout + r.stderr).toBe(0);
+        await healthy(3);
+        const after = await allKeys();
+        expect(after).toEqual(before);
+        let backoff = '';
+        if (!systemd) {
+          const log = (await lab.exec(1, 'grep -E "pod etcd pid [0-9]+ ended \\(signal SIGKILL\\); restarting in" /var/log/kubelet.log | tail -1')).stdout;
+          backoff = /restarting in (\d+) ms/.exec(log)?.[1] ?? '';
+          expect(backoff, 'the kubelet restarted the killed member').not.toBe('');
+          if (opts.kubeletBackoff === 'real') expect(Number(backoff)).toBe(10_000);
+        }
+        row(`member killed during reinitialize-member${backoff ? ` (kubelet restarted it after ${Number(backoff) / 1000} s)` : ''}`, `completed (quorum kept: ${probes} probes)`, before.length, after.length, Date.now() - t0);
+      } finally {
+        // the health watcher stops whatever failed above (it must not outlive the lab)
+        watching = false;
+        await watcher;
+        await lab.exec(1, systemd ? `sed -i ${unwrapSed('/etc/etcd-crash-wrapper')} ${unitFile} && systemctl daemon-reload` : `for f in /etc/kubernetes/manifests/etcd.yaml /var/lib/etcd-runbook/stopped/etcd.yaml; do [ -e "$f" ] && sed -i ${unwrapSed('/etc/etcd-crash-wrapper')} "$f"; done; true`);
       }
-      row(`member killed during reinitialize-member${backoff ? ` (kubelet restarted it after ${Number(backoff) / 1000} s)` : ''}`, `completed (quorum kept: ${probes} probes)`, before.length, after.length, Date.now() - t0);
-      await lab.exec(1, systemd ? `sed -i ${unwrapSed('/etc/etcd-crash-wrapper')} ${unitFile} && systemctl daemon-reload` : `for f in /etc/kubernetes/manifests/etcd.yaml /var/lib/etcd-runbook/stopped/etcd.yaml; do [ -e "$f" ] && sed -i ${unwrapSed('/etc/etcd-crash-wrapper')} "$f"; done; true`);
     }, 240_000);
   });
 }
