@@ -70,6 +70,15 @@ function checkSha(v: unknown): string | undefined {
 /** Where s3.download streams to before the file is verified and renamed into place. */
 export const partialOf = (dest: string): string => `${dest.slice(0, dest.lastIndexOf('/') + 1)}.${dest.slice(dest.lastIndexOf('/') + 1)}.runbook-partial`;
 
+/**
+ * What a member of an `s3.download` runs, fed the snapshot on stdin: the bytes go into the hidden partial
+ * file and are hashed in the same pass; stdout is the sha256 (first word). `openssl dgst` where the host has
+ * it: it uses the CPU's SHA instructions, coreutils' `sha256sum` does not (6 to 8 times slower, measured on
+ * the lab: 1.4 s of CPU per 256 MiB against 0.2 s), and the restore's speed is bound by CPU.
+ */
+export const receiveCommand = (partial: string) =>
+  sh`set -o pipefail; umask 077 && tee -- ${partial} | if command -v openssl >/dev/null 2>&1; then openssl dgst -sha256 -r; else sha256sum; fi`;
+
 const metaText = (v: unknown): Text => (typeof v === 'string' || isRef(v) || isCat(v) ? v : JSON.stringify(v));
 
 /** `encrypt_to`: a list, or one string of recipients separated by spaces or commas ('' = none). */

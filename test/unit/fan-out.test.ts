@@ -8,6 +8,8 @@ import { type PassThrough, Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import * as age from 'age-encryption';
 import { describe, expect, it } from 'vitest';
+import { receiveCommand } from '../../src/actions/s3.js';
+import { describeCommand } from '../../src/engine/describe-command.js';
 import { fanOut } from '../../src/engine/fan-out.js';
 import { makePlan } from '../../src/engine/plan.js';
 import { runPlaybook } from '../../src/engine/run.js';
@@ -87,7 +89,7 @@ interface MemberBehaviour {
   refuseFirst?: boolean;
 }
 
-/** Hosts with files: `tee PARTIAL | sha256sum` reads stdin into the partial file and prints its hash; mv and rm act on the files. */
+/** Hosts with files: `tee PARTIAL | <sha256>` (receiveCommand) reads stdin into the partial file and prints its hash; mv and rm act on the files. */
 function members(behaviour: Record<string, MemberBehaviour> = {}) {
   const files = new Map<string, Map<string, Buffer>>();
   const log: string[] = [];
@@ -97,7 +99,7 @@ function members(behaviour: Record<string, MemberBehaviour> = {}) {
     const cmd = innerText(shell);
     const b = behaviour[h.name] ?? {};
     log.push(`${h.name}: ${cmd.split(' ')[0]}`);
-    if (cmd.includes('| sha256sum')) {
+    if (cmd === innerText(receiveCommand(PARTIAL))) {
       const input = o?.input as Readable;
       const got: Buffer[] = [];
       let n = 0;
@@ -194,6 +196,12 @@ describe('restore data path: one read of the object, fanned out to every member'
     }
     const progress = events.filter((e) => e.type === 'transfer.progress');
     expect(new Set(progress.map((e) => e.type === 'transfer.progress' && `${e.host} ${e.what}`))).toEqual(new Set(['m1 download snapshot.db (one fetch for m1, m2, m3)']));
+  });
+
+  it("the member's command is the plan's: tee into the partial, sha256 of the same bytes by openssl where the host has it (sha256sum otherwise)", () => {
+    const want = `set -o pipefail; umask 077 && tee -- ${PARTIAL} | if command -v openssl >/dev/null 2>&1; then openssl dgst -sha256 -r; else sha256sum; fi`;
+    expect(showShell(receiveCommand(PARTIAL))).toBe(want);
+    expect(describeCommand({ kind: 's3-get', endpoint: '', region: 'r', bucket: 'b', key: KEY, dest: DEST, sha256: undefined })).toContain(`on the host: ${want} → renamed into place`);
   });
 
   it('a member that stops reading mid-way fails alone, its partial removed; the others complete from the same GET', async () => {
