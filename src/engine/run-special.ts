@@ -150,7 +150,7 @@ export async function runS3Put(c: Extract<Command, { kind: 's3-put' }>, ctx: Spe
   const body = through(s.stdout, [progressStage(ctx.progress?.(`upload ${c.src.slice(c.src.lastIndexOf('/') + 1)}`, total)), ...(raw ? [raw.stage] : []), ...encode]);
   let put: PutResult;
   try {
-    put = await store.put(c.key, body, Object.fromEntries(Object.entries(c.meta).map(([k, v]) => [k, filledText(v)])));
+    put = await store.put(c.key, body, Object.fromEntries(Object.entries(c.meta).map(([k, v]) => [k, filledText(v)])), { sizeHint: total });
   } catch (e) {
     s.stdout.destroy();
     return fail(`upload to s3://${c.bucket}/${c.key} failed: ${(e as Error).message}`);
