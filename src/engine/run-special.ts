@@ -422,8 +422,8 @@ function openS3Get(c: Extract<Command, { kind: 's3-get' }>, ctx: SpecialContext)
 
 /**
  * Fetch, decode and stream to the host, sharing one read of the object with every member of the wave that
- * runs the same download (`ctx.fanOut`; alone otherwise). On the host, `tee` writes the hidden partial file
- * and what arrived is hashed in the same pass (`receiveCommand`); renamed into place only when the shared fetch's
+ * runs the same download (`ctx.fanOut`; alone otherwise). On the host, the bytes go into the hidden partial
+ * file, which is then hashed as written (`receiveCommand`); renamed into place only when the shared fetch's
  * hashes are the recorded ones and the host's is the snapshot's. Nothing of it lands on this machine's disk.
  */
 export async function runS3Get(c: Extract<Command, { kind: 's3-get' }>, ctx: SpecialContext): Promise<Outcome> {

@@ -81,7 +81,7 @@ function blocked(input: Readable): Promise<void> {
 }
 
 interface MemberBehaviour {
-  /** Stop reading stdin after this many bytes and exit 1 (a full disk, a dead tee). */
+  /** Stop reading stdin after this many bytes and exit 1 (a full disk, a dead cat). */
   stopAfter?: number;
   /** Report this hash instead of the one of what arrived (damaged on the way). */
   lie?: string;
@@ -89,7 +89,7 @@ interface MemberBehaviour {
   refuseFirst?: boolean;
 }
 
-/** Hosts with files: `tee PARTIAL | <sha256>` (receiveCommand) reads stdin into the partial file and prints its hash; mv and rm act on the files. */
+/** Hosts with files: `cat > PARTIAL && <sha256> < PARTIAL` (receiveCommand) reads stdin into the partial file and prints its hash; mv and rm act on the files. */
 function members(behaviour: Record<string, MemberBehaviour> = {}) {
   const files = new Map<string, Map<string, Buffer>>();
   const log: string[] = [];
@@ -120,7 +120,7 @@ function members(behaviour: Record<string, MemberBehaviour> = {}) {
         // exits only once the fan-out is held up by it (its write was refused): leaving must free the others
         if (!(input as PassThrough).writableNeedDrain) await blocked(input);
         fs(h.name).set(PARTIAL, Buffer.concat(got));
-        return exited(1, '', 'tee: write error: No space left on device');
+        return exited(1, '', 'cat: write error: No space left on device');
       }
       fs(h.name).set(PARTIAL, Buffer.concat(got));
       return exited(0, `${b.lie ?? sha(Buffer.concat(got))}  -\n`);
@@ -198,8 +198,8 @@ describe('restore data path: one read of the object, fanned out to every member'
     expect(new Set(progress.map((e) => e.type === 'transfer.progress' && `${e.host} ${e.what}`))).toEqual(new Set(['m1 download snapshot.db (one fetch for m1, m2, m3)']));
   });
 
-  it("the member's command is the plan's: tee into the partial, sha256 of the same bytes by openssl where the host has it (sha256sum otherwise)", () => {
-    const want = `set -o pipefail; umask 077 && tee -- ${PARTIAL} | if command -v openssl >/dev/null 2>&1; then openssl dgst -sha256 -r; else sha256sum; fi`;
+  it("the member's command is the plan's: stdin into the partial, then the sha256 of that file by openssl where the host has it (sha256sum otherwise)", () => {
+    const want = `umask 077 && cat > ${PARTIAL} && if command -v openssl >/dev/null 2>&1; then openssl dgst -sha256 -r < ${PARTIAL}; else sha256sum < ${PARTIAL}; fi`;
     expect(showShell(receiveCommand(PARTIAL))).toBe(want);
     expect(describeCommand({ kind: 's3-get', endpoint: '', region: 'r', bucket: 'b', key: KEY, dest: DEST, sha256: undefined })).toContain(`on the host: ${want} → renamed into place`);
   });
@@ -210,7 +210,7 @@ describe('restore data path: one read of the object, fanned out to every member'
     const { results } = await restore({ store: b.store, transport: m.transport });
     expect(results['m1']).toBe('changed');
     expect(results['m3']).toBe('changed');
-    expect(results['m2']).toMatch(/^failed: writing \/var\/restore\/\.snapshot\.db\.runbook-partial on m2 failed: tee: write error/);
+    expect(results['m2']).toMatch(/^failed: writing \/var\/restore\/\.snapshot\.db\.runbook-partial on m2 failed: cat: write error/);
     expect(b.gets).toEqual(['full']);
     expect(m.fileOf('m2', PARTIAL)).toBeUndefined();
     expect(m.fileOf('m2', DEST)).toBeUndefined();
