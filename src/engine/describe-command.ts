@@ -1,3 +1,4 @@
+import { partialOf, receiveCommand } from '../actions/s3.js';
 import { describeEdits } from '../facts/manifest-edit.js';
 import type { Command, S3Settings, Text } from '../model/command.js';
 import { isCat, isRef } from '../shell/build.js';
@@ -58,7 +59,7 @@ export function describeCommand(c: Command): string {
     case 's3-put':
       return `stream ${c.src} → sha256 → ${c.compression === 'gzip' ? 'gzip → ' : ''}${c.encryptTo?.length ? `age to ${c.encryptTo.join(', ')} → ` : ''}sha256 → s3://${c.bucket}/${c.key} (multipart, read back and verified; provenance ${c.key}.json)${where(c.s3)}`;
     case 's3-get':
-      return `s3://${c.bucket}/${c.key} → sha256${c.sha256 ? ` = ${text(c.sha256)}` : ' (from its provenance)'}, decrypt and decompress as its provenance says, on this machine, read once for every host of the step running at once → stream to ${c.dest} (tee into a hidden partial file | sha256sum on the host) → renamed into place when all hashes match${where(c.s3)}`;
+      return `s3://${c.bucket}/${c.key} → sha256${c.sha256 ? ` = ${text(c.sha256)}` : ' (from its provenance)'}, decrypt and decompress as its provenance says, on this machine, read once for every host of the step running at once → stream to ${c.dest}, on the host: ${showShell(receiveCommand(partialOf(c.dest)))} → renamed into place when all hashes match${where(c.s3)}`;
   }
 }
 

@@ -1,6 +1,6 @@
 import { once } from 'node:events';
 import { PassThrough } from 'node:stream';
-import { partialOf } from '../actions/s3.js';
+import { partialOf, receiveCommand } from '../actions/s3.js';
 import type { Command, CommandOutcome, LocalOp, Parse, S3Settings } from '../model/command.js';
 import { AGE_HEADER_BYTES, type BackupKeys, DecodeError, ageKeysOpen, decodeChain, encodeChain, formatOf, tap, through } from '../storage/codec.js';
 import type { Host } from '../model/inventory.js';
@@ -150,7 +150,7 @@ export async function runS3Put(c: Extract<Command, { kind: 's3-put' }>, ctx: Spe
   const body = through(s.stdout, [progressStage(ctx.progress?.(`upload ${c.src.slice(c.src.lastIndexOf('/') + 1)}`, total)), ...(raw ? [raw.stage] : []), ...encode]);
   let put: PutResult;
   try {
-    put = await store.put(c.key, body, Object.fromEntries(Object.entries(c.meta).map(([k, v]) => [k, filledText(v)])));
+    put = await store.put(c.key, body, Object.fromEntries(Object.entries(c.meta).map(([k, v]) => [k, filledText(v)])), { sizeHint: total });
   } catch (e) {
     s.stdout.destroy();
     return fail(`upload to s3://${c.bucket}/${c.key} failed: ${(e as Error).message}`);
@@ -422,8 +422,8 @@ function openS3Get(c: Extract<Command, { kind: 's3-get' }>, ctx: SpecialContext)
 
 /**
  * Fetch, decode and stream to the host, sharing one read of the object with every member of the wave that
- * runs the same download (`ctx.fanOut`; alone otherwise). On the host, `tee` writes the hidden partial file
- * and `sha256sum` hashes what arrived in the same pass; renamed into place only when the shared fetch's
+ * runs the same download (`ctx.fanOut`; alone otherwise). On the host, the bytes go into the hidden partial
+ * file, which is then hashed as written (`receiveCommand`); renamed into place only when the shared fetch's
  * hashes are the recorded ones and the host's is the snapshot's. Nothing of it lands on this machine's disk.
  */
 export async function runS3Get(c: Extract<Command, { kind: 's3-get' }>, ctx: SpecialContext): Promise<Outcome> {
@@ -432,7 +432,7 @@ export async function runS3Get(c: Extract<Command, { kind: 's3-get' }>, ctx: Spe
   const seat = (await (ctx.fanOut?.join(ctx.host.name, id, open) ?? fanOut([ctx.host.name]).join(ctx.host.name, id, open))) as Seat<Fetched>;
   const partial = partialOf(c.dest);
   const on = ctx.host.name;
-  const wrote = await ctx.transport.exec(ctx.host, sh`set -o pipefail; umask 077 && tee -- ${partial} | sha256sum`, { root: true, input: seat.input, deadlineS: 6 * 3600 });
+  const wrote = await ctx.transport.exec(ctx.host, receiveCommand(partial), { root: true, input: seat.input, deadlineS: 6 * 3600 });
   // this member stopped reading: the others go on without it
   seat.leave();
   const discard = () => ctx.transport.exec(ctx.host, sh`rm -f -- ${partial}`, { root: true });

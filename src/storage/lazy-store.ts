@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 import type { BackupKeys } from './codec.js';
 import type { StoreEnv } from './s3.js';
-import type { BackupStore, PutResult, StoredObject, StoreLocation } from './store.js';
+import type { BackupStore, PutOptions, PutResult, StoredObject, StoreLocation } from './store.js';
 
 type Factory = (loc: StoreLocation) => BackupStore;
 
@@ -20,7 +20,7 @@ export function lazyS3Stores(env: StoreEnv, keys: BackupKeys): Factory {
     const store = async () => (await factory())(loc);
     const lazy: BackupStore = {
       codecKeys: keys,
-      put: async (key: string, body: Readable, meta: Record<string, string>): Promise<PutResult> => (await store()).put(key, body, meta),
+      put: async (key: string, body: Readable, meta: Record<string, string>, opts?: PutOptions): Promise<PutResult> => (await store()).put(key, body, meta, opts),
       hash: async (key: string) => (await store()).hash(key),
       get: async (key: string, range?: { start: number; end: number }) => (await store()).get(key, range),
       putSmall: async (key: string, body: string, contentType: string) => (await store()).putSmall(key, body, contentType),

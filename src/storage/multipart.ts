@@ -24,23 +24,33 @@ const isMd5Etag = (etag: string | undefined, md5: Buffer) => etag !== undefined 
 
 /**
  * Stream into fixed part buffers and upload up to `inFlight` parts at once, each with its Content-MD5 (a
- * server that checks it refuses a damaged part). Memory is bounded: `inFlight + 1` buffers of `partSize`,
- * reused, whatever the object's size. On any failure the multipart upload is aborted (no parts left to pay
- * for) and the error is thrown.
+ * server that checks it refuses a damaged part). Memory is bounded: `inFlight` buffers of `partSize` (the one
+ * being filled among them), reused, whatever the object's size. On any failure the multipart upload is aborted (no parts left to pay
+ * for) and the error is thrown; so is an object that needs more than `maxParts` parts.
  */
-export async function uploadParts(source: AsyncIterable<Uint8Array>, sink: PartSink, opts: { partSize: number; inFlight: number }): Promise<MultipartResult> {
+export async function uploadParts(source: AsyncIterable<Uint8Array>, sink: PartSink, opts: { partSize: number; inFlight: number; maxParts?: number }): Promise<MultipartResult> {
   const free: Buffer[] = [];
-  const take = () => free.pop() ?? Buffer.allocUnsafe(opts.partSize);
-  let buf = take();
+  let allocated = 0;
+  const done: { n: number; etag: string }[] = [];
+  const running = new Set<Promise<void>>();
+  let failure: unknown;
+  // `inFlight` buffers in all: the one being filled is one of them, so with every buffer on the wire the
+  // source waits (the SSH channel's window holds it) until a part is done
+  const take = async (): Promise<Buffer> => {
+    while (free.length === 0 && allocated >= opts.inFlight) await Promise.race(running);
+    if (failure) throw failure;
+    const b = free.pop();
+    if (b) return b;
+    allocated++;
+    return Buffer.allocUnsafe(opts.partSize);
+  };
+  let buf = await take();
   let filled = 0;
   let uploadId: string | undefined;
   let n = 0;
   let verified = true;
   let inFlightNow = 0;
   let maxInFlight = 0;
-  const done: { n: number; etag: string }[] = [];
-  const running = new Set<Promise<void>>();
-  let failure: unknown;
 
   const send = (body: Buffer, len: number) => {
     const id = uploadId as string;
@@ -72,11 +82,13 @@ export async function uploadParts(source: AsyncIterable<Uint8Array>, sink: PartS
       while (at < chunk.length) {
         // a full buffer is sent only when more bytes follow (the last part may be full, or the only one)
         if (filled === opts.partSize) {
+          // a full part with more bytes after it, when the last part allowed is that one: the object does not fit
+          if (opts.maxParts !== undefined && n + 1 >= opts.maxParts) throw new Error(`the object does not fit in ${opts.maxParts} parts of ${opts.partSize} bytes (more than ${opts.maxParts * opts.partSize} bytes); nothing was kept`);
           uploadId ??= await sink.create();
           while (running.size >= opts.inFlight) await Promise.race(running);
           if (failure) throw failure;
           send(buf, filled);
-          buf = take();
+          buf = await take();
           filled = 0;
         }
         const k = Math.min(opts.partSize - filled, chunk.length - at);

@@ -20,10 +20,27 @@ import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { HttpsProxyAgent } from 'https-proxy-agent';
 import { type BackupKeys, NO_KEYS, tap } from './codec.js';
 import { type PartSink, uploadParts } from './multipart.js';
-import type { BackupStore, PutResult, S3Settings, StoredObject, StoreLocation } from './store.js';
+import type { BackupStore, PutOptions, PutResult, S3Settings, StoredObject, StoreLocation } from './store.js';
 
-const PART = 8 * 1024 * 1024;
-const PARALLEL_PARTS = 4;
+// S3's smallest part, 3 in flight: the part buffers (PARALLEL_PARTS of them) are the part of an upload's memory
+// the runbook chooses (8 MiB parts, 4 in flight and a fifth buffer measured 170-181 MiB peak RSS for 1 GiB on
+// the lab); the rest is the code (45 MiB), the heap, and ssh2's short-lived packet buffers (up to 32 MiB of
+// them before V8 collects them)
+const PART = 5 * 1024 * 1024;
+const PARALLEL_PARTS = 3;
+/** S3's limit on the parts of one multipart upload. */
+export const MAX_PARTS = 10_000;
+
+/**
+ * The part size for a source of `sizeHint` bytes (before encoding): PART, or whole MiB big enough for the
+ * source with 1% to spare (gzip can grow incompressible data a little, age adds 16 bytes per 64 KiB) to fit
+ * in MAX_PARTS. Pure.
+ */
+export function partSizeFor(sizeHint: number | undefined): number {
+  if (sizeHint === undefined || !(sizeHint > 0)) return PART;
+  const MiB = 1024 * 1024;
+  return Math.max(PART, Math.ceil((sizeHint * 1.01) / MAX_PARTS / MiB) * MiB);
+}
 
 /** The environment the store reads (given by the CLI; nothing here reads process.env). */
 export interface StoreEnv {
@@ -154,11 +171,12 @@ export class S3Store implements BackupStore {
   }
 
   /**
-   * Multipart, PARALLEL_PARTS parts in flight in fixed reused buffers (uploadParts), each part with its
+   * Multipart, PARALLEL_PARTS parts in flight in fixed reused buffers (uploadParts; parts of PART bytes, bigger
+   * when `opts.sizeHint` needs them to fit in MAX_PARTS), each part with its
    * Content-MD5; the sha256 of the bytes sent computed on the fly. Each part's ETag is compared with its MD5:
    * the server's own hash of what it received, so the stored object is verified without reading it back.
    */
-  async put(key: string, body: Readable, meta: Record<string, string>): Promise<PutResult> {
+  async put(key: string, body: Readable, meta: Record<string, string>, opts: PutOptions = {}): Promise<PutResult> {
     const t = tap();
     const b64 = (md5: Buffer) => md5.toString('base64');
     const target = { Bucket: this.bucket, Key: key };
@@ -179,7 +197,7 @@ export class S3Store implements BackupStore {
     };
     let etagVerified: boolean;
     try {
-      etagVerified = (await uploadParts(t.stage(body), sink, { partSize: PART, inFlight: PARALLEL_PARTS })).etagVerified;
+      etagVerified = (await uploadParts(t.stage(body), sink, { partSize: partSizeFor(opts.sizeHint), inFlight: PARALLEL_PARTS, maxParts: MAX_PARTS })).etagVerified;
     } catch (e) {
       throw new Error(explainS3Error(e, this.loc));
     }

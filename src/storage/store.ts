@@ -21,10 +21,15 @@ export interface PutResult {
   etagVerified: boolean;
 }
 
+export interface PutOptions {
+  /** The source's size when known (before encoding): multipart parts are made big enough for it to fit in S3's 10,000 parts. */
+  sizeHint?: number | undefined;
+}
+
 /** Where backups live. s3.ts is the only implementation that talks to the network. */
 export interface BackupStore {
   /** Stream into the store; sha256 and MD5s (for the ETag) computed while streaming, in one pass. */
-  put(key: string, body: Readable, meta: Record<string, string>): Promise<PutResult>;
+  put(key: string, body: Readable, meta: Record<string, string>, opts?: PutOptions): Promise<PutResult>;
   /** Read the object back and hash it. */
   hash(key: string): Promise<{ sha256: string; size: number; meta: Record<string, string> }>;
   /** The object, or with `range` only bytes start..end (inclusive), e.g. an age header. */

@@ -5,7 +5,7 @@ import type { Shell } from '../model/shell.js';
 import { sh } from '../shell/build.js';
 import { renderShell } from '../shell/render.js';
 import { internalShell } from '../shell/wire.js';
-import { connect as netConnect } from 'node:net';
+import { connect as netConnect, type Socket } from 'node:net';
 import { posix } from 'node:path';
 import type { Duplex, Readable } from 'node:stream';
 import type { AnyAuthMethod, Client, ClientChannel, ConnectConfig, SFTPWrapper } from 'ssh2';
@@ -184,6 +184,7 @@ export class SshTransport implements Transport {
       const s = netConnect({ host: ep.address, port: ep.port });
       // Without this every small command waits on Nagle + delayed ACK (~40-50 ms).
       s.setNoDelay(true);
+      coalesceWrites(s);
       sock = s;
       s.once('error', (e: NodeJS.ErrnoException) => done({ ok: false, message: `cannot connect to ${label} at ${at}: ${e.code ?? e.message}`, hostKey: false }));
       s.once('connect', () => handshake(s));
@@ -371,6 +372,29 @@ export class SshTransport implements Transport {
     this.conns.clear();
     for (const o of all) if (o.ok && !o.conn.closed) o.conn.client.end();
   }
+}
+
+/**
+ * ssh2 hands the socket each SSH packet in pieces (with AES-GCM: the length, the ciphertext and the tag,
+ * three writes), and with no Nagle each write is a syscall and a TCP segment of its own. Corked until the
+ * end of the tick, they go out as one writev: a 32 KiB channel packet is one segment, not three, and a
+ * small command's packets still leave at once.
+ */
+function coalesceWrites(s: Socket): void {
+  const write = s.write.bind(s) as (...args: unknown[]) => boolean;
+  let corked = false;
+  const uncork = () => {
+    corked = false;
+    s.uncork();
+  };
+  s.write = ((...args: unknown[]) => {
+    if (!corked) {
+      corked = true;
+      s.cork();
+      process.nextTick(uncork);
+    }
+    return write(...args);
+  }) as typeof s.write;
 }
 
 function noHoles(): string {

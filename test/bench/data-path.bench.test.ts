@@ -232,7 +232,7 @@ for (const gib of SIZES) {
     tables.push(
       goalTable(`[bench] restore data path, ${gib} GiB to 3 members, s3.download vs one GET then 3 parallel ssh 'cat > f'; load ${load()}`, [
         { what: 'runbook run (wall, start-up included)', value: `${secs(down.m.ms)} = ${rbDown.toFixed(1)} MiB/s (run ${String(downEnd?.['status'])})` },
-        { what: 'runbook: the download step', value: downStep ? `${secs(downStep.ms)} = ${rate(size, downStep.ms).toFixed(1)} MiB/s (with the sha256sum on each member)` : 'no step.end seen' },
+        { what: 'runbook: the download step', value: downStep ? `${secs(downStep.ms)} = ${rate(size, downStep.ms).toFixed(1)} MiB/s (with the sha256 of the copy on each member)` : 'no step.end seen' },
         { what: 'baseline GET to a file + 3 parallel ssh cat', value: `${secs(baseDown.ms)} = ${baseDownRate.toFixed(1)} MiB/s (${getsOf(baseDownReqs, rbKey)} GET)` },
         { what: 'ratio runbook / baseline (MiB/s, wall)', value: (rbDown / baseDownRate).toFixed(2), goal: '≥ 0.90', ok: rbDown / baseDownRate >= 0.9 },
         { what: 'runbook peak RSS', value: mib(down.m.maxRssKiB * 1024), goal: '≤ 150 MiB', ok: down.m.maxRssKiB * 1024 <= 150 * 2 ** 20 },

@@ -8,6 +8,8 @@ import { type PassThrough, Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import * as age from 'age-encryption';
 import { describe, expect, it } from 'vitest';
+import { receiveCommand } from '../../src/actions/s3.js';
+import { describeCommand } from '../../src/engine/describe-command.js';
 import { fanOut } from '../../src/engine/fan-out.js';
 import { makePlan } from '../../src/engine/plan.js';
 import { runPlaybook } from '../../src/engine/run.js';
@@ -79,7 +81,7 @@ function blocked(input: Readable): Promise<void> {
 }
 
 interface MemberBehaviour {
-  /** Stop reading stdin after this many bytes and exit 1 (a full disk, a dead tee). */
+  /** Stop reading stdin after this many bytes and exit 1 (a full disk, a dead cat). */
   stopAfter?: number;
   /** Report this hash instead of the one of what arrived (damaged on the way). */
   lie?: string;
@@ -87,7 +89,7 @@ interface MemberBehaviour {
   refuseFirst?: boolean;
 }
 
-/** Hosts with files: `tee PARTIAL | sha256sum` reads stdin into the partial file and prints its hash; mv and rm act on the files. */
+/** Hosts with files: `cat > PARTIAL && <sha256> < PARTIAL` (receiveCommand) reads stdin into the partial file and prints its hash; mv and rm act on the files. */
 function members(behaviour: Record<string, MemberBehaviour> = {}) {
   const files = new Map<string, Map<string, Buffer>>();
   const log: string[] = [];
@@ -97,7 +99,7 @@ function members(behaviour: Record<string, MemberBehaviour> = {}) {
     const cmd = innerText(shell);
     const b = behaviour[h.name] ?? {};
     log.push(`${h.name}: ${cmd.split(' ')[0]}`);
-    if (cmd.includes('| sha256sum')) {
+    if (cmd === innerText(receiveCommand(PARTIAL))) {
       const input = o?.input as Readable;
       const got: Buffer[] = [];
       let n = 0;
@@ -118,7 +120,7 @@ function members(behaviour: Record<string, MemberBehaviour> = {}) {
         // exits only once the fan-out is held up by it (its write was refused): leaving must free the others
         if (!(input as PassThrough).writableNeedDrain) await blocked(input);
         fs(h.name).set(PARTIAL, Buffer.concat(got));
-        return exited(1, '', 'tee: write error: No space left on device');
+        return exited(1, '', 'cat: write error: No space left on device');
       }
       fs(h.name).set(PARTIAL, Buffer.concat(got));
       return exited(0, `${b.lie ?? sha(Buffer.concat(got))}  -\n`);
@@ -196,13 +198,19 @@ describe('restore data path: one read of the object, fanned out to every member'
     expect(new Set(progress.map((e) => e.type === 'transfer.progress' && `${e.host} ${e.what}`))).toEqual(new Set(['m1 download snapshot.db (one fetch for m1, m2, m3)']));
   });
 
+  it("the member's command is the plan's: stdin into the partial, then the sha256 of that file by openssl where the host has it (sha256sum otherwise)", () => {
+    const want = `umask 077 && cat > ${PARTIAL} && if command -v openssl >/dev/null 2>&1; then openssl dgst -sha256 -r < ${PARTIAL}; else sha256sum < ${PARTIAL}; fi`;
+    expect(showShell(receiveCommand(PARTIAL))).toBe(want);
+    expect(describeCommand({ kind: 's3-get', endpoint: '', region: 'r', bucket: 'b', key: KEY, dest: DEST, sha256: undefined })).toContain(`on the host: ${want} → renamed into place`);
+  });
+
   it('a member that stops reading mid-way fails alone, its partial removed; the others complete from the same GET', async () => {
     const b = bucket();
     const m = members({ m2: { stopAfter: 6 * CHUNK } });
     const { results } = await restore({ store: b.store, transport: m.transport });
     expect(results['m1']).toBe('changed');
     expect(results['m3']).toBe('changed');
-    expect(results['m2']).toMatch(/^failed: writing \/var\/restore\/\.snapshot\.db\.runbook-partial on m2 failed: tee: write error/);
+    expect(results['m2']).toMatch(/^failed: writing \/var\/restore\/\.snapshot\.db\.runbook-partial on m2 failed: cat: write error/);
     expect(b.gets).toEqual(['full']);
     expect(m.fileOf('m2', PARTIAL)).toBeUndefined();
     expect(m.fileOf('m2', DEST)).toBeUndefined();

@@ -4,6 +4,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { type PartSink, uploadParts } from '../../src/storage/multipart.js';
+import { MAX_PARTS, partSizeFor } from '../../src/storage/s3.js';
 
 const PART = 64 * 1024;
 const md5hex = (b: Buffer) => createHash('md5').update(b).digest('hex');
@@ -77,7 +78,7 @@ describe('uploadParts', () => {
     });
   }
 
-  it('keeps exactly inFlight parts on the wire, no more, and reuses inFlight + 1 buffers whatever the size', async () => {
+  it('keeps exactly inFlight parts on the wire, no more, and reuses inFlight buffers (the one being filled among them) whatever the size', async () => {
     const data = randomBytes(20 * PART + 3);
     const r = recorder({ hold: true });
     const up = uploadParts(chunks(data, 4096), r.sink, { partSize: PART, inFlight: 4 });
@@ -94,7 +95,7 @@ describe('uploadParts', () => {
     expect(r.maxOnWire()).toBe(4);
     expect(out.maxInFlight).toBe(4);
     expect(out.parts).toBe(21);
-    expect(r.buffers.size).toBeLessThanOrEqual(5);
+    expect(r.buffers.size).toBe(4);
     expect(r.stored().equals(data)).toBe(true);
   });
 
@@ -116,9 +117,40 @@ describe('uploadParts', () => {
     expect(r.log.at(-1)).toBe('abort');
   });
 
+  it('an object that fills maxParts parts exactly is uploaded; one byte more is refused before that last part, and aborted', async () => {
+    const fits = recorder();
+    const out = await uploadParts(chunks(randomBytes(3 * PART), 8192), fits.sink, { partSize: PART, inFlight: 2, maxParts: 3 });
+    expect(out.parts).toBe(3);
+    expect(fits.log.at(-1)).toBe('complete 1,2,3');
+    const over = recorder();
+    await expect(uploadParts(chunks(randomBytes(3 * PART + 1), 8192), over.sink, { partSize: PART, inFlight: 2, maxParts: 3 })).rejects.toThrow(`the object does not fit in 3 parts of ${PART} bytes`);
+    expect(over.log.filter((l) => l.startsWith('part'))).toEqual([`part 1 ${PART}`, `part 2 ${PART}`]);
+    expect(over.log.at(-1)).toBe('abort');
+  });
+
   it('an ETag that is not the MD5 of its part (SSE-KMS, other servers) proves nothing: etagVerified is false', async () => {
     const r = recorder({ etag: (n, body) => (n === 2 ? '"0f343b0931126a20f133d67c2b018a3b"' : `"${md5hex(body)}"`) });
     const out = await uploadParts(chunks(randomBytes(3 * PART), 9999), r.sink, { partSize: PART, inFlight: 4 });
     expect(out.etagVerified).toBe(false);
   });
+});
+
+describe('partSizeFor: S3 parts of 5 MiB, bigger only when the source would not fit in 10,000 of them', () => {
+  const MiB = 1024 * 1024;
+  const table: [number | undefined, number][] = [
+    [undefined, 5 * MiB],
+    [0, 5 * MiB],
+    [2 ** 30, 5 * MiB],
+    [8 * 2 ** 30, 5 * MiB],
+    [48 * 2 ** 30, 5 * MiB],
+    [50 * 2 ** 30, 6 * MiB],
+    [5 * 2 ** 40, 530 * MiB],
+  ];
+  for (const [size, want] of table) {
+    it(`${size ?? 'unknown'} bytes: parts of ${want / MiB} MiB`, () => {
+      expect(partSizeFor(size)).toBe(want);
+      // with 1% to spare for what encoding adds
+      if (size) expect(MAX_PARTS * partSizeFor(size)).toBeGreaterThanOrEqual(size * 1.01);
+    });
+  }
 });
