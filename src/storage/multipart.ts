@@ -85,7 +85,7 @@ export async function uploadParts(source: AsyncIterable<Uint8Array>, sink: PartS
           // a full part with more bytes after it, when the last part allowed is that one: the object does not fit
           if (opts.maxParts !== undefined && n + 1 >= opts.maxParts) throw new Error(`the object does not fit in ${opts.maxParts} parts of ${opts.partSize} bytes (more than ${opts.maxParts * opts.partSize} bytes); nothing was kept`);
           uploadId ??= await sink.create();
-          while (running.size >= opts.inFlight) await Promise.race(running);
+          // (no wait here: `take` gave this buffer only once fewer than `inFlight` parts were on the wire)
           if (failure) throw failure;
           send(buf, filled);
           buf = await take();
@@ -104,7 +104,6 @@ export async function uploadParts(source: AsyncIterable<Uint8Array>, sink: PartS
       const etag = await sink.single(bytes, md5);
       return { parts: 1, etagVerified: isMd5Etag(etag, md5), maxInFlight: 1 };
     }
-    while (running.size >= opts.inFlight) await Promise.race(running);
     if (failure) throw failure;
     send(buf, filled);
     await Promise.all(running);
