@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Lab, startLab } from '../lab/lab.js';
-import { holdEnv, runCli, waitForFile } from '../support/cli.js';
+import { holdEnv, pollUntil, runCli, waitForFile } from '../support/cli.js';
 import { writeLabInventory } from '../support/lab-inventory.js';
 import { ROOT } from '../support/paths.js';
 
@@ -43,15 +43,6 @@ function journalOf(runId: string): JournalEvent[] {
     .trim()
     .split('\n')
     .map((l) => (JSON.parse(l) as { event: JournalEvent }).event);
-}
-
-/** Poll `check` until it holds; throws (the test fails, saying what it waited for) when it never does. */
-async function pollUntil(what: string, check: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > until) throw new Error(`gave up after ${timeoutMs / 1000}s waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 /** A planned command as the journal's `planned` field must show it, built here from the plan's JSON. */
@@ -361,7 +352,7 @@ describe('engine on a real SSH lab', () => {
       const inv2 = writeLabInventory(extra, join(extra.stateDir, 'inv.yml'));
       const pending = runCli(['run', fixture('drop.yml'), '-i', inv2], { env: env() });
       // wait for the long step, then kill every sshd of master-2 (session and listener), by PID, inside its node
-      await pollUntil("master-2's long step to be running (its sleep)", async () => (await extra.exec(1, 'pgrep -x sleep >/dev/null')).code === 0);
+      await pollUntil("master-2's long step to be running (its sleep)", async () => (await extra.exec(1, 'pgrep -x sleep >/dev/null')).code === 0, 60_000);
       await extra.exec(1, 'for p in $(pgrep -x sshd) $(pgrep -f "^sshd: "); do kill -9 $p; done');
       const r = await pending;
       expect(r.code, r.stdout).toBe(3);

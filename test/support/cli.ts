@@ -39,14 +39,19 @@ export function runCli(args: string[], opts: CliOptions = {}): Promise<CliResult
   return spawnCli(args, opts).done;
 }
 
+/** Poll `check` until it holds; throws (the test fails, saying what it waited for) when it never does in `timeoutMs`. */
+export async function pollUntil(what: string, check: () => boolean | Promise<boolean>, timeoutMs: number, intervalMs = 50): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > until) throw new Error(`gave up after ${timeoutMs / 1000}s waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
+
 /** Wait until a file exists (a run held at a named step writes one): no guessing how long anything takes. */
 export async function waitForFile(file: string, timeoutMs = 120_000): Promise<void> {
   const { existsSync } = await import('node:fs');
-  const until = Date.now() + timeoutMs;
-  while (!existsSync(file)) {
-    if (Date.now() > until) throw new Error(`${file} did not appear within ${timeoutMs / 1000}s`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  await pollUntil(`${file} to appear`, () => existsSync(file), timeoutMs);
 }
 
 /** Environment that holds a run before the named step until `release` is written into `dir`. */

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Lab, type LabUser, startLab } from '../lab/lab.js';
 import { startS3 } from '../lab/s3.js';
 import { clusterView, expectedKeys, readKeys, writeCensus } from './census.js';
-import { runCli, waitForFile } from './cli.js';
+import { pollUntil, runCli, waitForFile } from './cli.js';
 import { labEtcdBlock, writeLabInventory, writeLabSshConfig } from './lab-inventory.js';
 import { CLI, ROOT } from './paths.js';
 import { s3Helpers } from './s3-client.js';
@@ -32,14 +32,6 @@ async function etcdRestarts(lab: Lab, node: number, style: 'static-pod' | 'syste
   const r = await lab.exec(node, style === 'static-pod' ? 'cat /run/pods/etcd.status' : 'systemctl show -p NRestarts etcd');
   const m = /(?:restarts|NRestarts)=(\d+)/.exec(r.stdout);
   return m ? Number(m[1]) : -1;
-}
-
-async function waitUntil(what: string, fn: () => Promise<boolean>, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await fn())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
 }
 
 /** `endpoint health` of one member alone (3 s): false while it cannot serve. */
@@ -291,11 +283,12 @@ export function drSuite(style: 'static-pod' | 'systemd', opts: DrSuiteOptions): 
       // broken before the run: its old data is gone, and the empty member it starts with is not the one the
       // others know: it either exits and is started again ("already bootstrapped"), or listens but cannot serve
       const { address } = lab.nodes[1]!;
-      await waitUntil(
+      await pollUntil(
         'the wiped member to be restarted or to listen',
         // (a pod's restarts count from its new start; a unit's NRestarts from its manual start)
         async () => (await etcdRestarts(lab, 1, style)) > 0 || (await lab.exec(1, `exec 3<>/dev/tcp/${address}/2379`)).code === 0,
         60_000,
+        250,
       );
       expect(await memberHealthy(lab, 1)).toBe(false);
       expect((await lab.exec(1, `test -e ${mark}`)).code, 'the wipe removed the member dir').not.toBe(0);
@@ -352,7 +345,7 @@ export function drSuite(style: 'static-pod' | 'systemd', opts: DrSuiteOptions): 
       const g = await lab.exec(2, broken);
       expect(g.code, g.stderr).toBe(0);
       // (a pod's restarts count from its new start; a unit's NRestarts from its manual start)
-      await waitUntil('the survivor to crash and be restarted', async () => (await etcdRestarts(lab, 2, style)) > 0, 60_000);
+      await pollUntil('the survivor to crash and be restarted', async () => (await etcdRestarts(lab, 2, style)) > 0, 60_000, 250);
       expect(await memberHealthy(lab, 2)).toBe(false);
       const runId = `rebuild-${Date.now()}`;
       const r = await run(['run', 'playbooks/force-new-cluster.yml', '-i', inv, '--run-id', runId, '-e', 'survivor=master-3', '-e', 'mode=rebuild-db', ...toolsVars()]);
