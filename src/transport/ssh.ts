@@ -11,6 +11,7 @@ import type { Duplex, Readable } from 'node:stream';
 import type { AnyAuthMethod, Client, ClientChannel, ConnectConfig, SFTPWrapper } from 'ssh2';
 import type { Host, SshEndpoint } from '../model/inventory.js';
 import { hostKeyAlgorithms, lookupKnownHosts, verifyHostKey } from './known-hosts.js';
+import { type ShellChannel, ShellSession } from './shell-session.js';
 import type { ExecOptions, ExecOutcome, TransferOutcome, Transport } from './transport.js';
 
 export interface SshOptions {
@@ -30,6 +31,12 @@ interface Conn {
   client: Client;
   sftp: Promise<SFTPWrapper> | undefined;
   closed: boolean;
+  /** The host's long-lived shell for commands without stdin (see shell-session.ts). */
+  shell: ShellSession | undefined;
+  /** The shell session being opened, until a command claims it; whether one is on its way; whether the host gave none (exec channels, then). */
+  shellOpening: Promise<ShellSession | undefined> | undefined;
+  shellClaimed: boolean;
+  shellUnusable: boolean;
 }
 
 type Opened = { ok: true; conn: Conn } | { ok: false; message: string; hostKey: boolean };
@@ -105,7 +112,7 @@ export class SshTransport implements Transport {
       chain.push(r.client);
     }
     const client = chain.at(-1) as Client;
-    const conn: Conn = { client, sftp: undefined, closed: false };
+    const conn: Conn = { client, sftp: undefined, closed: false, shell: undefined, shellOpening: undefined, shellClaimed: false, shellUnusable: false };
     // the chain lives and dies with the host's connection
     client.on('close', () => {
       conn.closed = true;
@@ -193,6 +200,8 @@ export class SshTransport implements Transport {
 
   async connect(host: Host) {
     const o = await this.open(host);
+    // the shell session opens while the caller does other things: the first command finds it ready
+    if (o.ok) void this.startShell(o.conn);
     return o.ok ? { ok: true as const } : { ok: false as const, message: o.message, hostKey: o.hostKey };
   }
 
@@ -202,6 +211,12 @@ export class SshTransport implements Transport {
     if (!o.ok) return { kind: 'unreachable', message: o.message };
     const { conn } = o;
     const max = this.opts.maxOutputBytes ?? 16 * 1024 * 1024;
+    // no stdin to feed: the host's shell session runs it, if it is idle (else a channel of its own, as below)
+    const session = opts.input === undefined ? await this.idleShell(conn) : undefined;
+    if (session) {
+      const r = await session.run(command, { timeoutMs: opts.timeoutMs, onStdout: opts.onStdout, onStderr: opts.onStderr, maxOutputBytes: max });
+      return r.kind === 'lost' ? { ...r, message: `connection to ${host.name} ${r.message}` } : r;
+    }
     const started = Date.now();
     return new Promise<ExecOutcome>((resolve) => {
       conn.client.exec(command, (err, stream: ClientChannel) => {
@@ -254,6 +269,47 @@ export class SshTransport implements Transport {
         });
       });
     });
+  }
+
+  /**
+   * The connection's shell session, reserved for the caller, if it is idle (opened on first use); undefined
+   * while another command has it (the caller takes an exec channel: commands on one host still run side by
+   * side) or if the host would not give one.
+   */
+  private async idleShell(conn: Conn): Promise<ShellSession | undefined> {
+    if (conn.shell?.dead) conn.shell = undefined;
+    if (conn.shell) return conn.shell.reserve() ? conn.shell : undefined;
+    // being opened: the first to ask waits for it, the others meanwhile take channels of their own
+    if (conn.shellOpening) {
+      const opening = conn.shellOpening;
+      conn.shellOpening = undefined;
+      const session = await opening;
+      return session?.reserve() ? session : undefined;
+    }
+    if (conn.shellClaimed || conn.shellUnusable || conn.closed) return undefined;
+    void this.startShell(conn);
+    return this.idleShell(conn);
+  }
+
+  /** Open the connection's shell session (once at a time); it becomes conn.shell. */
+  private startShell(conn: Conn): Promise<ShellSession | undefined> {
+    if (conn.shell || conn.shellOpening || conn.shellClaimed || conn.shellUnusable || conn.closed) return Promise.resolve(conn.shell);
+    conn.shellClaimed = true;
+    const opening: Promise<ShellSession | undefined> = (async () => {
+      const ch = await new Promise<ClientChannel | undefined>((resolve) => conn.client.exec('exec sh', (err, c) => resolve(err ? undefined : c)));
+      const session = ch ? await ShellSession.open(shellChannel(ch), this.opts.connectTimeoutMs) : undefined;
+      conn.shellClaimed = false;
+      // nobody claimed it: a later command finds it as conn.shell
+      conn.shellOpening = undefined;
+      if (!session) conn.shellUnusable = true;
+      else {
+        conn.shell = session;
+        conn.client.once('close', () => session.close());
+      }
+      return session;
+    })();
+    conn.shellOpening = opening;
+    return opening;
   }
 
   private sftp(conn: Conn): Promise<SFTPWrapper> {
@@ -395,6 +451,17 @@ function coalesceWrites(s: Socket): void {
     }
     return write(...args);
   }) as typeof s.write;
+}
+
+/** An ssh2 channel as a shell session sees it. */
+function shellChannel(ch: ClientChannel): ShellChannel {
+  return {
+    write: (text) => ch.write(text),
+    onStdout: (f) => ch.on('data', f),
+    onStderr: (f) => ch.stderr.on('data', f),
+    onClose: (f) => ch.on('close', f),
+    close: () => ch.close(),
+  };
 }
 
 function noHoles(): string {

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Lab, startLab } from '../lab/lab.js';
@@ -95,6 +95,26 @@ describe('engine on a real SSH lab', () => {
       expect(ends.filter((e) => e['ok'] !== true), node.name).toEqual([]);
     }
     expect(journal.at(-1)?.['type']).toBe('run.end');
+  }, SSH_RUNS);
+
+  it("a host's commands run one after another in one shell session, which ends with the run", async () => {
+    const pb = join(lab.stateDir, 'session.yml');
+    // each step records the PID and name of its `timeout`'s parent: the session's shell (with an exec
+    // channel per command it would be the connection's sshd, the same PID every time too)
+    const step = (n: number) => `  - name: step ${n}\n    action: shell\n    changes: false\n    args: { cmd: "p=$(awk '{print $4}' /proc/$PPID/stat); echo $p $(cat /proc/$p/comm) >> /root/session-pids; cat" }\n`;
+    writeFileSync(pb, `name: session\nhosts: masters\nsteps:\n${[1, 2, 3].map(step).join('')}`);
+    for (const i of [0, 1, 2]) await sh(i, 'rm -f /root/session-pids');
+    const r = await runCli(['run', pb, '-i', inv], { env: env() });
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    for (const i of [0, 1, 2]) {
+      const pids = (await sh(i, 'cat /root/session-pids')).trim().split('\n');
+      // three steps (their `cat` got end of input, not the session's next command), one shell
+      expect(pids, lab.nodes[i]!.name).toHaveLength(3);
+      expect(new Set(pids).size, lab.nodes[i]!.name).toBe(1);
+      const [pid, comm] = (pids[0] ?? '').split(' ');
+      expect(comm).toBe('sh');
+      await pollUntil(`the session shell of ${lab.nodes[i]!.name} to end with the run`, async () => (await lab.exec(i, `kill -0 ${pid}`)).code !== 0, 30_000);
+    }
   }, SSH_RUNS);
 
   it('the commands a real run executes are exactly those the plan showed, in the same order', async () => {
