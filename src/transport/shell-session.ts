@@ -125,7 +125,11 @@ export class ShellSession {
   static open(ch: ShellChannel, timeoutMs: number): Promise<ShellSession | undefined> {
     const s = new ShellSession(ch);
     s.reserve();
-    return s.run("printf ''", { timeoutMs, maxOutputBytes: 4096 }).then((o) => (o.kind === 'exited' && o.code === 0 && !s.dead ? s : (s.close(), undefined)));
+    return s.run("printf ''", { timeoutMs, maxOutputBytes: 4096 }).then((o) => {
+      if (o.kind === 'exited' && o.code === 0 && !s.dead) return s;
+      s.close();
+      return undefined;
+    });
   }
 
   private data(stream: 'out' | 'err', text: string): void {
