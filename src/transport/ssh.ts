@@ -1,3 +1,4 @@
+import { createRequire } from 'node:module';
 import { createReadStream, createWriteStream, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { needsSudo } from '../util/become.js';
@@ -47,29 +48,47 @@ function hopLabel(ep: SshEndpoint, host: Host, isTarget: boolean): string {
   return isTarget ? host.name : `jump host ${ep.name} (on the way to ${host.name})`;
 }
 
-/** ssh2, loaded on the first connection: plan, validate and --help never need it. */
-type Ssh2 = typeof import('ssh2');
+/** ssh2's client and key parser, loaded on the first connection: plan, validate and --help never need them. */
+interface Ssh2 {
+  Client: typeof import('ssh2').Client;
+  parseKey: typeof import('ssh2').utils.parseKey;
+}
 let ssh2: Ssh2 | undefined;
-async function loadSsh2(): Promise<Ssh2> {
-  // a CommonJS package: its exports are the ESM default
-  const m = (await import('ssh2')) as Ssh2 & { default?: Ssh2 };
-  ssh2 ??= m.default ?? m;
+const requireHere = createRequire(import.meta.url);
+function loadSsh2(): Ssh2 {
+  // required, not imported: an import() of a CommonJS file first scans its source for named exports
+  ssh2 ??= { Client: requireHere('ssh2/lib/client.js') as Ssh2['Client'], parseKey: (requireHere('ssh2/lib/protocol/keyParser.js') as Pick<Ssh2, 'parseKey'>).parseKey };
   return ssh2;
 }
 
+type ParsedKey = import('ssh2').ParsedKey;
+/** Each identity file parsed once per process (a parse costs milliseconds): the key, or why it cannot be used. */
+const parsedKeys = new Map<string, ParsedKey | string>();
+
+function parseKeyFile(f: string): ParsedKey | string {
+  let got = parsedKeys.get(f);
+  if (got === undefined) {
+    try {
+      const parsed = (ssh2 as Ssh2).parseKey(readFileSync(f)) as ParsedKey | ParsedKey[] | Error;
+      // a file with several keys: the first, as OpenSSH takes it
+      const key = Array.isArray(parsed) ? parsed[0] : parsed;
+      got = key === undefined ? `${f}: no key in it` : key instanceof Error ? `${f}: ${key.message}` : key;
+    } catch (e) {
+      got = `cannot read identity file ${f}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`;
+    }
+    parsedKeys.set(f, got);
+  }
+  return got;
+}
+
 /** The key files that can be used as they are (missing, unreadable and passphrase-protected ones are skipped, with the reason). */
-function usableKeys(files: string[]): { keys: Buffer[]; skipped: string[] } {
-  const keys: Buffer[] = [];
+function usableKeys(files: string[]): { keys: ParsedKey[]; skipped: string[] } {
+  const keys: ParsedKey[] = [];
   const skipped: string[] = [];
   for (const f of files) {
-    try {
-      const buf = readFileSync(f);
-      const parsed = (ssh2 as Ssh2).utils.parseKey(buf);
-      if (parsed instanceof Error) skipped.push(`${f}: ${parsed.message}`);
-      else keys.push(buf);
-    } catch (e) {
-      skipped.push(`cannot read identity file ${f}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
-    }
+    const k = parseKeyFile(f);
+    if (typeof k === 'string') skipped.push(k);
+    else keys.push(k);
   }
   return { keys, skipped };
 }
@@ -100,7 +119,7 @@ export class SshTransport implements Transport {
 
   /** Connect to every jump host in turn, each through the one before (forwardOut), then to the host itself. */
   private async dial(host: Host): Promise<Opened> {
-    await loadSsh2();
+    loadSsh2();
     const hops = [...host.ssh.jumps, host.ssh];
     const chain: Client[] = [];
     for (const [i, ep] of hops.entries()) {
