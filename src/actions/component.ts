@@ -1,6 +1,7 @@
 import type { Command } from '../model/command.js';
 import type { Host } from '../model/inventory.js';
-import { sh } from '../shell/build.js';
+import type { Shell } from '../model/shell.js';
+import { join, lit, sh } from '../shell/build.js';
 import { type Action, backupDir, ok, type PlanResult, refuse } from './action.js';
 import { urlHostPort } from './etcdctl.js';
 import { stashedPath } from './etcd.js';
@@ -139,9 +140,10 @@ export const apiserverWaitReady: Action<{ timeout?: number }> = {
 
 /**
  * Restart kube-controller-manager and kube-scheduler where the host has them (after a full restore they
- * hold what they read from the old etcd). Static pod: manifest moved out, wait until it stops answering,
- * moved back, wait for /healthz; systemd: `systemctl restart --no-block` (never blocked on a unit's readiness),
- * wait for /healthz. A host without one skips it.
+ * hold what they read from the old etcd), both at once in one command: each restart is mostly waiting, and
+ * each second of it is RTO. Static pod: the manifests moved out, wait until neither answers, moved back;
+ * systemd: `systemctl restart --no-block` (never blocked on a unit's readiness). Then wait until each answers
+ * /healthz again. A component the host does not have is skipped, saying so.
  */
 export const componentsRestart: Action<{ timeout?: number }> = {
   name: 'controlplane.restart',
@@ -151,24 +153,31 @@ export const componentsRestart: Action<{ timeout?: number }> = {
   plan(args, ctx) {
     const h = ctx.host;
     const timeout = Number(args.timeout ?? 120);
-    const commands: Command[] = [];
     const undo: Command[] = [];
-    for (const [label, c] of [['kube-controller-manager', h.etcd.controllerManager], ['kube-scheduler', h.etcd.scheduler]] as const) {
-      const { address, port } = urlHostPort(c.healthUrl);
-      // by the clock, every 0.2 s: a restarted component answers within a second, and each second of polling is RTO
-      const healthy = sh`end=$((SECONDS + ${String(timeout)})); while [ "$SECONDS" -lt "$end" ]; do if curl -fsSk --max-time 2 ${`${c.healthUrl}/healthz`} >/dev/null 2>&1; then echo ${`${label} healthy again`}; exit 0; fi; sleep 0.2; done; echo ${`${label} did not answer ${c.healthUrl}/healthz within ${timeout}s`} >&2; exit 1`;
-      if (h.etcd.style === 'systemd') {
-        commands.push({ kind: 'exec', cmd: sh`if [ ! -e ${c.manifest} ]; then echo ${`no ${c.manifest} on this host: nothing to restart`}; exit 0; fi; systemctl restart --no-block ${c.unit} && ${healthy}` });
-        continue;
-      }
-      const stash = stashedPath(h, c.manifest);
-      commands.push({
-        kind: 'exec',
-        cmd: sh`if [ ! -e ${c.manifest} ] && [ ! -e ${stash} ]; then echo ${`no ${c.manifest} on this host: nothing to restart`}; exit 0; fi; mkdir -p ${stash.slice(0, stash.lastIndexOf('/'))}; if [ -e ${c.manifest} ]; then ${moveCommand(c.manifest, stash)} || exit 1; fi; end=$((SECONDS + ${String(timeout)})); while [ "$SECONDS" -lt "$end" ] && ${portProbe(address, port)}; do sleep 0.2; done; ${moveOnce(stash, c.manifest)} && ${healthy}`,
-      });
-      // interrupted between the two moves: the manifest goes back (the restart itself needs no undo)
-      undo.push({ kind: 'exec', cmd: sh`if [ -e ${stash} ]; then ${moveOnce(stash, c.manifest)}; fi` });
+    const parts = (
+      [
+        ['kube-controller-manager', h.etcd.controllerManager],
+        ['kube-scheduler', h.etcd.scheduler],
+      ] as const
+    ).map(([label, c], i) => ({ label, c, has: lit(`has${i}`), up: lit(`up${i}`), stash: stashedPath(h, c.manifest), ...urlHostPort(c.healthUrl) }));
+    const each = (f: (p: (typeof parts)[number]) => Shell, sep = '; ') => join(parts.map(f), sep);
+    const absent = (p: (typeof parts)[number]) => `no ${p.c.manifest} on this host: nothing to restart`;
+    let restart: Shell;
+    if (h.etcd.style === 'systemd') {
+      restart = each((p) => sh`${p.has}=0; if [ ! -e ${p.c.manifest} ]; then echo ${absent(p)}; else ${p.has}=1; systemctl restart --no-block ${p.c.unit} || exit 1; fi`);
+    } else {
+      // out (each, if it is there), wait until neither answers, back in; a move already done counts as done
+      const out = each((p) => sh`${p.has}=0; if [ ! -e ${p.c.manifest} ] && [ ! -e ${p.stash} ]; then echo ${absent(p)}; else ${p.has}=1; mkdir -p ${p.stash.slice(0, p.stash.lastIndexOf('/'))} || exit 1; if [ -e ${p.c.manifest} ]; then (${moveCommand(p.c.manifest, p.stash)}) || exit 1; fi; fi`);
+      const answering = each((p) => sh`{ [ "$${p.has}" = 1 ] && ${portProbe(p.address, p.port)}; }`, ' || ');
+      const back = each((p) => sh`if [ "$${p.has}" = 1 ]; then (${moveOnce(p.stash, p.c.manifest)}) || exit 1; fi`);
+      restart = sh`${out}; end=$((SECONDS + ${String(timeout)})); while [ "$SECONDS" -lt "$end" ] && { ${answering}; }; do sleep 0.2; done; ${back}`;
+      // interrupted between the moves: the manifests go back (the restart itself needs no undo)
+      for (const p of parts) undo.push({ kind: 'exec', cmd: sh`if [ -e ${p.stash} ]; then ${moveOnce(p.stash, p.c.manifest)}; fi` });
     }
-    return ok({ commands, undo, changes: true });
+    // by the clock, every 0.2 s: a restarted component answers within a second
+    const poll = each((p) => sh`if [ "$${p.has}" = 1 ] && [ "$${p.up}" = 0 ]; then if curl -fsSk --max-time 2 ${`${p.c.healthUrl}/healthz`} >/dev/null 2>&1; then echo ${`${p.label} healthy again`}; ${p.up}=1; else all=0; fi; fi`);
+    const late = each((p) => sh`if [ "$${p.has}" = 1 ] && [ "$${p.up}" = 0 ]; then echo ${`${p.label} did not answer ${p.c.healthUrl}/healthz within ${timeout}s`} >&2; fi`);
+    const healthy = sh`${each((p) => sh`${p.up}=0`)}; end=$((SECONDS + ${String(timeout)})); while :; do all=1; ${poll}; if [ "$all" = 1 ]; then exit 0; fi; if [ "$SECONDS" -ge "$end" ]; then break; fi; sleep 0.2; done; ${late}; exit 1`;
+    return ok({ commands: [{ kind: 'exec', cmd: sh`${restart}; ${healthy}` }], undo, changes: true });
   },
 };

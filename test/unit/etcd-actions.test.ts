@@ -1,3 +1,9 @@
+import { execFile, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { bumpOf, restoreCommand } from '../../src/actions/etcd.js';
 import { type CommandSet, commandsFor } from '../../src/actions/etcd-version.js';
@@ -202,5 +208,87 @@ describe('rejoin by command set', () => {
     const all = p.plan.commands.map((c) => ('cmd' in c ? String(c.cmd) : c.kind)).join('\n');
     expect(all).not.toMatch(/--learner|member promote/);
     expect(all).toMatch(/member add m2 --peer-urls=/);
+  });
+});
+
+describe('controlplane.restart, run by bash against a stand-in kubelet', () => {
+  // the stand-in serves a component's port while its manifest is in place, and logs every stop and start
+  async function kubelet(dir: string, names: string[]) {
+    const log: string[] = [];
+    const servers = new Map<string, Server>();
+    const ports = new Map<string, number>();
+    const listen = (n: string, port = 0) =>
+      new Promise<number>((res) => {
+        const srv = createServer((_, r) => r.end('ok'));
+        srv.listen(port, '127.0.0.1', () => res((srv.address() as AddressInfo).port));
+        servers.set(n, srv);
+      });
+    for (const n of names) ports.set(n, await listen(n));
+    const tick = setInterval(async () => {
+      for (const n of names) {
+        const there = existsSync(join(dir, 'manifests', `${n}.yaml`));
+        const up = servers.has(n);
+        if (up && !there) {
+          const s = servers.get(n)!;
+          servers.delete(n);
+          s.closeAllConnections();
+          s.close();
+          log.push(`stop ${n}`);
+        } else if (!up && there) {
+          servers.set(n, undefined as never);
+          await listen(n, ports.get(n));
+          log.push(`start ${n}`);
+        }
+      }
+    }, 20);
+    return { log, ports, stop: () => { clearInterval(tick); for (const s of servers.values()) s?.close(); } };
+  }
+
+  it('restarts both components at once: both stopped before either starts, both healthy again, exit 0', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cp-restart-'));
+    mkdirSync(join(dir, 'manifests'));
+    for (const n of ['kube-controller-manager', 'kube-scheduler']) writeFileSync(join(dir, 'manifests', `${n}.yaml`), 'x');
+    const k = await kubelet(dir, ['kube-controller-manager', 'kube-scheduler']);
+    try {
+      const base = host(1);
+      const h: Host = {
+        ...base,
+        etcd: {
+          ...base.etcd,
+          manifest: join(dir, 'manifests', 'etcd.yaml'),
+          stashDir: join(dir, 'stash'),
+          controllerManager: { ...base.etcd.controllerManager, manifest: join(dir, 'manifests', 'kube-controller-manager.yaml'), healthUrl: `http://127.0.0.1:${k.ports.get('kube-controller-manager')}` },
+          scheduler: { ...base.etcd.scheduler, manifest: join(dir, 'manifests', 'kube-scheduler.yaml'), healthUrl: `http://127.0.0.1:${k.ports.get('kube-scheduler')}` },
+        },
+      };
+      const p = plan('controlplane.restart', { timeout: 60 }, h);
+      if (!p.ok) throw new Error(JSON.stringify(p));
+      expect(p.plan.commands).toHaveLength(1);
+      // asynchronously: the stand-in runs in this process
+      const r = await new Promise<{ status: number | null; stdout: string; stderr: string }>((res) =>
+        execFile('bash', ['-c', (p.plan.commands[0] as { cmd: string }).cmd], (err, stdout, stderr) => res({ status: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr })),
+      );
+      expect(r.status, r.stderr).toBe(0);
+      expect(r.stdout).toMatch(/kube-controller-manager healthy again/);
+      expect(r.stdout).toMatch(/kube-scheduler healthy again/);
+      expect(k.log.slice(0, 2).every((l) => l.startsWith('stop'))).toBe(true);
+      expect(k.log.slice(2).sort()).toEqual(['start kube-controller-manager', 'start kube-scheduler']);
+      for (const n of ['kube-controller-manager', 'kube-scheduler']) expect(existsSync(join(dir, 'manifests', `${n}.yaml`))).toBe(true);
+    } finally {
+      k.stop();
+    }
+  });
+
+  it('a host without them skips both, saying so', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cp-restart-'));
+    const base = host(1);
+    const h: Host = { ...base, etcd: { ...base.etcd, stashDir: join(dir, 'stash'), controllerManager: { ...base.etcd.controllerManager, manifest: join(dir, 'kcm.yaml') }, scheduler: { ...base.etcd.scheduler, manifest: join(dir, 'ks.yaml') } } };
+    for (const style of ['static-pod', 'systemd'] as const) {
+      const p = plan('controlplane.restart', {}, { ...h, etcd: { ...h.etcd, style } });
+      if (!p.ok) throw new Error(JSON.stringify(p));
+      const r = spawnSync('bash', ['-c', (p.plan.commands[0] as { cmd: string }).cmd], { encoding: 'utf8' });
+      expect(r.status, r.stderr).toBe(0);
+      expect(r.stdout.match(/nothing to restart/g), style).toHaveLength(2);
+    }
   });
 });
