@@ -17,8 +17,18 @@ import type { Transport } from '../transport/transport.js';
  * a host without etcd is never asked for them.
  */
 export function dependsOnEtcdSettings(input: PlanInput, compiled?: Program): boolean {
+  // compiled with placeholders that report being read: a compile that reads none of them cannot depend on
+  // them (compiling is a pure function of its input), and there is nothing to compare
+  let read = false;
+  let probe: ReturnType<typeof makePlan> | undefined;
+  try {
+    probe = makePlan({ ...input, inventory: placeholderInventory(input.inventory, () => (read = true)) });
+  } catch {
+    read = true;
+  }
+  if (!read && probe?.ok) return false;
   const real: ReturnType<typeof makePlan> = compiled ? { ok: true, plan: compiled } : makePlan(input);
-  const probe = makePlan({ ...input, inventory: placeholderInventory(input.inventory) });
+  probe = makePlan({ ...input, inventory: placeholderInventory(input.inventory) });
   if (!real.ok || !probe.ok) return real.ok !== probe.ok || (!real.ok && !probe.ok && real.message !== probe.message);
   return programSha256(real.plan) !== programSha256(probe.plan);
 }

@@ -134,7 +134,7 @@ export function settingsDiff(planned: Inventory, now: Inventory, facts: Record<s
  * The inventory with every etcd setting it does not give replaced by a placeholder: a program compiled from
  * it differs from the real one exactly when the program depends on those settings, i.e. needs the hosts' facts.
  */
-export function placeholderInventory(inv: Inventory): Inventory {
+export function placeholderInventory(inv: Inventory, onRead?: (setting: string) => void): Inventory {
   return {
     ...inv,
     hosts: inv.hosts.map((h, i) => {
@@ -151,7 +151,20 @@ export function placeholderInventory(inv: Inventory): Inventory {
       if (g['manifest'] === undefined) e.manifest = `${p}/etcd`;
       if (g['apiserver_url'] === undefined) e.apiserverUrl = `https://192.0.2.${i + 1}:16443`;
       if (g['style'] === undefined) e.style = e.style === 'systemd' ? 'static-pod' : 'systemd';
-      return { ...h, etcd: e };
+      if (!onRead) return { ...h, etcd: e };
+      // every read of a setting that differs from the host's own is reported (a copy of the whole object too)
+      const differs = new Set(Object.keys(e).filter((k) => e[k as keyof typeof e] !== h.etcd[k as keyof typeof e]));
+      const watched = new Proxy(e, {
+        get(t, k, r) {
+          if (typeof k === 'string' && differs.has(k)) onRead(k);
+          return Reflect.get(t, k, r);
+        },
+        ownKeys(t) {
+          for (const k of differs) onRead(k);
+          return Reflect.ownKeys(t);
+        },
+      });
+      return { ...h, etcd: watched };
     }),
   };
 }

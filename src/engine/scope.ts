@@ -12,10 +12,17 @@ export interface RunInfo {
   commit: string;
 }
 
-/** The template view of a host: snake_case, as playbooks write it. */
+const views = new WeakMap<Host, Record<string, unknown>>();
+
+/**
+ * The template view of a host: snake_case, as playbooks write it. Its etcd settings are read when a template
+ * reads them (getters), so a compile shows which settings it used (dependsOnEtcdSettings). One view per host.
+ */
 export function hostView(h: Host): Record<string, unknown> {
+  const seen = views.get(h);
+  if (seen) return seen;
   const e = h.etcd;
-  return {
+  const view = {
     name: h.name,
     address: h.address,
     port: h.port,
@@ -23,28 +30,30 @@ export function hostView(h: Host): Record<string, unknown> {
     groups: h.groups,
     vars: h.vars,
     etcd: {
-      name: e.name,
-      client_url: e.clientUrl,
-      peer_url: e.peerUrl,
-      data_dir: e.dataDir,
-      manifests_dir: e.manifestsDir,
-      manifest: e.manifest,
-      apiserver_manifest: e.apiserverManifest,
-      apiserver_url: e.apiserverUrl,
-      unit: e.unit,
-      apiserver_unit: e.apiserverUnit,
-      stash_dir: e.stashDir,
-      style: e.style,
-      cacert: e.cacert,
-      cert: e.cert,
-      key: e.key,
-      etcdctl: e.etcdctl,
-      etcdutl: e.etcdutl,
-      etcd_binary: e.etcdBinary,
+      get name() { return e.name; },
+      get client_url() { return e.clientUrl; },
+      get peer_url() { return e.peerUrl; },
+      get data_dir() { return e.dataDir; },
+      get manifests_dir() { return e.manifestsDir; },
+      get manifest() { return e.manifest; },
+      get apiserver_manifest() { return e.apiserverManifest; },
+      get apiserver_url() { return e.apiserverUrl; },
+      get unit() { return e.unit; },
+      get apiserver_unit() { return e.apiserverUnit; },
+      get stash_dir() { return e.stashDir; },
+      get style() { return e.style; },
+      get cacert() { return e.cacert; },
+      get cert() { return e.cert; },
+      get key() { return e.key; },
+      get etcdctl() { return e.etcdctl; },
+      get etcdutl() { return e.etcdutl; },
+      get etcd_binary() { return e.etcdBinary; },
       /** where etcd.tools puts the tools every etcd command runs */
-      bin_dir: `${e.stashDir}/bin`,
+      get bin_dir() { return `${e.stashDir}/bin`; },
     },
   };
+  views.set(h, view);
+  return view;
 }
 
 export interface ScopeInput {
@@ -88,8 +97,12 @@ export function buildScope(input: ScopeInput): Scope {
       names: input.cluster.map((h) => h.name),
       /** Members not marked down: the ones a step can use as a helper. */
       up: input.cluster.filter((h) => !h.down).map((h) => h.name),
-      initial_cluster: input.cluster.map((h) => `${h.etcd.name}=${h.etcd.peerUrl}`).join(','),
-      client_urls: input.cluster.map((h) => h.etcd.clientUrl).join(','),
+      get initial_cluster() {
+        return input.cluster.map((h) => `${h.etcd.name}=${h.etcd.peerUrl}`).join(',');
+      },
+      get client_urls() {
+        return input.cluster.map((h) => h.etcd.clientUrl).join(',');
+      },
       count: input.cluster.length,
     },
     ...input.registered,

@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { dependsOnEtcdSettings } from '../../src/cli/facts-flow.js';
-import { driftMessage, mergeFacts, settingsDiff } from '../../src/engine/etcd-facts.js';
+import { driftMessage, mergeFacts, placeholderInventory, settingsDiff } from '../../src/engine/etcd-facts.js';
+import { makePlan } from '../../src/engine/plan.js';
 import type { HostFacts } from '../../src/facts/host-etcd.js';
 import { loadInventory } from '../../src/load/load-inventory.js';
 import { loadPlaybook } from '../../src/load/load-playbook.js';
@@ -104,5 +105,19 @@ describe('dependsOnEtcdSettings: which playbooks need the hosts read', () => {
     ['playbooks/reinitialize-member.yml', { member: 'm1' }, true],
   ] as const)('%s: %s', (file, vars, want) => {
     expect(plan(file, vars)).toBe(want);
+  });
+
+  // the shortcut: a compile that reads no setting the placeholders change is decided without comparing programs
+  it.each([
+    ['playbooks/demo-files.yml', {}, false],
+    ['playbooks/backup.yml', {}, true],
+  ] as const)('compiling %s reads the placeholder settings: %s', (file, vars, reads) => {
+    const full = { ...inv, groups: { ...inv.groups, masters: ['m1', 'm2', 'm3'] } };
+    const pb = loadPlaybook(file, { inventory: full, extraVars: vars });
+    if (!pb.ok) throw new Error(JSON.stringify(pb.problems));
+    const read = new Set<string>();
+    const r = makePlan({ playbook: pb.value, inventory: placeholderInventory(full, (k) => read.add(k)), extraVars: vars, limit: undefined, run: { id: 'r', dir: '', user: 'u', started: '', commit: '' }, tags: undefined, startAt: undefined });
+    expect(r.ok).toBe(true);
+    expect(read.size > 0).toBe(reads);
   });
 });
