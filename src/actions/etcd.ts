@@ -68,7 +68,8 @@ export const etcdWaitHealthy: Action<WaitHealthyArgs> = {
     const eps = args.scope === 'self' ? [ctx.host.etcd.clientUrl] : endpointsOf(clusterHosts(ctx, args.exclude));
     const members = args.members === undefined ? undefined : Number(args.members);
     const timeout = seconds(args.timeout, 120, 'timeout');
-    const interval = seconds(args.interval, 0.5, 'interval');
+    // every 0.25 s: each second of waiting for a restored cluster is RTO
+    const interval = seconds(args.interval, 0.25, 'interval');
     if (typeof timeout === 'string') return refuse(timeout);
     if (typeof interval === 'string') return refuse(interval);
     if (members !== undefined && (!Number.isInteger(members) || members < 1)) return refuse(`members must be a whole number ≥ 1, got ${String(args.members)}`);

@@ -171,7 +171,7 @@ export interface EncodeOptions {
 export function encodeChain(o: EncodeOptions): Stage[] {
   const out: Stage[] = [];
   // level 6 (zlib's default): bbolt pages compress well; higher levels cost much CPU for little
-  if (o.compression === 'gzip') out.push(viaStream(() => createGzip({ level: constants.Z_DEFAULT_COMPRESSION })));
+  if (o.compression === 'gzip') out.push(viaStream(() => createGzip({ level: constants.Z_DEFAULT_COMPRESSION, chunkSize: 128 * 1024 })));
   if (o.recipients.length > 0 || o.passphrase !== undefined) out.push(ageEncrypt(o.recipients, o.passphrase));
   return out;
 }
@@ -196,7 +196,9 @@ export function decodeChain(provenance: Record<string, unknown>, keys: BackupKey
     stages.push(ageDecrypt(keys));
   }
   if (f.compression === 'gzip') {
-    const gunzip = viaStream(() => createGunzip());
+    // zlib's default 16 KiB output chunks become 16 KiB SSH packets to every member: 128 KiB chunks fill
+    // ssh2's 32 KiB packets (half the packets: each is a cipher, random padding and a socket write)
+    const gunzip = viaStream(() => createGunzip({ chunkSize: 128 * 1024 }));
     stages.push(async function* (source) {
       try {
         yield* gunzip(source);

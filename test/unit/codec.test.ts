@@ -65,6 +65,18 @@ describe('codec: encode and decode by the provenance', () => {
     await expect(collect([gz], d.stages)).rejects.toThrow(/cannot decompress the backup \(gzip\)/);
   });
 
+  it('gunzip hands on chunks that fill SSH packets (32 KiB), not zlib\'s default 16 KiB', async () => {
+    const big = Buffer.alloc(4 * 1024 * 1024, 'etcd snapshot bytes ');
+    const gz = await collect([big], encodeChain({ compression: 'gzip', recipients: [] }));
+    const d = decodeChain({ compression: 'gzip' }, NO_KEYS);
+    if (!d.ok) throw new Error(d.message);
+    const sizes: number[] = [];
+    for await (const c of through([gz], d.stages)) sizes.push(c.length);
+    expect(sizes.reduce((a, b) => a + b, 0)).toBe(big.length);
+    // every chunk but the last is a full one, and several SSH packets long
+    expect(Math.min(...sizes.slice(0, -1))).toBeGreaterThanOrEqual(64 * 1024);
+  });
+
   const checks: [string[], RegExp | undefined][] = [
     [[recipient], undefined],
     [['recipients-file', recipient], undefined],
