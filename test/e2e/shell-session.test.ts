@@ -41,7 +41,7 @@ describe('shell sessions over real SSH', () => {
     const runs = await Promise.all(
       Array.from({ length: 6 }, (_, i) => transport.exec(h, wireShell({ kind: 'exec', cmd: sh`echo out-${String(i)}; echo err-${String(i)} >&2; exit ${String(i)}` }), { timeoutMs: 60_000 })),
     );
-    runs.forEach((r, i) => expect(r).toMatchObject({ kind: 'exited', code: i, stdout: `out-${i}\n`, stderr: `err-${i}\n`, timedOut: false }));
+    for (const [i, r] of runs.entries()) expect(r).toMatchObject({ kind: 'exited', code: i, stdout: `out-${i}\n`, stderr: `err-${i}\n`, timedOut: false });
     // and the session is still the one: a single session shell on the host
     expect(await sessionShells(0)).toHaveLength(1);
   });
