@@ -3,34 +3,26 @@
  * (connect with verified host keys, one read-only command per host, all at once) merged into the
  * inventory, drift refused. Nothing here changes a host.
  */
-import { driftMessage, mergeFacts, placeholderInventory } from '../engine/etcd-facts.js';
+import { driftMessage, mergeFacts, watchedInventory } from '../engine/etcd-facts.js';
 import { gatherFacts } from '../engine/gather-facts.js';
-import { makePlan, type PlanInput, type Program } from '../engine/plan.js';
-import { programSha256 } from '../engine/saved-plan.js';
+import { makePlan, type PlanInput } from '../engine/plan.js';
 import type { HostFacts } from '../facts/host-etcd.js';
 import type { Host, Inventory } from '../model/inventory.js';
 import type { Transport } from '../transport/transport.js';
 
 /**
- * The program depends on the hosts' etcd settings when compiling it with placeholders for every setting the
- * inventory does not give changes it. A playbook that never uses them (demo-files.yml) needs no facts, so
- * a host without etcd is never asked for them.
+ * The program depends on the hosts' etcd settings when compiling it reads one the inventory does not give
+ * (the hosts' facts would fill those in): one compile, of the real program, with those settings watched.
+ * A playbook that never uses them (demo-files.yml) needs no facts, so a host without etcd is never asked.
  */
-export function dependsOnEtcdSettings(input: PlanInput, compiled?: Program): boolean {
-  // compiled with placeholders that report being read: a compile that reads none of them cannot depend on
-  // them (compiling is a pure function of its input), and there is nothing to compare
+export function dependsOnEtcdSettings(input: PlanInput): boolean {
   let read = false;
-  let probe: ReturnType<typeof makePlan> | undefined;
   try {
-    probe = makePlan({ ...input, inventory: placeholderInventory(input.inventory, () => (read = true)) });
+    makePlan({ ...input, inventory: watchedInventory(input.inventory, () => (read = true)) });
   } catch {
-    read = true;
+    return true;
   }
-  if (!read && probe?.ok) return false;
-  const real: ReturnType<typeof makePlan> = compiled ? { ok: true, plan: compiled } : makePlan(input);
-  probe = makePlan({ ...input, inventory: placeholderInventory(input.inventory) });
-  if (!real.ok || !probe.ok) return real.ok !== probe.ok || (!real.ok && !probe.ok && real.message !== probe.message);
-  return programSha256(real.plan) !== programSha256(probe.plan);
+  return read;
 }
 
 export type FactsOutcome =

@@ -162,7 +162,7 @@ export function compile(prep: Prepared, args: CliArgs, io: Io, run: RunInfo, set
 export async function printPlan(prep: Prepared, args: CliArgs, io: Io, run: RunInfo, version: string): Promise<number> {
   const offline = compile(prep, args, io, run);
   if (typeof offline === 'number') return offline;
-  const depends = dependsOnEtcdSettings(planInputOf(prep, args, run), offline);
+  const depends = dependsOnEtcdSettings(planInputOf(prep, args, run));
   let settings: Pick<PlanInput, 'facts' | 'settingsFrom'> = { settingsFrom: depends ? 'inventory' : undefined };
   if (args.facts && depends) {
     const transport = new SshTransport(transportOptions(args, args.acceptNewHostKeys));
@@ -397,7 +397,7 @@ export async function executeRun(prep: Prepared, args: CliArgs, io: Io, compiled
   // the hosts' etcd settings, when the program depends on them: read before any step, merged into the
   // inventory (drift refused) and compiled into the program the run executes
   const settle = async (): Promise<Settled> => {
-    const depends = compiled ? program.settingsFrom !== undefined : dependsOnEtcdSettings(planInputOf(prep, args, run), program);
+    const depends = compiled ? program.settingsFrom !== undefined : dependsOnEtcdSettings(planInputOf(prep, args, run));
     if (!depends) return { ok: true, inventory, program };
     const refuse = (lines: string[], message: string, exitCode: number) => {
       for (const l of lines) emit({ type: 'log', level: 'error', message: l });

@@ -134,33 +134,46 @@ export function settingsDiff(planned: Inventory, now: Inventory, facts: Record<s
  * The inventory with every etcd setting it does not give replaced by a placeholder: a program compiled from
  * it differs from the real one exactly when the program depends on those settings, i.e. needs the hosts' facts.
  */
-export function placeholderInventory(inv: Inventory, onRead?: (setting: string) => void): Inventory {
+export function placeholderInventory(inv: Inventory): Inventory {
+  return { ...inv, hosts: inv.hosts.map((h, i) => ({ ...h, etcd: placeholders(h, i) })) };
+}
+
+function placeholders(h: Inventory['hosts'][number], i: number): Inventory['hosts'][number]['etcd'] {
+  const g = h.etcdGiven ?? {};
+  const e = { ...h.etcd };
+  const p = `/runbook-facts-probe-${i}`;
+  if (g['name'] === undefined) e.name = `runbook-facts-probe-${i}`;
+  if (g['data_dir'] === undefined) e.dataDir = `${p}/data`;
+  if (g['client_url'] === undefined) e.clientUrl = `https://192.0.2.${i + 1}:12379`;
+  if (g['peer_url'] === undefined) e.peerUrl = `https://192.0.2.${i + 1}:12380`;
+  if (g['cacert'] === undefined) e.cacert = `${p}/ca.crt`;
+  if (g['cert'] === undefined) e.cert = `${p}/client.crt`;
+  if (g['key'] === undefined) e.key = `${p}/client.key`;
+  if (g['manifest'] === undefined) e.manifest = `${p}/etcd`;
+  if (g['apiserver_url'] === undefined) e.apiserverUrl = `https://192.0.2.${i + 1}:16443`;
+  if (g['style'] === undefined) e.style = e.style === 'systemd' ? 'static-pod' : 'systemd';
+  return e;
+}
+
+/**
+ * The inventory as it is, its hosts' etcd settings that the hosts' facts could change (those it does not
+ * give) reporting every read (a copy of the whole object too): a compile from it is the real one, and
+ * whether it read any of them says whether the program depends on the hosts' facts.
+ */
+export function watchedInventory(inv: Inventory, onRead: (setting: string) => void): Inventory {
   return {
     ...inv,
     hosts: inv.hosts.map((h, i) => {
-      const g = h.etcdGiven ?? {};
-      const e = { ...h.etcd };
-      const p = `/runbook-facts-probe-${i}`;
-      if (g['name'] === undefined) e.name = `runbook-facts-probe-${i}`;
-      if (g['data_dir'] === undefined) e.dataDir = `${p}/data`;
-      if (g['client_url'] === undefined) e.clientUrl = `https://192.0.2.${i + 1}:12379`;
-      if (g['peer_url'] === undefined) e.peerUrl = `https://192.0.2.${i + 1}:12380`;
-      if (g['cacert'] === undefined) e.cacert = `${p}/ca.crt`;
-      if (g['cert'] === undefined) e.cert = `${p}/client.crt`;
-      if (g['key'] === undefined) e.key = `${p}/client.key`;
-      if (g['manifest'] === undefined) e.manifest = `${p}/etcd`;
-      if (g['apiserver_url'] === undefined) e.apiserverUrl = `https://192.0.2.${i + 1}:16443`;
-      if (g['style'] === undefined) e.style = e.style === 'systemd' ? 'static-pod' : 'systemd';
-      if (!onRead) return { ...h, etcd: e };
-      // every read of a setting that differs from the host's own is reported (a copy of the whole object too)
-      const differs = new Set(Object.keys(e).filter((k) => e[k as keyof typeof e] !== h.etcd[k as keyof typeof e]));
+      const stand = placeholders(h, i);
+      const e = h.etcd;
+      const open = new Set(Object.keys(e).filter((k) => stand[k as keyof typeof e] !== e[k as keyof typeof e]));
       const watched = new Proxy(e, {
         get(t, k, r) {
-          if (typeof k === 'string' && differs.has(k)) onRead(k);
+          if (typeof k === 'string' && open.has(k)) onRead(k);
           return Reflect.get(t, k, r);
         },
         ownKeys(t) {
-          for (const k of differs) onRead(k);
+          for (const k of open) onRead(k);
           return Reflect.ownKeys(t);
         },
       });

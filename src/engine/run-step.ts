@@ -1,4 +1,5 @@
 import type { Command, CommandOutcome, StepResult } from '../model/command.js';
+import { abortableSleep } from '../util/sleep.js';
 import type { EmitFn } from '../model/events.js';
 import type { Host } from '../model/inventory.js';
 import { fillFor } from '../shell/fill.js';
@@ -82,14 +83,7 @@ function resolveFacts(cmd: Command, facts: Record<string, unknown>): Command {
   };
 }
 
-const sleep = (ms: number, signal: AbortSignal) =>
-  new Promise<void>((res) => {
-    const t = setTimeout(res, ms);
-    signal.addEventListener('abort', () => {
-      clearTimeout(t);
-      res();
-    }, { once: true });
-  });
+const sleep = abortableSleep;
 
 /**
  * Run one planned step on one host: its condition, its commands in order (holes filled, nothing

@@ -3,8 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { dependsOnEtcdSettings } from '../../src/cli/facts-flow.js';
-import { driftMessage, mergeFacts, placeholderInventory, settingsDiff } from '../../src/engine/etcd-facts.js';
+import { driftMessage, mergeFacts, placeholderInventory, settingsDiff, watchedInventory } from '../../src/engine/etcd-facts.js';
 import { makePlan } from '../../src/engine/plan.js';
+import { programSha256 } from '../../src/engine/saved-plan.js';
 import type { HostFacts } from '../../src/facts/host-etcd.js';
 import { loadInventory } from '../../src/load/load-inventory.js';
 import { loadPlaybook } from '../../src/load/load-playbook.js';
@@ -103,21 +104,30 @@ describe('dependsOnEtcdSettings: which playbooks need the hosts read', () => {
     ['playbooks/demo-files.yml', {}, false],
     ['playbooks/backup.yml', {}, true],
     ['playbooks/reinitialize-member.yml', { member: 'm1' }, true],
+    ['playbooks/full-restore.yml', { snapshot_key: 'etcd/c/x/snapshot.db', s3_bucket: 'b' }, true],
+    ['playbooks/force-new-cluster.yml', { survivor: 'm1' }, true],
   ] as const)('%s: %s', (file, vars, want) => {
     expect(plan(file, vars)).toBe(want);
   });
 
-  // the shortcut: a compile that reads no setting the placeholders change is decided without comparing programs
+  // what decides it: the real compile, with the settings the hosts' facts could change watched
   it.each([
-    ['playbooks/demo-files.yml', {}, false],
-    ['playbooks/backup.yml', {}, true],
-  ] as const)('compiling %s reads the placeholder settings: %s', (file, vars, reads) => {
+    ['playbooks/demo-files.yml', {}, []],
+    ['playbooks/backup.yml', {}, ['name', 'clientUrl']],
+  ] as const)('compiling %s reads the settings facts would fill in: %s', (file, vars, some) => {
     const full = { ...inv, groups: { ...inv.groups, masters: ['m1', 'm2', 'm3'] } };
     const pb = loadPlaybook(file, { inventory: full, extraVars: vars });
     if (!pb.ok) throw new Error(JSON.stringify(pb.problems));
+    const input = { playbook: pb.value, extraVars: vars, limit: undefined, run: { id: 'r', dir: '', user: 'u', started: '', commit: '' }, tags: undefined, startAt: undefined };
     const read = new Set<string>();
-    const r = makePlan({ playbook: pb.value, inventory: placeholderInventory(full, (k) => read.add(k)), extraVars: vars, limit: undefined, run: { id: 'r', dir: '', user: 'u', started: '', commit: '' }, tags: undefined, startAt: undefined });
-    expect(r.ok).toBe(true);
-    expect(read.size > 0).toBe(reads);
+    const watched = makePlan({ ...input, inventory: watchedInventory(full, (k) => read.add(k)) });
+    const plain = makePlan({ ...input, inventory: full });
+    // watching changes nothing in the program
+    expect(watched.ok && plain.ok && programSha256(watched.plan) === programSha256(plain.plan)).toBe(true);
+    expect(read.size > 0).toBe(some.length > 0);
+    for (const k of some) expect(read).toContain(k);
+    // and the placeholders do change a program that reads them
+    const probe = makePlan({ ...input, inventory: placeholderInventory(full) });
+    expect(probe.ok && plain.ok && programSha256(probe.plan) !== programSha256(plain.plan)).toBe(some.length > 0);
   });
 });
