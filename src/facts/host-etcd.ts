@@ -5,6 +5,7 @@
  * certificate may be used by a client); `parseFacts` turns its stdout into settings, each with the file
  * and line on the host that says so. Pure, except for building the command.
  */
+import { X509Certificate } from 'node:crypto';
 import type { Shell } from '../model/shell.js';
 import { lit, sh, words } from '../shell/build.js';
 import { type Flag, type ParsedCommand, parseManifest, parseUnit, type TextFile, type Where } from './etcd-flags.js';
@@ -42,14 +43,18 @@ export function unitCandidates(p: FactPaths, unit: string, given: string | undef
  * The reading part of the facts command (literal shell; the paths come in as the arrays files, dropins, named).
  * `$<` stands for the shell's `${` (a template literal would take that for its own).
  */
-const FACTS_SCRIPT = String.raw`for w in "$udir"/*.wants/"$unit"; do [ -e "$w" ] && echo "$M enabled $w"; done; shown=(); show() { if [ -f "$1" ]; then shown+=("$1"); printf '%s file %s\n' "$M" "$1"; cat -- "$1"; printf '\n%s end\n' "$M"; fi; }; for f in "$<files[@]}"; do show "$f"; done; for d in "$<dropins[@]}"; do for f in "$d"/*.conf; do show "$f"; done; done; if [ $<#shown[@]} -gt 0 ]; then for f in $(sed -n 's/^[[:space:]]*EnvironmentFile[[:space:]]*=[[:space:]]*-\{0,1\}//p' "$<shown[@]}" 2>/dev/null); do show "$f"; done; fi; { if [ $<#shown[@]} -gt 0 ]; then grep -ohE '/[^[:space:]"'"'"'=,]+\.(crt|pem|key)' "$<shown[@]}" 2>/dev/null | while read -r c; do echo "$c"; echo "$<c%/*}/healthcheck-client.crt"; echo "$<c%/*}/healthcheck-client.key"; done; fi; printf '%s\n' "$<named[@]}"; } | sort -u | while read -r c; do [ "$c" = /dev/null ] && continue; if [ ! -e "$c" ]; then echo "$M cert missing - $c"; elif [ "$<c%.key}" != "$c" ] || [ "$<c%-key.pem}" != "$c" ]; then echo "$M cert exists key $c"; elif ! command -v openssl >/dev/null 2>&1; then echo "$M cert exists unknown $c"; elif openssl x509 -noout -text -in "$c" 2>/dev/null | grep -A1 'Extended Key Usage' | grep -q 'Client Authentication'; then echo "$M cert exists client $c"; else echo "$M cert exists noclient $c"; fi; done`.replaceAll('$<', '${');
+const FACTS_SCRIPT = String.raw`for w in "$udir"/*.wants/"$unit"; do [ -e "$w" ] && echo "$M enabled $w"; done; shown=(); show() { if [ -f "$1" ]; then shown+=("$1"); printf '%s file %s\n' "$M" "$1"; cat -- "$1"; printf '\n%s end\n' "$M"; fi; }; for f in "$<files[@]}"; do show "$f"; done; for d in "$<dropins[@]}"; do for f in "$d"/*.conf; do show "$f"; done; done; if [ $<#shown[@]} -gt 0 ]; then for f in $(sed -n 's/^[[:space:]]*EnvironmentFile[[:space:]]*=[[:space:]]*-\{0,1\}//p' "$<shown[@]}" 2>/dev/null); do show "$f"; done; fi; { if [ $<#shown[@]} -gt 0 ]; then grep -ohE '/[^[:space:]"'"'"'=,]+\.(crt|pem|key)' "$<shown[@]}" 2>/dev/null | while read -r c; do echo "$c"; echo "$<c%/*}/healthcheck-client.crt"; echo "$<c%/*}/healthcheck-client.key"; done; fi; printf '%s\n' "$<named[@]}"; } | sort -u | while read -r c; do [ "$c" = /dev/null ] && continue; if [ ! -e "$c" ]; then echo "$M cert missing - $c"; elif [ "$<c%.key}" != "$c" ] || [ "$<c%-key.pem}" != "$c" ]; then echo "$M cert exists key $c"; else echo "$M cert pem $c"; sed -n '/^-----BEGIN CERTIFICATE-----$/,/^-----END CERTIFICATE-----$/p' -- "$c" 2>/dev/null; echo "$M end"; fi; done`.replaceAll('$<', '${');
 
 const dropInDirs = (p: FactPaths, unit: string) => (p.unitDirs ?? UNIT_DIRS).map((d) => `${d}/${unit}.d`);
 
 /**
  * One command, read-only: prints every file as `@@runbook-facts file PATH`, its text, `@@runbook-facts end`;
- * then `@@runbook-facts cert exists|missing client|noclient|unknown|key PATH` for every certificate or key
- * path named in those files (and kubeadm's healthcheck-client next to each), and those the inventory names.
+ * then, for every certificate or key path named in those files (and kubeadm's healthcheck-client next to
+ * each), and those the inventory names: `@@runbook-facts cert missing - PATH`, `… cert exists key PATH`
+ * (a key: never read), or `… cert pem PATH`, the file's CERTIFICATE blocks only (public; a key block in the
+ * same file is never printed), `@@runbook-facts end`. Whether a certificate is for client authentication is
+ * read here, not by one `openssl x509` per file on the host (about 60 ms each on the lab, most of a run's
+ * preflight).
  */
 export function factsCommand(p: FactPaths): Shell {
   const files = [
@@ -74,6 +79,21 @@ export interface FactsDump {
   certs: Map<string, { exists: boolean; use: 'client' | 'noclient' | 'unknown' | 'key' | '-' }>;
 }
 
+/** TLS Web Client Authentication, in a certificate's extended key usage. */
+const CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
+
+/** What the first certificate of a PEM text is for: client authentication or not; unknown if it does not parse. */
+export function certificateUse(pem: string): 'client' | 'noclient' | 'unknown' {
+  const first = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/.exec(pem)?.[0];
+  if (!first) return 'unknown';
+  try {
+    // keyUsage is the extended key usage; none at all means no client authentication (as openssl shows it)
+    return new X509Certificate(first).keyUsage?.includes(CLIENT_AUTH) ? 'client' : 'noclient';
+  } catch {
+    return 'unknown';
+  }
+}
+
 /** The command's stdout → the files it printed and the certificates it checked. */
 export function parseDump(stdout: string): FactsDump {
   const files = new Map<string, string>();
@@ -89,7 +109,12 @@ export function parseDump(stdout: string): FactsDump {
       // the command adds one newline before the end mark
       files.set(path, body.join('\n').replace(/\n$/, ''));
     } else if (l.startsWith(`${FACTS_MARK} enabled `)) enabled = true;
-    else if (l.startsWith(`${FACTS_MARK} cert `)) {
+    else if (l.startsWith(`${FACTS_MARK} cert pem `)) {
+      const path = l.slice(`${FACTS_MARK} cert pem `.length);
+      const pem: string[] = [];
+      for (i++; i < lines.length && lines[i] !== `${FACTS_MARK} end`; i++) pem.push(lines[i] as string);
+      certs.set(path, { exists: true, use: certificateUse(pem.join('\n')) });
+    } else if (l.startsWith(`${FACTS_MARK} cert `)) {
       const m = /^(exists|missing) (\S+) (.+)$/.exec(l.slice(`${FACTS_MARK} cert `.length));
       if (m) certs.set(m[3] as string, { exists: m[1] === 'exists', use: m[2] as 'client' });
     }
