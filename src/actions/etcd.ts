@@ -4,7 +4,7 @@ import type { Ref, Shell } from '../model/shell.js';
 import { MEMBERS_MARK, STATUS_MARK } from '../facts/etcd-json.js';
 import { arg, isRef, join, sh } from '../shell/build.js';
 import { type Action, type ActionContext, backupDir, checkPath, ok, refuse } from './action.js';
-import { etcdctl, initialCluster, toolPath, urlHostPort } from './etcdctl.js';
+import { etcdctl, initialCluster, POLL_TIMEOUTS, toolPath, urlHostPort } from './etcdctl.js';
 import { DEFAULT_BUMP_REVISION, type EtcdCommands } from './etcd-version.js';
 import { isHostAddress, portProbe, seconds } from './wait.js';
 import { moveCommand, moveOnce } from './file.js';
@@ -18,8 +18,8 @@ function endpointsOf(hosts: Host[]): string[] {
 }
 
 /** One command printing member list and endpoint status as JSON, tolerant of members that are down. */
-export function statusCommand(h: Host, endpoints: string[]): Shell {
-  const ctl = etcdctl(h, endpoints);
+export function statusCommand(h: Host, endpoints: string[], timeouts?: { dialS: number; commandS: number }): Shell {
+  const ctl = etcdctl(h, endpoints, timeouts);
   return sh`echo ${MEMBERS_MARK}; ${ctl} member list -w json || true; echo; echo ${STATUS_MARK}; ${ctl} endpoint status -w json 2>/dev/null || true; echo`;
 }
 
@@ -34,7 +34,16 @@ function memberByPeerProbe(h: Host, endpoints: string[], peerUrl: string): Shell
  */
 export function removeByPeerUrl(h: Host, endpoints: string[], peerUrl: string): Shell {
   const ctl = etcdctl(h, endpoints);
-  return sh`list=$(${ctl} member list) || exit 1; id=$(printf '%s\n' "$list" | awk -F ${', '} -v ${`p=${peerUrl}`} ${'$4 == p { print $1 }'}); if [ -z "$id" ]; then echo ${`no member has peer URL ${peerUrl}: nothing to remove`} >&2; exit 0; fi; ${ctl} member remove "$id"`;
+  return sh`list=$(${ctl} member list) || exit 1; id=$(printf '%s\n' "$list" | awk -F ${', '} -v ${`p=${peerUrl}`} ${'$4 == p { print $1 }'}); if [ -z "$id" ]; then echo ${`no member has peer URL ${peerUrl}: nothing to remove`} >&2; exit 0; fi; ${whileUnhealthy(sh`${ctl} member remove "$id"`)}`;
+}
+
+/**
+ * A membership change, tried again every second for up to 30 s while etcd refuses it as "unhealthy cluster":
+ * etcd 3.4 does so for ~5 s after a member (re)connected, even with quorum (strict reconfig check). Nothing
+ * was changed by a refused try; any other error is final.
+ */
+export function whileUnhealthy(change: Shell): Shell {
+  return sh`for i in $(seq 1 30); do if out=$({ ${change}; } 2>&1); then printf '%s\n' "$out"; exit 0; fi; case "$out" in *'unhealthy cluster'*) sleep 1;; *) printf '%s\n' "$out" >&2; exit 1;; esac; done; printf '%s\n' "$out" >&2; exit 1`;
 }
 
 interface StatusArgs {
@@ -77,7 +86,7 @@ export const etcdWaitHealthy: Action<WaitHealthyArgs> = {
       commands: [
         {
           kind: 'exec',
-          cmd: statusCommand(ctx.host, eps),
+          cmd: statusCommand(ctx.host, eps, POLL_TIMEOUTS),
           parse: { parser: 'etcd-cluster', endpoints: eps, expect: { members, endpoints: args.quorum_of === undefined ? eps : undefined, converged: args.converged ?? true, quorumOf: args.quorum_of === undefined ? undefined : Number(args.quorum_of) } },
           poll: { until: 'succeeds', timeoutMs: timeout * 1000, intervalMs: interval * 1000 },
         },
@@ -267,7 +276,7 @@ export const etcdMemberRemove: Action<{ id: string | Ref; name: string }> = {
     const id = isRef(args.id) ? args.id : String(args.id);
     const ctl = etcdctl(ctx.host, eps);
     return ok({
-      commands: [{ kind: 'exec', cmd: sh`${ctl} member remove ${id}` }],
+      commands: [{ kind: 'exec', cmd: whileUnhealthy(sh`${ctl} member remove ${id}`) }],
       // removed, or still a member: etcd's member list says which
       probe: { cmd: sh`list=$(${ctl} member list) || { echo unknown; exit 0; }; if printf '%s\n' "$list" | cut -d, -f1 | grep -qx -- ${id}; then echo not-started; else echo done; fi`, cleanup: [] },
       undo: [],
@@ -435,7 +444,7 @@ export const etcdCheckRevision: Action<{ snapshot_revision: string | number | Re
       commands: [
         {
           kind: 'exec',
-          cmd: statusCommand(ctx.host, eps),
+          cmd: statusCommand(ctx.host, eps, POLL_TIMEOUTS),
           parse: { parser: 'etcd-cluster', endpoints: eps, expect: { endpoints: eps, minRevision: { base: args.snapshot_revision, plus: bump.bump } } },
           poll: { until: 'succeeds', timeoutMs: Number(args.timeout ?? 30) * 1000, intervalMs: 1000 },
         },

@@ -1,11 +1,12 @@
 import { execFile, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { bumpOf, restoreCommand } from '../../src/actions/etcd.js';
+import { bumpOf, restoreCommand, whileUnhealthy } from '../../src/actions/etcd.js';
+import { sh } from '../../src/shell/build.js';
 import { type CommandSet, commandsFor } from '../../src/actions/etcd-version.js';
 import { actionNames, findAction } from '../../src/actions/registry.js';
 import { checkCluster, parseClusterFacts, parseKeyCount, parseMembers, MEMBERS_MARK, STATUS_MARK } from '../../src/facts/etcd-json.js';
@@ -120,7 +121,8 @@ describe('etcd actions plan commands as data', () => {
     expect(cmd(1)).toContain('mv -T -- /var/lib/etcd/member /var/lib/etcd/member.before-R');
     expect(parts[1]).toEqual([expect.stringContaining('mv -T -- /var/lib/etcd/member.before-R /var/lib/etcd/member')]);
     expect(cmd(2)).toMatch(set === '3.5' ? /member add m2 --learner --peer-urls=https:\/\/10\.0\.0\.2:2380/ : /member add m2 --peer-urls=https:\/\/10\.0\.0\.2:2380/);
-    expect(parts[2]).toEqual([expect.stringMatching(/-v p=https:\/\/10\.0\.0\.2:2380 .*member remove "\$id"$/)]);
+    // removed by the id looked up, tried again while etcd says "unhealthy cluster"
+    expect(parts[2]).toEqual([expect.stringMatching(/-v p=https:\/\/10\.0\.0\.2:2380 .*out=\$\(\{ .*member remove "\$id"; \} 2>&1\).*\*'unhealthy cluster'\*\) sleep 1;;/s)]);
     expect(p.plan.commands[3]).toMatchObject({ kind: 'edit', path: '/var/lib/etcd-runbook/stopped/etcd.yaml' });
     expect(parts[3]).toEqual([expect.stringMatching(/^if \[ -e (\/var\/lib\/etcd-runbook\/runs\/R\/[^ ]+\/previous) \]; then cp -a -- \1 (\S+) && mv -f -- \2 \/var\/lib\/etcd-runbook\/stopped\/etcd\.yaml; fi$/)]);
     expect(cmd(4)).toContain('mv -T -- /var/lib/etcd-runbook/stopped/etcd.yaml /etc/kubernetes/manifests/etcd.yaml');
@@ -290,5 +292,41 @@ describe('controlplane.restart, run by bash against a stand-in kubelet', () => {
       expect(r.status, r.stderr).toBe(0);
       expect(r.stdout.match(/nothing to restart/g), style).toHaveLength(2);
     }
+  });
+});
+
+describe('polls of the cluster give up on a member that is not up yet in a second, then try again', () => {
+  it.each([
+    ['etcd.wait_healthy', {}],
+    ['etcd.check_revision', { snapshot_revision: 10 }],
+  ])('%s', (action, args) => {
+    const p = plan(action, args);
+    if (!p.ok) throw new Error(JSON.stringify(p));
+    const c = p.plan.commands[0] as { cmd: string; poll?: { intervalMs: number } };
+    expect(c.cmd).toMatch(/--dial-timeout=1s --command-timeout=3s/);
+    expect(c.cmd).not.toMatch(/--dial-timeout=3s/);
+    expect(c.poll?.intervalMs).toBeLessThanOrEqual(1000);
+  });
+  it('a one-off read keeps the patient timeouts', () => {
+    const p = plan('etcd.status', {});
+    if (!p.ok) throw new Error(JSON.stringify(p));
+    expect((p.plan.commands[0] as { cmd: string }).cmd).toMatch(/--dial-timeout=3s --command-timeout=10s/);
+  });
+});
+
+describe('a membership change etcd refuses as "unhealthy cluster" is tried again', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'unhealthy-'));
+  // a stand-in for etcdctl: refuses as unhealthy until its count runs out, then succeeds (or fails otherwise)
+  const fake = (n: number, other = false) => sh`c=$(cat ${join(dir, 'count')} 2>/dev/null || echo 0); echo $((c + 1)) > ${join(dir, 'count')}; if [ "$c" -lt ${String(n)} ]; then echo 'Error: etcdserver: unhealthy cluster' >&2; exit 1; fi; ${other ? sh`echo 'Error: etcdserver: member not found' >&2; exit 1` : sh`echo removed`}`;
+  const run = (change: ReturnType<typeof sh>) => {
+    writeFileSync(join(dir, 'count'), '0');
+    const r = spawnSync('bash', ['-c', showShell(whileUnhealthy(change))], { encoding: 'utf8' });
+    return { code: r.status, out: r.stdout, err: r.stderr, tries: Number(readFileSync(join(dir, 'count'), 'utf8')) };
+  };
+  it('refused twice, then done: exit 0 after three tries, its output passed on', () => {
+    expect(run(fake(2))).toMatchObject({ code: 0, out: 'removed\n', tries: 3 });
+  });
+  it('any other error is final at once', () => {
+    expect(run(fake(0, true))).toMatchObject({ code: 1, err: 'Error: etcdserver: member not found\n', tries: 1 });
   });
 });
