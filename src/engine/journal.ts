@@ -11,8 +11,9 @@ export interface JournalRecord {
  * Append-only JSON lines, one record per event, written at once (a process that dies keeps them: they are
  * in the kernel's page cache). On disk, for a machine that dies, by group commit: `durable()` resolves once
  * everything written so far is fsynced, and the callers that wait while one fsync runs share the next one.
- * The engine waits for it after `command.start` and before the command runs (write-ahead), so 10 hosts
- * starting a step cost one or two fsyncs, not ten, and the event loop never blocks on the disk.
+ * The engine waits for it after `command.start` and before a command of a step that changes hosts runs
+ * (write-ahead), so 10 hosts starting a step cost one or two fsyncs, not ten, and the event loop never
+ * blocks on the disk. A read-only step does not wait: its start lost with the machine, resume runs it again.
  */
 export class Journal {
   private fd: number;

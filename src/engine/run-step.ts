@@ -84,6 +84,7 @@ function resolveFacts(cmd: Command, facts: Record<string, unknown>): Command {
 }
 
 const sleep = abortableSleep;
+const readOnly = () => Promise.resolve();
 
 /**
  * Run one planned step on one host: its condition, its commands in order (holes filled, nothing
@@ -140,7 +141,9 @@ export async function runStepOnHost(ctx: StepRunContext): Promise<StepRun> {
         confirm: ctx.confirm,
         signal: ctx.signal,
         stores: ctx.stores,
-        journaled: ctx.journaled,
+        // write-ahead for what changes a host; a read-only step's start need not reach the disk first (lost
+        // with the machine, resume runs the step again, which changes nothing)
+        journaled: plan.changes ? ctx.journaled : readOnly,
         fanOut: ctx.fanOut,
       });
       if (planCmd.kind !== 'local' || outcome === undefined || o.facts !== undefined) outcome = o;
