@@ -493,7 +493,11 @@ export const etcdRehearseRestore: Action<{ snapshot: string; address?: string; c
         sh`${restore} >&2 || exit 1`,
         sh`${etcd} > ${log} 2>&1 & pid=$!`,
         sh`trap ${arg(cleanup)} EXIT`,
-        sh`for i in $(seq 1 100); do if ${get} 2>/dev/null; then exit 0; fi; sleep 0.2; done`,
+        // its port first (a bash /dev/tcp probe fails at once): etcdctl dialing a port that is not open yet
+        // gives up only after its dial timeout, and each such try would be most of a second of the RTO
+        sh`for i in $(seq 1 400); do if ${portProbe(address, cport)}; then break; fi; kill -0 $pid 2>/dev/null || break; sleep 0.05; done`,
+        sh`if ! kill -0 $pid 2>/dev/null; then echo 'the throwaway etcd exited; its log:' >&2; tail -n 20 ${log} >&2; exit 1; fi`,
+        sh`for i in $(seq 1 100); do if ${get} 2>/dev/null; then exit 0; fi; sleep 0.1; done`,
         sh`echo 'the throwaway etcd did not answer; its log:' >&2; tail -n 20 ${log} >&2; exit 1`,
       ],
       '; ',
