@@ -82,11 +82,16 @@ export const etcdWaitHealthy: Action<WaitHealthyArgs> = {
     if (typeof timeout === 'string') return refuse(timeout);
     if (typeof interval === 'string') return refuse(interval);
     if (members !== undefined && (!Number.isInteger(members) || members < 1)) return refuse(`members must be a whole number ≥ 1, got ${String(args.members)}`);
+    // every endpoint must answer: a try fails at once on a port not open yet (a bash /dev/tcp probe), rather
+    // than after etcdctl's dial timeout
+    const ports = args.quorum_of === undefined ? eps.map((u) => urlHostPort(u)).filter((a) => isHostAddress(a.address) && a.port > 0) : [];
+    const status = statusCommand(ctx.host, eps, POLL_TIMEOUTS);
+    const cmd = ports.length === eps.length && ports.length > 0 ? sh`${join(ports.map((a) => portProbe(a.address, a.port)), ' && ')} && { ${status}; }` : status;
     return ok({
       commands: [
         {
           kind: 'exec',
-          cmd: statusCommand(ctx.host, eps, POLL_TIMEOUTS),
+          cmd,
           parse: { parser: 'etcd-cluster', endpoints: eps, expect: { members, endpoints: args.quorum_of === undefined ? eps : undefined, converged: args.converged ?? true, quorumOf: args.quorum_of === undefined ? undefined : Number(args.quorum_of) } },
           poll: { until: 'succeeds', timeoutMs: timeout * 1000, intervalMs: interval * 1000 },
         },

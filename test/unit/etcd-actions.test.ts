@@ -307,6 +307,16 @@ describe('polls of the cluster give up on a member that is not up yet in a secon
     expect(c.cmd).not.toMatch(/--dial-timeout=3s/);
     expect(c.poll?.intervalMs).toBeLessThanOrEqual(1000);
   });
+  it('wait_healthy asks etcd only once every member port is open (a closed one fails the try at once)', () => {
+    const p = plan('etcd.wait_healthy', {});
+    if (!p.ok) throw new Error(JSON.stringify(p));
+    const cmd = (p.plan.commands[0] as { cmd: string }).cmd;
+    expect(cmd).toMatch(/^timeout 2 bash -c 'exec 3<>\/dev\/tcp\/10\.0\.0\.1\/2379' 2>\/dev\/null && .*\/dev\/tcp\/10\.0\.0\.3\/2379.* && \{ echo /);
+    // with quorum_of, a member may be down: no port check
+    const q = plan('etcd.wait_healthy', { quorum_of: 3 });
+    if (!q.ok) throw new Error(JSON.stringify(q));
+    expect((q.plan.commands[0] as { cmd: string }).cmd).not.toMatch(/dev\/tcp/);
+  });
   it('a one-off read keeps the patient timeouts', () => {
     const p = plan('etcd.status', {});
     if (!p.ok) throw new Error(JSON.stringify(p));
