@@ -130,30 +130,8 @@ export function settingsDiff(planned: Inventory, now: Inventory, facts: Record<s
   return out;
 }
 
-/**
- * The inventory with every etcd setting it does not give replaced by a placeholder: a program compiled from
- * it differs from the real one exactly when the program depends on those settings, i.e. needs the hosts' facts.
- */
-export function placeholderInventory(inv: Inventory): Inventory {
-  return { ...inv, hosts: inv.hosts.map((h, i) => ({ ...h, etcd: placeholders(h, i) })) };
-}
-
-function placeholders(h: Inventory['hosts'][number], i: number): Inventory['hosts'][number]['etcd'] {
-  const g = h.etcdGiven ?? {};
-  const e = { ...h.etcd };
-  const p = `/runbook-facts-probe-${i}`;
-  if (g['name'] === undefined) e.name = `runbook-facts-probe-${i}`;
-  if (g['data_dir'] === undefined) e.dataDir = `${p}/data`;
-  if (g['client_url'] === undefined) e.clientUrl = `https://192.0.2.${i + 1}:12379`;
-  if (g['peer_url'] === undefined) e.peerUrl = `https://192.0.2.${i + 1}:12380`;
-  if (g['cacert'] === undefined) e.cacert = `${p}/ca.crt`;
-  if (g['cert'] === undefined) e.cert = `${p}/client.crt`;
-  if (g['key'] === undefined) e.key = `${p}/client.key`;
-  if (g['manifest'] === undefined) e.manifest = `${p}/etcd`;
-  if (g['apiserver_url'] === undefined) e.apiserverUrl = `https://192.0.2.${i + 1}:16443`;
-  if (g['style'] === undefined) e.style = e.style === 'systemd' ? 'static-pod' : 'systemd';
-  return e;
-}
+/** The etcd settings the hosts' facts fill in where the inventory does not give them: inventory key → setting. */
+const FROM_FACTS = { name: 'name', data_dir: 'dataDir', client_url: 'clientUrl', peer_url: 'peerUrl', cacert: 'cacert', cert: 'cert', key: 'key', manifest: 'manifest', apiserver_url: 'apiserverUrl', style: 'style' } as const;
 
 /**
  * The inventory as it is, its hosts' etcd settings that the hosts' facts could change (those it does not
@@ -163,11 +141,10 @@ function placeholders(h: Inventory['hosts'][number], i: number): Inventory['host
 export function watchedInventory(inv: Inventory, onRead: (setting: string) => void): Inventory {
   return {
     ...inv,
-    hosts: inv.hosts.map((h, i) => {
-      const stand = placeholders(h, i);
-      const e = h.etcd;
-      const open = new Set(Object.keys(e).filter((k) => stand[k as keyof typeof e] !== e[k as keyof typeof e]));
-      const watched = new Proxy(e, {
+    hosts: inv.hosts.map((h) => {
+      const g = h.etcdGiven ?? {};
+      const open = new Set<string>(Object.entries(FROM_FACTS).flatMap(([given, setting]) => (g[given] === undefined ? [setting] : [])));
+      const watched = new Proxy(h.etcd, {
         get(t, k, r) {
           if (typeof k === 'string' && open.has(k)) onRead(k);
           return Reflect.get(t, k, r);
