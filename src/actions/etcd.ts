@@ -38,13 +38,17 @@ export function removeByPeerUrl(h: Host, endpoints: string[], peerUrl: string): 
 }
 
 /**
- * A membership change, tried again every second for up to 30 s while etcd refuses it as "unhealthy cluster":
- * etcd 3.4 does so for ~5 s after a member (re)connected, even with quorum (strict reconfig check). Nothing
- * was changed by a refused try; any other error is final.
+ * A membership change, tried again every second for up to 30 s while etcd refuses it for one of `refusals`
+ * (text in its error): etcd 3.4 says "unhealthy cluster" for ~5 s after a member (re)connected, even with
+ * quorum (strict reconfig check). Any other error is final. Its output is passed on.
  */
-export function whileUnhealthy(change: Shell): Shell {
-  return sh`for i in $(seq 1 30); do if out=$({ ${change}; } 2>&1); then printf '%s\n' "$out"; exit 0; fi; case "$out" in *'unhealthy cluster'*) sleep 1;; *) printf '%s\n' "$out" >&2; exit 1;; esac; done; printf '%s\n' "$out" >&2; exit 1`;
+export function retriedWhile(change: Shell, refusals: string[]): Shell {
+  const refused = join(refusals.map((r) => sh`*${r}*`), '|');
+  return sh`for i in $(seq 1 30); do if out=$({ ${change}; } 2>&1); then printf '%s\n' "$out"; exit 0; fi; case "$out" in ${refused}) sleep 1;; *) printf '%s\n' "$out" >&2; exit 1;; esac; done; printf '%s\n' "$out" >&2; exit 1`;
 }
+
+/** A remove refused this way changed nothing: tried again on that refusal only. */
+export const whileUnhealthy = (remove: Shell): Shell => retriedWhile(remove, ['unhealthy cluster']);
 
 interface StatusArgs {
   scope?: 'cluster' | 'self';
@@ -351,7 +355,7 @@ export function stashedPath(h: Host, manifest: string): string {
 /** `member add`, retried while etcd 3.4 answers "unhealthy cluster" (for ~5 s after members connect). */
 export function memberAddCommand(h: Host, endpoints: string[], name: string, peerUrl: string, learner = false): Shell {
   const add = learner ? sh`${etcdctl(h, endpoints)} member add ${name} --learner --peer-urls=${peerUrl} -w json` : sh`${etcdctl(h, endpoints)} member add ${name} --peer-urls=${peerUrl} -w json`;
-  return sh`for i in $(seq 1 30); do if out=$(${add} 2>&1); then printf '%s\n' "$out"; exit 0; fi; case "$out" in *unhealthy*|*'not started'*|*'started members'*|*timeout*|*'timed out'*) sleep 1;; *) printf '%s\n' "$out" >&2; exit 1;; esac; done; printf '%s\n' "$out" >&2; exit 1`;
+  return retriedWhile(add, ['unhealthy', 'not started', 'started members', 'timeout', 'timed out']);
 }
 
 /**
