@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { abortableSleep } from '../util/sleep.js';
+import { abortableSleep as sleep } from '../util/sleep.js';
 import type { Command, CommandOutcome } from '../model/command.js';
 import type { EmitFn, Phase } from '../model/events.js';
 import type { Host } from '../model/inventory.js';
@@ -52,7 +52,6 @@ function explainExit(code: number | null, signal: string | null): string {
   return `exit ${code}`;
 }
 
-const sleep = abortableSleep;
 
 /** Run one planned command on one host, emitting start/output/end. Never throws for command failures. */
 export async function runCommand(cmd: Command, ctx: CommandContext): Promise<CommandOutcome> {

@@ -1,5 +1,5 @@
 import type { Command, CommandOutcome, StepResult } from '../model/command.js';
-import { abortableSleep } from '../util/sleep.js';
+import { abortableSleep as sleep } from '../util/sleep.js';
 import type { EmitFn } from '../model/events.js';
 import type { Host } from '../model/inventory.js';
 import { fillFor } from '../shell/fill.js';
@@ -83,7 +83,6 @@ function resolveFacts(cmd: Command, facts: Record<string, unknown>): Command {
   };
 }
 
-const sleep = abortableSleep;
 const readOnly = () => Promise.resolve();
 
 /**

@@ -34,9 +34,11 @@ interface Conn {
   closed: boolean;
   /** The host's long-lived shell for commands without stdin (see shell-session.ts). */
   shell: ShellSession | undefined;
-  /** The shell session being opened, until a command claims it; whether one is on its way; whether the host gave none (exec channels, then). */
+  /** The session being opened, until a command claims it (the others meanwhile take exec channels). */
   shellOpening: Promise<ShellSession | undefined> | undefined;
-  shellClaimed: boolean;
+  /** A session is being opened (claimed or not). */
+  shellStarting: boolean;
+  /** The host gave no session: its commands use exec channels. */
   shellUnusable: boolean;
 }
 
@@ -131,7 +133,7 @@ export class SshTransport implements Transport {
       chain.push(r.client);
     }
     const client = chain.at(-1) as Client;
-    const conn: Conn = { client, sftp: undefined, closed: false, shell: undefined, shellOpening: undefined, shellClaimed: false, shellUnusable: false };
+    const conn: Conn = { client, sftp: undefined, closed: false, shell: undefined, shellOpening: undefined, shellStarting: false, shellUnusable: false };
     // the chain lives and dies with the host's connection
     client.on('close', () => {
       conn.closed = true;
@@ -305,19 +307,19 @@ export class SshTransport implements Transport {
       const session = await opening;
       return session?.reserve() ? session : undefined;
     }
-    if (conn.shellClaimed || conn.shellUnusable || conn.closed) return undefined;
+    if (conn.shellStarting || conn.shellUnusable || conn.closed) return undefined;
     void this.startShell(conn);
     return this.idleShell(conn);
   }
 
   /** Open the connection's shell session (once at a time); it becomes conn.shell. */
   private startShell(conn: Conn): Promise<ShellSession | undefined> {
-    if (conn.shell || conn.shellOpening || conn.shellClaimed || conn.shellUnusable || conn.closed) return Promise.resolve(conn.shell);
-    conn.shellClaimed = true;
+    if (conn.shell || conn.shellStarting || conn.shellUnusable || conn.closed) return Promise.resolve(conn.shell);
+    conn.shellStarting = true;
     const opening: Promise<ShellSession | undefined> = (async () => {
       const ch = await new Promise<ClientChannel | undefined>((resolve) => conn.client.exec('exec sh', (err, c) => resolve(err ? undefined : c)));
       const session = ch ? await ShellSession.open(shellChannel(ch), this.opts.connectTimeoutMs) : undefined;
-      conn.shellClaimed = false;
+      conn.shellStarting = false;
       // nobody claimed it: a later command finds it as conn.shell
       conn.shellOpening = undefined;
       if (!session) conn.shellUnusable = true;

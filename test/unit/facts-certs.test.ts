@@ -42,7 +42,10 @@ describe('certificate use, from PEM', () => {
   it('the facts command prints the certificates of a file that also holds a key, never the key; the parse says client', () => {
     const bundle = join(dir, 'bundle.pem');
     writeFileSync(bundle, `${pem(client.key)}${pem(client.crt)}`);
-    const p: FactPaths = { manifest: join(dir, 'none.yaml'), stashedManifest: join(dir, 'none2.yaml'), apiserverManifest: join(dir, 'a.yaml'), controllerManagerManifest: join(dir, 'c.yaml'), schedulerManifest: join(dir, 's.yaml'), unit: 'etcd.service', unitFile: undefined, apiserverUnit: 'kube-apiserver.service', apiserverUnitFile: undefined, controllerManagerUnit: 'kcm.service', schedulerUnit: 'ks.service', certs: [bundle, server.crt, client.key, join(dir, 'missing.crt')], unitDirs: [join(dir, 'units')] };
+    // a certificate written with CRLF line ends (edited on Windows) is read all the same
+    const crlf = join(dir, 'crlf.crt');
+    writeFileSync(crlf, pem(client.crt).replaceAll('\n', '\r\n'));
+    const p: FactPaths = { manifest: join(dir, 'none.yaml'), stashedManifest: join(dir, 'none2.yaml'), apiserverManifest: join(dir, 'a.yaml'), controllerManagerManifest: join(dir, 'c.yaml'), schedulerManifest: join(dir, 's.yaml'), unit: 'etcd.service', unitFile: undefined, apiserverUnit: 'kube-apiserver.service', apiserverUnitFile: undefined, controllerManagerUnit: 'kcm.service', schedulerUnit: 'ks.service', certs: [bundle, server.crt, client.key, join(dir, 'missing.crt'), crlf], unitDirs: [join(dir, 'units')] };
     const out = execFileSync('bash', ['-c', renderShell(factsCommand(p), () => '')], { encoding: 'utf8' });
     expect(out).not.toMatch(/PRIVATE KEY/);
     const dump = parseDump(out);
@@ -50,5 +53,6 @@ describe('certificate use, from PEM', () => {
     expect(dump.certs.get(server.crt)).toEqual({ exists: true, use: 'noclient' });
     expect(dump.certs.get(client.key)).toEqual({ exists: true, use: 'key' });
     expect(dump.certs.get(join(dir, 'missing.crt'))).toEqual({ exists: false, use: '-' });
+    expect(dump.certs.get(crlf)).toEqual({ exists: true, use: 'client' });
   });
 });
