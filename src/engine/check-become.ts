@@ -1,7 +1,6 @@
 import type { Command } from '../model/command.js';
 import type { Host } from '../model/inventory.js';
 import { sh } from '../shell/build.js';
-import { internalShell } from '../shell/wire.js';
 import type { Transport } from '../transport/transport.js';
 import { needsSudo } from '../util/become.js';
 import type { Program } from './plan.js';
@@ -48,7 +47,7 @@ export async function checkBecome(hosts: Host[], program: Program | undefined, t
   const results = await Promise.all(
     need.map(async (h) => {
       // wired here, not by the transport: a host without become may still have a step that asks for it
-      const r = await transport.exec(h, internalShell(sh`true`, { sudo: true, timeoutS: 30 }));
+      const r = await transport.exec(h, sh`true`, { wiring: { deadlineS: 30, sudo: true } });
       if (r.kind === 'exited' && r.code === 0) return undefined;
       if (r.kind !== 'exited') return { host: h.name, user: h.user, message: `${h.name}: could not check sudo -n as ${h.user}: ${r.message}` };
       const why = r.stderr.trim().split('\n').at(-1) || `exit ${r.code ?? r.signal}`;

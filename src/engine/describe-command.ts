@@ -24,7 +24,7 @@ function where(s: S3Settings | undefined): string {
 
 /**
  * One line that shows a command exactly as it will run, run-time values and secrets by name (uploads
- * summarised). A shell command is shown as the text `bash -c` gets; `wireShell` adds the deadline and sudo.
+ * summarised). A shell command is shown as the text bash runs; wire.ts says how the host runs it (deadline, sudo).
  */
 export function describeCommand(c: Command): string {
   switch (c.kind) {

@@ -6,7 +6,7 @@ import type { Host } from '../model/inventory.js';
 import { needsSudo } from '../util/become.js';
 import { evaluateBool, type Scope } from '../template/expression.js';
 import type { ExecOutcome, Transport } from '../transport/transport.js';
-import { KILL_AFTER_S, wireShell, DEFAULT_TIMEOUT_S } from '../shell/wire.js';
+import { KILL_AFTER_S, plannedWiring, DEFAULT_TIMEOUT_S } from '../shell/wire.js';
 import { describeCommand } from './describe-command.js';
 import { filledText, fillFor } from '../shell/fill.js';
 import { runPutTools } from './put-tools.js';
@@ -144,10 +144,11 @@ async function execute(cmd: Command, ctx: CommandContext): Promise<CommandOutcom
   switch (cmd.kind) {
     case 'exec': {
       const okCodes = cmd.okCodes ?? [0];
-      const wired = wireShell(cmd);
-      // the host's `timeout -k` ends it; the channel is closed only if that did not happen in time
+      const wiring = plannedWiring(cmd);
+      // the deadline on the host ends it; the channel is closed only if that did not happen in time
       const timeoutMs = ((cmd.timeoutS ?? DEFAULT_TIMEOUT_S) + KILL_AFTER_S + 15) * 1000;
       const opts = {
+        wiring,
         timeoutMs,
         onStdout: (text: string) => ctx.emit({ type: 'command.output', step: ctx.step, host: ctx.host.name, phase: ctx.phase, stream: 'stdout', text }),
         onStderr: (text: string) => ctx.emit({ type: 'command.output', step: ctx.step, host: ctx.host.name, phase: ctx.phase, stream: 'stderr', text }),
@@ -157,12 +158,12 @@ async function execute(cmd: Command, ctx: CommandContext): Promise<CommandOutcom
         const p = applyParse(cmd.parse, r.stdout);
         return p.ok ? { ...r, facts: p.facts } : { ...r, ok: false, facts: p.facts, error: p.reason };
       };
-      if (!cmd.poll) return withFacts(fromExec(await ctx.transport.exec(ctx.host, wired, opts), okCodes, 1, started));
+      if (!cmd.poll) return withFacts(fromExec(await ctx.transport.exec(ctx.host, cmd.cmd, opts), okCodes, 1, started));
       const deadline = started + cmd.poll.timeoutMs;
       let attempts = 0;
       for (;;) {
         attempts++;
-        const o = await ctx.transport.exec(ctx.host, wired, { timeoutMs });
+        const o = await ctx.transport.exec(ctx.host, cmd.cmd, { wiring, timeoutMs });
         const r = withFacts(fromExec(o, okCodes, attempts, started));
         if (o.kind !== 'exited') return r;
         const done = cmd.poll.until === 'succeeds' ? r.ok : !r.ok && !o.timedOut;

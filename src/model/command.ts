@@ -55,9 +55,9 @@ type AsRoot = boolean | undefined;
 export type Command =
   | {
       kind: 'exec';
-      /** The command: shell text and typed holes. What the host runs is `wireShell` of it (deadline, sudo). */
+      /** The command: shell text and typed holes. wire.ts says how the host runs it (deadline, sudo). */
       cmd: Shell;
-      /** Deadline of one execution on the host (`timeout -k`): set on every command by the planner. */
+      /** Deadline of one execution on the host (as `timeout -k` gives it): set on every command by the planner. */
       timeoutS?: number | undefined;
       /** Run through `sudo -n` (a non-root SSH user with become). */
       sudo?: boolean | undefined;

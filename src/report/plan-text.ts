@@ -46,7 +46,7 @@ export function formatPlan(plan: Program, c: ChalkInstance): string {
   }
   out.push(
     c.dim(
-      `  each $ line is the exact text given to \`timeout -k ${KILL_AFTER_S} SECONDS bash -c TEXT\` on the host (after \`sudo -n --\` where become applies); <name> is a value only the run knows, filled in as one quoted word`,
+      `  each $ line is the exact text bash runs on the host, under its deadline as with \`timeout -k ${KILL_AFTER_S} SECONDS bash -c TEXT\` (through \`sudo -n --\` where become applies); <name> is a value only the run knows, filled in as one quoted word`,
     ),
   );
   // how each host is reached: user, address, port, jump hosts (inventory, -u, --private-key, the ssh config)

@@ -17,9 +17,32 @@ export interface SessionRunOptions {
   onStderr?: ((text: string) => void) | undefined;
   /** Cap on output kept per stream (the tail is kept). */
   maxOutputBytes: number;
+  /**
+   * The text isolates the command itself (wire.ts's `sessionShell`: its own subshell, stdin from /dev/null)
+   * and leaves the command's status in `$?`: the session runs it as it is, not in a subshell of its own.
+   */
+  inline?: boolean | undefined;
 }
 
 const nonce = () => randomBytes(16).toString('hex');
+
+/**
+ * How a session's shell is told where a command's output begins and ends: `begin(id)` prints `B<id>` on a
+ * line of its own to stdout and to stderr, `end(id)` prints `E<id> <status of the last command>` to stdout
+ * and `E<id>` to stderr, each followed by a newline. `init` runs once when the session starts (and may
+ * define what begin and end call).
+ */
+export interface SessionProtocol {
+  init?: string | undefined;
+  begin(id: string): string;
+  end(id: string): string;
+}
+
+/** The markers as printf commands, for any POSIX shell (the id is hex: a word that needs no quoting). */
+export const POSIX_FRAMING: SessionProtocol = {
+  begin: (id) => `printf 'B%s\\n' ${id}; printf 'B%s\\n' ${id} >&2`,
+  end: (id) => `printf 'E%s %d\\n' ${id} $?; printf 'E%s\\n' ${id} >&2`,
+};
 
 /** How much of `text`'s end could be the start of `marker` (held back from live output until more arrives). */
 function partialMarker(text: string, marker: string): number {
@@ -96,14 +119,15 @@ interface Current {
 }
 
 /**
- * A long-lived POSIX shell on one SSH channel that runs commands one at a time, so a command costs a line
- * on a channel that is already open instead of a channel, a session process and a login shell of its own.
- * The command text is exactly what an exec channel would get; it runs in a subshell with stdin from
- * /dev/null (it cannot change or read the session's shell), and its output is framed on both streams by
- * markers with a fresh random nonce, the exit status after the end marker on stdout. A command that leaves
- * something behind that writes to the session's output taints it: the session is closed after that command
- * (its own output is still exact: bytes before its begin marker are not its). A client-side timeout or a
- * lost channel closes the session, and the outcome is reported the way an exec channel reports it.
+ * A long-lived shell on one SSH channel that runs commands one at a time, so a command costs a line on a
+ * channel that is already open instead of a channel, a session process and a login shell of its own.
+ * A text runs in a subshell with stdin from /dev/null (it cannot change or read the session's shell), or,
+ * `inline`, as it is when it isolates itself (wire.ts's `sessionShell`). Its output is framed on both
+ * streams by markers with a fresh random nonce (the protocol's begin and end), the exit status after the
+ * end marker on stdout. A command that leaves something behind that writes to the session's output
+ * taints it: the session is closed after that command (its own output is still exact: bytes before its
+ * begin marker are not its). A client-side timeout or a lost channel closes the session, and the outcome
+ * is reported the way an exec channel reports it.
  */
 export class ShellSession {
   busy = false;
@@ -112,7 +136,10 @@ export class ShellSession {
   private readonly outDecoder = new StringDecoder('utf8');
   private readonly errDecoder = new StringDecoder('utf8');
 
-  private constructor(private readonly ch: ShellChannel) {
+  private constructor(
+    private readonly ch: ShellChannel,
+    private readonly protocol: SessionProtocol,
+  ) {
     ch.onStdout((b) => this.data('out', this.outDecoder.write(b)));
     ch.onStderr((b) => this.data('err', this.errDecoder.write(b)));
     ch.onClose(() => {
@@ -122,9 +149,10 @@ export class ShellSession {
   }
 
   /** Start the session on a channel whose shell reads commands from stdin; resolves once it answers (else undefined). */
-  static open(ch: ShellChannel, timeoutMs: number): Promise<ShellSession | undefined> {
-    const s = new ShellSession(ch);
+  static open(ch: ShellChannel, timeoutMs: number, protocol: SessionProtocol = POSIX_FRAMING): Promise<ShellSession | undefined> {
+    const s = new ShellSession(ch, protocol);
     s.reserve();
+    if (protocol.init) ch.write(`${protocol.init}\n`);
     return s.run("printf ''", { timeoutMs, maxOutputBytes: 4096 }).then((o) => {
       if (o.kind === 'exited' && o.code === 0 && !s.dead) return s;
       s.close();
@@ -184,8 +212,9 @@ export class ShellSession {
       };
       const cur: Current = { out, err, settle };
       this.current = cur;
-      // the markers are printf's arguments, never part of the command's text; the command cannot see them
-      this.ch.write(`printf 'B%s\\n' ${id}; printf 'B%s\\n' ${id} >&2; (\n${text.trim() ? text : ':'}\n) </dev/null; printf 'E%s %d\\n' ${id} $?; printf 'E%s\\n' ${id} >&2\n`);
+      // the markers are the session's arguments, never part of the command's text; the command cannot see them
+      const body = opts.inline ? text : `(\n${text.trim() ? text : ':'}\n) </dev/null`;
+      this.ch.write(`${this.protocol.begin(id)}; ${body}\n${this.protocol.end(id)}\n`);
     });
   }
 

@@ -5,7 +5,7 @@ import { needsSudo } from '../util/become.js';
 import type { Shell } from '../model/shell.js';
 import { sh } from '../shell/build.js';
 import { renderShell } from '../shell/render.js';
-import { internalShell } from '../shell/wire.js';
+import { channelShell, INTERNAL_TIMEOUT_S, SESSION_FRAMING, SESSION_SHELL, sessionShell, type Wiring } from '../shell/wire.js';
 import { connect as netConnect, type Socket } from 'node:net';
 import { posix } from 'node:path';
 import type { Duplex, Readable } from 'node:stream';
@@ -227,7 +227,7 @@ export class SshTransport implements Transport {
   }
 
   async exec(host: Host, shell: Shell, opts: ExecOptions = {}): Promise<ExecOutcome> {
-    const command = toText(host, shell, opts);
+    const wiring = wiringOf(host, opts);
     const o = await this.open(host);
     if (!o.ok) return { kind: 'unreachable', message: o.message };
     const { conn } = o;
@@ -235,9 +235,11 @@ export class SshTransport implements Transport {
     // no stdin to feed: the host's shell session runs it, if it is idle (else a channel of its own, as below)
     const session = opts.input === undefined ? await this.idleShell(conn) : undefined;
     if (session) {
-      const r = await session.run(command, { timeoutMs: opts.timeoutMs, onStdout: opts.onStdout, onStderr: opts.onStderr, maxOutputBytes: max });
+      const run = { timeoutMs: opts.timeoutMs, onStdout: opts.onStdout, onStderr: opts.onStderr, maxOutputBytes: max };
+      const r = wiring ? await session.run(toText(sessionShell(shell, wiring)), { ...run, inline: true }) : await session.run(toText(shell), run);
       return r.kind === 'lost' ? { ...r, message: `connection to ${host.name} ${r.message}` } : r;
     }
+    const command = toText(wiring ? channelShell(shell, wiring) : shell);
     const started = Date.now();
     return new Promise<ExecOutcome>((resolve) => {
       conn.client.exec(command, (err, stream: ClientChannel) => {
@@ -317,8 +319,8 @@ export class SshTransport implements Transport {
     if (conn.shell || conn.shellStarting || conn.shellUnusable || conn.closed) return Promise.resolve(conn.shell);
     conn.shellStarting = true;
     const opening: Promise<ShellSession | undefined> = (async () => {
-      const ch = await new Promise<ClientChannel | undefined>((resolve) => conn.client.exec('exec sh', (err, c) => resolve(err ? undefined : c)));
-      const session = ch ? await ShellSession.open(shellChannel(ch), this.opts.connectTimeoutMs) : undefined;
+      const ch = await new Promise<ClientChannel | undefined>((resolve) => conn.client.exec(SESSION_SHELL, (err, c) => resolve(err ? undefined : c)));
+      const session = ch ? await ShellSession.open(shellChannel(ch), this.opts.connectTimeoutMs, SESSION_FRAMING) : undefined;
       conn.shellStarting = false;
       // nobody claimed it: a later command finds it as conn.shell
       conn.shellOpening = undefined;
@@ -387,7 +389,8 @@ export class SshTransport implements Transport {
   }
 
   async stream(host: Host, shell: Shell, opts: { root?: boolean; deadlineS?: number } = {}) {
-    const command = toText(host, shell, opts);
+    const wiring = wiringOf(host, opts);
+    const command = toText(wiring ? channelShell(shell, wiring) : shell);
     const o = await this.open(host);
     if (!o.ok) return { kind: 'unreachable' as const, message: o.message };
     const { conn } = o;
@@ -489,8 +492,13 @@ function noHoles(): string {
   throw new Error('a command reached the transport with a run-time value not filled in');
 }
 
-/** The text the host's shell gets. Engine-internal commands get their deadline (and sudo) here. */
-function toText(host: Host, shell: Shell, opts: { root?: boolean | undefined; deadlineS?: number | undefined }): string {
-  const wired = opts.root ? internalShell(shell, { sudo: needsSudo(host), timeoutS: opts.deadlineS }) : shell;
-  return renderShell(wired, noHoles);
+/** How the host runs it: as the planner wired it, or, for an engine-internal command, under its deadline and the host's become. */
+function wiringOf(host: Host, opts: { wiring?: Wiring | undefined; root?: boolean | undefined; deadlineS?: number | undefined }): Wiring | undefined {
+  if (opts.wiring) return opts.wiring;
+  return opts.root ? { deadlineS: opts.deadlineS ?? INTERNAL_TIMEOUT_S, sudo: needsSudo(host) } : undefined;
+}
+
+/** The text the host's shell gets. */
+function toText(shell: Shell): string {
+  return renderShell(shell, noHoles);
 }

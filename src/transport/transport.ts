@@ -3,6 +3,7 @@
 import type { Readable } from 'node:stream';
 import type { Host } from '../model/inventory.js';
 import type { Shell } from '../model/shell.js';
+import type { Wiring } from '../shell/wire.js';
 
 export type ExecOutcome =
   | { kind: 'exited'; code: number | null; signal: string | null; stdout: string; stderr: string; durationMs: number; timedOut: boolean }
@@ -10,9 +11,11 @@ export type ExecOutcome =
   | { kind: 'lost'; message: string; stdout: string; stderr: string };
 
 export interface ExecOptions {
+  /** A planned command's deadline and sudo (wire.ts `plannedWiring`): the transport runs it that way. */
+  wiring?: Wiring | undefined;
   /**
    * An engine-internal command (lock, manifest read, transfers): the transport gives it a deadline on the
-   * host and runs it through sudo when the host says become. Planned commands arrive already wired.
+   * host and runs it through sudo when the host says become. With neither, the text runs as it is.
    */
   root?: boolean | undefined;
   /** The on-host deadline of an engine-internal command (default INTERNAL_TIMEOUT_S). */

@@ -99,9 +99,9 @@ describe('engine on a real SSH lab', () => {
 
   it("a host's commands run one after another in one shell session, which ends with the run", async () => {
     const pb = join(lab.stateDir, 'session.yml');
-    // each step records the PID and name of its `timeout`'s parent: the session's shell (with an exec
-    // channel per command it would be the connection's sshd, the same PID every time too)
-    const step = (n: number) => `  - name: step ${n}\n    action: shell\n    changes: false\n    args: { cmd: "p=$(awk '{print $4}' /proc/$PPID/stat); echo $p $(cat /proc/$p/comm) >> /root/session-pids; cat" }\n`;
+    // each step records the PID and name of the parent of the bash that runs it, and that one's parent: the
+    // session's bash, child of sshd (with an exec channel per command: a new `timeout` each time)
+    const step = (n: number) => `  - name: step ${n}\n    action: shell\n    changes: false\n    args: { cmd: "me=$BASHPID; p=$(awk '{print $4}' /proc/$me/stat); pp=$(awk '{print $4}' /proc/$p/stat); echo $p $(cat /proc/$p/comm) $(cat /proc/$pp/comm) >> /root/session-pids; cat" }\n`;
     writeFileSync(pb, `name: session\nhosts: masters\nsteps:\n${[1, 2, 3].map(step).join('')}`);
     for (const i of [0, 1, 2]) await sh(i, 'rm -f /root/session-pids');
     const r = await runCli(['run', pb, '-i', inv], { env: env() });
@@ -111,8 +111,8 @@ describe('engine on a real SSH lab', () => {
       // three steps (their `cat` got end of input, not the session's next command), one shell
       expect(pids, lab.nodes[i]!.name).toHaveLength(3);
       expect(new Set(pids).size, lab.nodes[i]!.name).toBe(1);
-      const [pid, comm] = (pids[0] ?? '').split(' ');
-      expect(comm).toBe('sh');
+      const [pid, comm, parent] = (pids[0] ?? '').split(' ');
+      expect([comm, parent]).toEqual(['bash', 'sshd']);
       await pollUntil(`the session shell of ${lab.nodes[i]!.name} to end with the run`, async () => (await lab.exec(i, `kill -0 ${pid}`)).code !== 0, 30_000);
     }
   }, SSH_RUNS);

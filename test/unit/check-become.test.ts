@@ -10,7 +10,8 @@ import { loadPlaybook } from '../../src/load/load-playbook.js';
 import type { Host } from '../../src/model/inventory.js';
 import type { Shell } from '../../src/model/shell.js';
 import { renderShell } from '../../src/shell/render.js';
-import type { ExecOutcome, Transport } from '../../src/transport/transport.js';
+import { channelShell } from '../../src/shell/wire.js';
+import type { ExecOptions, ExecOutcome, Transport } from '../../src/transport/transport.js';
 import { fakeTransportWith } from '../support/fake-transport.js';
 
 const INVENTORY = `cluster: c
@@ -41,8 +42,9 @@ const withBecome = '  - name: look\n    action: shell\n    changes: false\n    b
 /** A host whose sudo has no passwordless rule for the user answers as sudo does; the commands are kept. */
 function fakeSudo(noRule: Set<string>): Transport & { seen: string[] } {
   const seen: string[] = [];
-  const exec = async (h: Host, shell: Shell): Promise<ExecOutcome> => {
-    const text = renderShell(shell, () => '');
+  // what a channel of its own would give the host: the command as the transport wires it
+  const exec = async (h: Host, shell: Shell, opts?: ExecOptions): Promise<ExecOutcome> => {
+    const text = renderShell(opts?.wiring ? channelShell(shell, opts.wiring) : shell, () => '');
     seen.push(`${h.name}: ${text}`);
     const refused = text.startsWith('sudo -n ') && noRule.has(h.name);
     return { kind: 'exited', code: refused ? 1 : 0, signal: null, stdout: '', stderr: refused ? 'sudo: a password is required\n' : '', durationMs: 1, timedOut: false };

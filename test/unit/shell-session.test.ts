@@ -1,4 +1,4 @@
-// The shell session's framing against a real local `sh` (what an SSH channel's `exec sh` gives).
+// The shell session's framing against a real local `sh` (POSIX_FRAMING: any shell an SSH channel can run).
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
