@@ -117,11 +117,13 @@ export async function planOrRun(args: CliArgs, io: Io): Promise<number> {
     io.stderr.write(`runbook: --step asks before each step of a run: ${args.yes ? 'it cannot be combined with --yes' : args.output === 'json' ? 'its questions would break the JSON event stream (-o json)' : 'a plan or dry run has nothing to confirm'}\n`);
     return 2;
   }
+  // where the playbook and the inventory are in Git: asked now, answered while they are read and checked
+  const git = args.positionals[0] && args.inventory ? gitInfo([args.positionals[0], args.inventory], io.env) : undefined;
   const prep = prepare(args, io, true);
   if (typeof prep === 'number') return prep;
   if (args.command === 'plan' || args.dryRun) {
     const started = new Date().toISOString();
-    const commit = gitInfo([prep.playbook.file]).commit ?? 'unknown';
+    const commit = (await (git ?? gitInfo([prep.playbook.file], io.env))).commit ?? 'unknown';
     const id = args.runId ?? newRunId();
     // a saved plan is applied as this run id: its run directory is where the journal will be
     const dir = args.out ? join(runsDirOf(args, io.env), id) : '(dry run)';
@@ -131,5 +133,5 @@ export async function planOrRun(args: CliArgs, io: Io): Promise<number> {
     io.stderr.write('runbook: --out FILE is for plan: runbook plan PLAYBOOK -i INVENTORY --out FILE\n');
     return 2;
   }
-  return executeRun(prep, args, io, undefined, packageVersion());
+  return executeRun(prep, args, io, undefined, packageVersion(), git);
 }

@@ -28,7 +28,7 @@ import { plainReporter } from '../report/plain.js';
 import { formatPlan } from '../report/plan-text.js';
 import { programJson } from '../report/plan-json.js';
 import { makeStyle } from '../report/style.js';
-import { gitInfo } from '../util/git-info.js';
+import { type GitInfo, gitInfo } from '../util/git-info.js';
 import type { CliArgs } from './args.js';
 import { askStep, askToType } from './prompt.js';
 import { runsDirOf } from './runs-command.js';
@@ -316,11 +316,18 @@ export function holdAfterEvent(env: NodeJS.ProcessEnv, alreadyInJournal = 0): (e
 export const PROGRAM_FILE = 'program.json';
 
 /** A real run of a compiled program: preflight connections, journal, reporters, engine, summary, exit code. */
-export async function executeRun(prep: Prepared, args: CliArgs, io: Io, compiled: { program: Program; run: RunInfo; extraVars: Record<string, string> } | undefined, version: string): Promise<number> {
+export async function executeRun(
+  prep: Prepared,
+  args: CliArgs,
+  io: Io,
+  compiled: { program: Program; run: RunInfo; extraVars: Record<string, string> } | undefined,
+  version: string,
+  gitOf: Promise<GitInfo> = gitInfo([prep.playbook.file, prep.inventory.file], io.env),
+): Promise<number> {
   const { playbook, inventory } = prep;
   const started = Date.now();
   const runsDir = runsDirOf(args, io.env);
-  const git = gitInfo([playbook.file, inventory.file]);
+  const git = await gitOf;
   const runId = compiled?.run.id ?? args.runId ?? newRunId();
   if (existsSync(join(runsDir, runId))) {
     io.stderr.write(`runbook: run ${runId} already exists in ${runsDir}: ${compiled ? 'a saved plan is applied once; make a new one' : 'choose another --run-id'}\n`);

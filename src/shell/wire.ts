@@ -51,11 +51,12 @@ export const SESSION_SHELL = 'exec bash --noprofile --norc';
  *   group, K seconds later notes 137 and sends KILL. When the command ends the session KILLs the
  *   watchdog (a signal that cannot be caught or lost, whatever the watchdog is doing at that moment); the
  *   status is timeout(1)'s: the command's own, or the last note. Job notices go to /dev/null.
- * The session exits (and so is not used) if the pipes cannot be made or `read -t` does not time out.
+ * The session exits (and so is not used) if the pipes cannot be made or fd 9 has something to read (then
+ * `read -t` would not wait).
  */
 export const SESSION_INIT = [
   'exec 8<> <(:) 9<> <(:) || exit',
-  'read -t 0.01 -u 9; [ $? -gt 128 ] || exit',
+  'if read -t 0 -u 9; then exit; fi',
   "__rb_b() { printf 'B%s\\n' \"$1\"; printf 'B%s\\n' \"$1\" >&2; }",
   "__rb_e() { printf 'E%s %d\\n' \"$1\" \"$?\"; printf 'E%s\\n' \"$1\" >&2; }",
   '__rb_x() { set +m; exec </dev/null 8>&- 9<&-; unset -v __rb_c __rb_w __rb_s; unset -f __rb_b __rb_e __rb_x __rb_wait; }',

@@ -6,7 +6,7 @@ import type { Shell } from '../model/shell.js';
 import { sh } from '../shell/build.js';
 import { renderShell } from '../shell/render.js';
 import { channelShell, INTERNAL_TIMEOUT_S, SESSION_FRAMING, SESSION_SHELL, sessionShell, type Wiring } from '../shell/wire.js';
-import { connect as netConnect, type Socket } from 'node:net';
+import { connect as netConnect, Socket } from 'node:net';
 import { posix } from 'node:path';
 import type { Duplex, Readable } from 'node:stream';
 import type { AnyAuthMethod, Client, ClientChannel, ConnectConfig, SFTPWrapper } from 'ssh2';
@@ -40,10 +40,12 @@ interface Conn {
   shellStarting: boolean;
   /** The host gave no session: its commands use exec channels. */
   shellUnusable: boolean;
+  /** The TCP connection under it (to the host, or to its first jump host). */
+  socket: Socket | undefined;
 }
 
 type Opened = { ok: true; conn: Conn } | { ok: false; message: string; hostKey: boolean };
-type Hop = { ok: true; client: Client } | { ok: false; message: string; hostKey: boolean };
+type Hop = { ok: true; client: Client; socket: Socket | undefined } | { ok: false; message: string; hostKey: boolean };
 
 /** How a hop is named in messages: the target by its inventory name, a jump host as "bastion (jump host for master-1)". */
 function hopLabel(ep: SshEndpoint, host: Host, isTarget: boolean): string {
@@ -124,6 +126,7 @@ export class SshTransport implements Transport {
     loadSsh2();
     const hops = [...host.ssh.jumps, host.ssh];
     const chain: Client[] = [];
+    let socket: Socket | undefined;
     for (const [i, ep] of hops.entries()) {
       const r = await this.hop(ep, chain.at(-1), hopLabel(ep, host, i === hops.length - 1));
       if (!r.ok) {
@@ -131,9 +134,10 @@ export class SshTransport implements Transport {
         return r;
       }
       chain.push(r.client);
+      socket ??= r.socket;
     }
     const client = chain.at(-1) as Client;
-    const conn: Conn = { client, sftp: undefined, closed: false, shell: undefined, shellOpening: undefined, shellStarting: false, shellUnusable: false };
+    const conn: Conn = { client, sftp: undefined, closed: false, shell: undefined, shellOpening: undefined, shellStarting: false, shellUnusable: false, socket };
     // the chain lives and dies with the host's connection
     client.on('close', () => {
       conn.closed = true;
@@ -191,7 +195,7 @@ export class SshTransport implements Transport {
         };
         const algos = hostKeyAlgorithms(known);
         if (algos) cfg.algorithms = { serverHostKey: algos as never };
-        client.on('ready', () => done({ ok: true, client }));
+        client.on('ready', () => done({ ok: true, client, socket: s instanceof Socket ? s : undefined }));
         client.on('error', (e: Error & { level?: string }) => {
           if (hostKeyProblem) done({ ok: false, message: hostKeyProblem, hostKey: true });
           else if (e.level === 'client-authentication')
@@ -450,7 +454,17 @@ export class SshTransport implements Transport {
   async close(): Promise<void> {
     const all = await Promise.all(this.conns.values());
     this.conns.clear();
-    for (const o of all) if (o.ok && !o.conn.closed) o.conn.client.end();
+    for (const o of all) {
+      if (!o.ok || o.conn.closed) continue;
+      o.conn.client.end();
+      // once the goodbye is handed to the kernel the connection is done with: no waiting for the host's
+      // side of the close (the process would otherwise stay that long after the run)
+      const sock = o.conn.socket;
+      if (sock) {
+        if (sock.writableFinished) sock.destroy();
+        else sock.once('finish', () => sock.destroy());
+      }
+    }
   }
 }
 
