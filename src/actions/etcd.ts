@@ -492,7 +492,9 @@ export const etcdRehearseRestore: Action<{ snapshot: string; address?: string; c
     const peer = `http://${address}:${pport}`;
     const client = `http://${address}:${cport}`;
     const restore = restoreCommand(h, ctx.etcd, { snapshot: args.snapshot, token: `rehearsal-${ctx.runId}`, initialCluster: `rehearsal=${peer}`, dataDir: dir, name: 'rehearsal', peerUrl: peer }, { bump: 0, markCompacted: false });
-    const etcd = sh`${toolPath(h, 'etcd')} --name=rehearsal --data-dir=${dir} --listen-client-urls=${client} --advertise-client-urls=${client} --listen-peer-urls=${peer} --initial-advertise-peer-urls=${peer} --initial-cluster=${`rehearsal=${peer}`}`;
+    // one member with no peer to hear from: a short election timeout makes it leader in tens of milliseconds
+    // instead of the default's second or so (a member of the real cluster keeps its own settings)
+    const etcd = sh`${toolPath(h, 'etcd')} --name=rehearsal --data-dir=${dir} --listen-client-urls=${client} --advertise-client-urls=${client} --listen-peer-urls=${peer} --initial-advertise-peer-urls=${peer} --initial-cluster=${`rehearsal=${peer}`} --heartbeat-interval=10 --election-timeout=100`;
     const get = sh`ETCDCTL_API=3 ${toolPath(h, 'etcdctl')} --endpoints=${client} --dial-timeout=1s --command-timeout=3s get '' --prefix --keys-only --limit=1 -w json`;
     // the trap's text is a command of its own: built as one, and quoted once as trap's argument
     const cleanup = sh`kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf -- ${dir} ${log}`;
