@@ -24,8 +24,14 @@ function target(h: Host, c: Component): Target {
   return { manifest: c === 'etcd' ? e.manifest : e.apiserverManifest, unit: c === 'etcd' ? e.unit : e.apiserverUnit, address, port };
 }
 
+/**
+ * How often a wait for a component asks again: a try is a /dev/tcp probe or one curl (milliseconds on the
+ * host's session), and during a restore each wait is outage time: every 0.1 s, as a hand-written loop would.
+ */
+const WAIT_INTERVAL_MS = 100;
+
 function waitPort(t: Target, state: 'open' | 'closed', timeoutS: number): Command {
-  return { kind: 'exec', cmd: portProbe(t.address, t.port), poll: { until: state === 'open' ? 'succeeds' : 'fails', timeoutMs: timeoutS * 1000, intervalMs: 200 } };
+  return { kind: 'exec', cmd: portProbe(t.address, t.port), poll: { until: state === 'open' ? 'succeeds' : 'fails', timeoutMs: timeoutS * 1000, intervalMs: WAIT_INTERVAL_MS } };
 }
 
 /**
@@ -78,7 +84,7 @@ function undoStop(h: Host, c: Component, timeoutS: number, bk: string): Command[
   const start = h.etcd.style === 'systemd' ? systemdStart(t.unit) : moveIn(h, t.manifest);
   return [
     { kind: 'exec', cmd: sh`if [ -e ${marker} ]; then exit 0; fi; ${start}` },
-    { kind: 'exec', cmd: sh`if [ -e ${marker} ]; then exit 0; fi; ${portProbe(t.address, t.port)}`, poll: { until: 'succeeds', timeoutMs: timeoutS * 1000, intervalMs: 200 } },
+    { kind: 'exec', cmd: sh`if [ -e ${marker} ]; then exit 0; fi; ${portProbe(t.address, t.port)}`, poll: { until: 'succeeds', timeoutMs: timeoutS * 1000, intervalMs: WAIT_INTERVAL_MS } },
   ];
 }
 
@@ -131,7 +137,7 @@ export const apiserverWaitReady: Action<{ timeout?: number }> = {
   plan(args, ctx) {
     const url = `${ctx.host.etcd.apiserverUrl}/readyz`;
     return ok({
-      commands: [{ kind: 'exec', cmd: sh`curl -fsSk --max-time 3 ${url}`, poll: { until: 'succeeds', timeoutMs: Number(args.timeout ?? 120) * 1000, intervalMs: 250 } }],
+      commands: [{ kind: 'exec', cmd: sh`curl -fsSk --max-time 3 ${url}`, poll: { until: 'succeeds', timeoutMs: Number(args.timeout ?? 120) * 1000, intervalMs: WAIT_INTERVAL_MS } }],
       undo: [],
       changes: false,
     });
@@ -170,14 +176,14 @@ export const componentsRestart: Action<{ timeout?: number }> = {
       const out = each((p) => sh`${p.has}=0; if [ ! -e ${p.c.manifest} ] && [ ! -e ${p.stash} ]; then echo ${absent(p)}; else ${p.has}=1; mkdir -p ${p.stash.slice(0, p.stash.lastIndexOf('/'))} || exit 1; if [ -e ${p.c.manifest} ]; then (${moveCommand(p.c.manifest, p.stash)}) || exit 1; fi; fi`);
       const answering = each((p) => sh`{ [ "$${p.has}" = 1 ] && ${portProbe(p.address, p.port)}; }`, ' || ');
       const back = each((p) => sh`if [ "$${p.has}" = 1 ]; then (${moveOnce(p.stash, p.c.manifest)}) || exit 1; fi`);
-      restart = sh`${out}; end=$((SECONDS + ${String(timeout)})); while [ "$SECONDS" -lt "$end" ] && { ${answering}; }; do sleep 0.2; done; ${back}`;
+      restart = sh`${out}; end=$((SECONDS + ${String(timeout)})); while [ "$SECONDS" -lt "$end" ] && { ${answering}; }; do sleep 0.1; done; ${back}`;
       // interrupted between the moves: the manifests go back (the restart itself needs no undo)
       for (const p of parts) undo.push({ kind: 'exec', cmd: sh`if [ -e ${p.stash} ]; then ${moveOnce(p.stash, p.c.manifest)}; fi` });
     }
     // by the clock, every 0.2 s: a restarted component answers within a second
     const poll = each((p) => sh`if [ "$${p.has}" = 1 ] && [ "$${p.up}" = 0 ]; then if curl -fsSk --max-time 2 ${`${p.c.healthUrl}/healthz`} >/dev/null 2>&1; then echo ${`${p.label} healthy again`}; ${p.up}=1; else all=0; fi; fi`);
     const late = each((p) => sh`if [ "$${p.has}" = 1 ] && [ "$${p.up}" = 0 ]; then echo ${`${p.label} did not answer ${p.c.healthUrl}/healthz within ${timeout}s`} >&2; fi`);
-    const healthy = sh`${each((p) => sh`${p.up}=0`)}; end=$((SECONDS + ${String(timeout)})); while :; do all=1; ${poll}; if [ "$all" = 1 ]; then exit 0; fi; if [ "$SECONDS" -ge "$end" ]; then break; fi; sleep 0.2; done; ${late}; exit 1`;
+    const healthy = sh`${each((p) => sh`${p.up}=0`)}; end=$((SECONDS + ${String(timeout)})); while :; do all=1; ${poll}; if [ "$all" = 1 ]; then exit 0; fi; if [ "$SECONDS" -ge "$end" ]; then break; fi; sleep 0.1; done; ${late}; exit 1`;
     return ok({ commands: [{ kind: 'exec', cmd: sh`${restart}; ${healthy}` }], undo, changes: true });
   },
 };
