@@ -4,7 +4,7 @@ import type { Ref, Shell } from '../model/shell.js';
 import { MEMBERS_MARK, STATUS_MARK } from '../facts/etcd-json.js';
 import { arg, isRef, join, sh } from '../shell/build.js';
 import { type Action, type ActionContext, backupDir, checkPath, ok, refuse } from './action.js';
-import { etcdctl, initialCluster, POLL_TIMEOUTS, toolPath, urlHostPort } from './etcdctl.js';
+import { etcdctl, type EtcdctlTimeouts, initialCluster, POLL_TIMEOUTS, toolPath, urlHostPort } from './etcdctl.js';
 import { DEFAULT_BUMP_REVISION, type EtcdCommands } from './etcd-version.js';
 import { isHostAddress, portProbe, seconds } from './wait.js';
 import { moveCommand, moveOnce } from './file.js';
@@ -18,7 +18,7 @@ function endpointsOf(hosts: Host[]): string[] {
 }
 
 /** One command printing member list and endpoint status as JSON, tolerant of members that are down. */
-export function statusCommand(h: Host, endpoints: string[], timeouts?: { dialS: number; commandS: number }): Shell {
+export function statusCommand(h: Host, endpoints: string[], timeouts?: EtcdctlTimeouts): Shell {
   const ctl = etcdctl(h, endpoints, timeouts);
   return sh`echo ${MEMBERS_MARK}; ${ctl} member list -w json || true; echo; echo ${STATUS_MARK}; ${ctl} endpoint status -w json 2>/dev/null || true; echo`;
 }

@@ -14,7 +14,13 @@ export function toolPath(h: Host, tool: EtcdTool): string {
 }
 
 /** etcdctl with TLS and explicit endpoints (3.4 defaults to 127.0.0.1:2379, which is nobody's on a shared loopback). */
-export function etcdctl(h: Host, endpoints: string[], timeouts: { dialS: number; commandS: number } = { dialS: 3, commandS: 10 }): Shell {
+/** etcdctl's --dial-timeout and --command-timeout, in seconds. */
+export interface EtcdctlTimeouts {
+  dialS: number;
+  commandS: number;
+}
+
+export function etcdctl(h: Host, endpoints: string[], timeouts: EtcdctlTimeouts = { dialS: 3, commandS: 10 }): Shell {
   return sh`ETCDCTL_API=3 ${toolPath(h, 'etcdctl')} --endpoints=${endpoints.join(',')} --cacert=${h.etcd.cacert} --cert=${h.etcd.cert} --key=${h.etcd.key} --dial-timeout=${`${timeouts.dialS}s`} --command-timeout=${`${timeouts.commandS}s`}`;
 }
 
@@ -22,7 +28,7 @@ export function etcdctl(h: Host, endpoints: string[], timeouts: { dialS: number;
  * For a poll, tried again every fraction of a second: a member that is not up yet is given up on after 1 s
  * (not 3 s of dialing a closed port, each try, while the rest of the cluster is already healthy).
  */
-export const POLL_TIMEOUTS = { dialS: 1, commandS: 3 };
+export const POLL_TIMEOUTS: EtcdctlTimeouts = { dialS: 1, commandS: 3 };
 
 export function urlHostPort(url: string): { address: string; port: number } {
   const m = /^[a-z]+:\/\/\[?([^\]/]+?)\]?:(\d+)\/?$/.exec(url);
