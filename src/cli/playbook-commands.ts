@@ -5,6 +5,8 @@ import { expandNames, resolveLimit } from '../engine/select-hosts.js';
 import { loadInventory } from '../load/load-inventory.js';
 import { loadPlaybook } from '../load/load-playbook.js';
 import { formatProblem, type Problem } from '../load/problem.js';
+import type { Inventory } from '../model/inventory.js';
+import { WarmSockets } from '../transport/warm-sockets.js';
 import { gitInfo } from '../util/git-info.js';
 import { packageVersion } from '../util/package-root.js';
 import { type CliArgs, USAGE } from './args.js';
@@ -19,7 +21,7 @@ function report(io: Io, problems: Problem[]): number {
 }
 
 /** Load and check everything a plan or run needs; problems come back as data. */
-function prepare(args: CliArgs, io: Io, needInventory: boolean, needParams = needInventory): Prepared | number {
+function prepare(args: CliArgs, io: Io, needInventory: boolean, needParams = needInventory, onInventory?: (inventory: Inventory) => void): Prepared | number {
   const file = args.positionals[0];
   if (!file) {
     io.stderr.write(`runbook: give a playbook file\n\n${USAGE}`);
@@ -30,6 +32,7 @@ function prepare(args: CliArgs, io: Io, needInventory: boolean, needParams = nee
     return 2;
   }
   const inv = args.inventory ? loadInventory(args.inventory, inventoryOptions(args, io.env)) : undefined;
+  if (inv?.ok) onInventory?.(inv.value);
   const pb = loadPlaybook(file, { inventory: inv?.ok ? inv.value : undefined, extraVars: args.extraVars, extraVarOrigins: args.extraVarOrigins });
   const problems = [...(inv && !inv.ok ? inv.problems : []), ...(pb.ok ? [] : pb.problems)];
   if (problems.length || !pb.ok) return report(io, problems);
@@ -119,8 +122,15 @@ export async function planOrRun(args: CliArgs, io: Io): Promise<number> {
   }
   // where the playbook and the inventory are in Git: asked now, answered while they are read and checked
   const git = args.positionals[0] && args.inventory ? gitInfo([args.positionals[0], args.inventory], io.env) : undefined;
-  const prep = prepare(args, io, true);
-  if (typeof prep === 'number') return prep;
+  const execute = args.command === 'run' && !args.dryRun && !args.out;
+  // a run opens its TCP connections to the masters once the inventory is read: each host's sshd starts
+  // up while the playbook is read and compiled (warm-sockets.ts; hosts behind a jump host are left alone)
+  const warm = execute ? new WarmSockets() : undefined;
+  const prep = prepare(args, io, true, true, warm && ((inv) => warm.open(inv.hosts.filter((h) => !h.down && h.ssh.jumps.length === 0).map((h) => h.ssh))));
+  if (typeof prep === 'number') {
+    warm?.close();
+    return prep;
+  }
   if (args.command === 'plan' || args.dryRun) {
     const started = new Date().toISOString();
     const commit = (await (git ?? gitInfo([prep.playbook.file], io.env))).commit ?? 'unknown';
@@ -133,5 +143,9 @@ export async function planOrRun(args: CliArgs, io: Io): Promise<number> {
     io.stderr.write('runbook: --out FILE is for plan: runbook plan PLAYBOOK -i INVENTORY --out FILE\n');
     return 2;
   }
-  return executeRun(prep, args, io, undefined, packageVersion(), git);
+  try {
+    return await executeRun(prep, args, io, undefined, packageVersion(), git, warm);
+  } finally {
+    warm?.close();
+  }
 }

@@ -19,6 +19,7 @@ import { expandNames } from '../engine/select-hosts.js';
 import { acquireLock, type LockOwner, releaseLock } from '../engine/lock.js';
 import { checkBecome } from '../engine/check-become.js';
 import { SshTransport } from '../transport/ssh.js';
+import type { WarmSockets } from '../transport/warm-sockets.js';
 import { type BackupKeys, readBackupKeys, secretKeyValues } from '../storage/codec.js';
 import { lazyS3Stores } from '../storage/lazy-store.js';
 import type { StoreFactory } from '../engine/run-special.js';
@@ -323,6 +324,7 @@ export async function executeRun(
   compiled: { program: Program; run: RunInfo; extraVars: Record<string, string> } | undefined,
   version: string,
   gitOf: Promise<GitInfo> = gitInfo([prep.playbook.file, prep.inventory.file], io.env),
+  warm?: WarmSockets,
 ): Promise<number> {
   const { playbook, inventory } = prep;
   const started = Date.now();
@@ -348,8 +350,10 @@ export async function executeRun(
   const lockHosts = [...new Map([...expandNames([playbook.hosts], inventory).filter((h) => !h.down), ...targets.values()].map((h) => [h.name, h])).values()];
   // connecting (handshake, host key) is read-only and the slowest part of a start: it begins now, while the
   // journal and reporters are set up; the preflight below waits for it and reports what it found
-  const transport = new SshTransport(transportOptions(args, args.acceptNewHostKeys));
+  const transport = new SshTransport({ ...transportOptions(args, args.acceptNewHostKeys), warm });
   for (const h of lockHosts) transport.connect(h).catch(() => undefined);
+  // each host's first hop has taken its warm connection by now (synchronously): the rest are not needed
+  warm?.close();
   const journal = new Journal(join(runsDir, runId));
   const inputs = planInputs(prep, { ...args, extraVars }, run, version);
   writeFileSync(join(journal.dir, PROGRAM_FILE), `${JSON.stringify(savePlan(inputs, program))}\n`, { mode: 0o600 });

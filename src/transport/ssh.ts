@@ -14,6 +14,7 @@ import type { Host, SshEndpoint } from '../model/inventory.js';
 import { hostKeyAlgorithms, lookupKnownHosts, verifyHostKey } from './known-hosts.js';
 import { type ShellChannel, ShellSession } from './shell-session.js';
 import type { ExecOptions, ExecOutcome, TransferOutcome, Transport } from './transport.js';
+import type { WarmSockets } from './warm-sockets.js';
 
 export interface SshOptions {
   /** Record keys of hosts seen for the first time on every host (else per host: StrictHostKeyChecking accept-new). */
@@ -26,6 +27,8 @@ export interface SshOptions {
   keepaliveIntervalMs: number;
   /** Cap on output kept in memory per command (the tail is kept). */
   maxOutputBytes?: number;
+  /** TCP connections the caller opened ahead, taken for a host's first hop where there is one. */
+  warm?: WarmSockets | undefined;
 }
 
 interface Conn {
@@ -58,10 +61,14 @@ interface Ssh2 {
   parseKey: typeof import('ssh2').utils.parseKey;
 }
 let ssh2: Ssh2 | undefined;
-const requireHere = createRequire(import.meta.url);
 function loadSsh2(): Ssh2 {
-  // required, not imported: an import() of a CommonJS file first scans its source for named exports
-  ssh2 ??= { Client: requireHere('ssh2/lib/client.js') as Ssh2['Client'], parseKey: (requireHere('ssh2/lib/protocol/keyParser.js') as Pick<Ssh2, 'parseKey'>).parseKey };
+  // required, not imported: an import() of a CommonJS file first scans its source for named exports.
+  // In the CLI's bundle (scripts/bundle.mjs) `require` is the bundle's own: esbuild bundles ssh2 there, run
+  // on first use and compiled from the code cache like the rest; from the sources it is node_modules'.
+  const req = typeof require === 'function' ? undefined : createRequire(import.meta.url);
+  ssh2 ??= req
+    ? { Client: req('ssh2/lib/client.js') as Ssh2['Client'], parseKey: (req('ssh2/lib/protocol/keyParser.js') as Pick<Ssh2, 'parseKey'>).parseKey }
+    : { Client: require('ssh2/lib/client.js') as Ssh2['Client'], parseKey: (require('ssh2/lib/protocol/keyParser.js') as Pick<Ssh2, 'parseKey'>).parseKey };
   return ssh2;
 }
 
@@ -123,7 +130,6 @@ export class SshTransport implements Transport {
 
   /** Connect to every jump host in turn, each through the one before (forwardOut), then to the host itself. */
   private async dial(host: Host): Promise<Opened> {
-    loadSsh2();
     const hops = [...host.ssh.jumps, host.ssh];
     const chain: Client[] = [];
     let socket: Socket | undefined;
@@ -170,6 +176,8 @@ export class SshTransport implements Transport {
       const timer = setTimeout(() => done({ ok: false, message: `could not connect to ${label} at ${at} within ${timeoutMs} ms`, hostKey: false }), timeoutMs);
       const handshake = (s: Duplex) => {
         sock = s;
+        // loaded once the TCP connection is on its way: the host's sshd starts up meanwhile
+        loadSsh2();
         const { keys, skipped } = usableKeys(ep.identityFiles);
         if (keys.length === 0 && !ep.agent) {
           done({ ok: false, message: skipped.length ? `${skipped.join('; ')} (for ${label}), and no ssh-agent` : `no identity file and no ssh-agent for ${label}: give identity_file, --private-key or IdentityFile`, hostKey: false });
@@ -213,13 +221,15 @@ export class SshTransport implements Transport {
         });
         return;
       }
-      const s = netConnect({ host: ep.address, port: ep.port });
+      const warm = this.opts.warm?.take(ep);
+      const s = warm ?? netConnect({ host: ep.address, port: ep.port });
       // Without this every small command waits on Nagle + delayed ACK (~40-50 ms).
       s.setNoDelay(true);
       coalesceWrites(s);
       sock = s;
       s.once('error', (e: NodeJS.ErrnoException) => done({ ok: false, message: `cannot connect to ${label} at ${at}: ${e.code ?? e.message}`, hostKey: false }));
-      s.once('connect', () => handshake(s));
+      if (s.connecting) s.once('connect', () => handshake(s));
+      else handshake(s);
     });
   }
 
@@ -452,6 +462,7 @@ export class SshTransport implements Transport {
   }
 
   async close(): Promise<void> {
+    this.opts.warm?.close();
     const all = await Promise.all(this.conns.values());
     this.conns.clear();
     for (const o of all) {

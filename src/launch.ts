@@ -1,0 +1,72 @@
+#!/usr/bin/env node
+// dist/cli.js, the `runbook` command: runs the whole CLI (dist/runbook.cjs, one CommonJS bundle made by
+// scripts/bundle.mjs) through V8's code cache. Compiling the bundle's functions costs every start tens of
+// milliseconds (Node 20 has no compile cache of its own); the cache holds them compiled, as the first run
+// of each command left them. A cache file is named after the bundle's sha256 (fixed at build time), this
+// Node's version and architecture, and the command: V8 also checks its own version and flags, and a cache
+// it rejects is made again. No cache can be read or written (RUNBOOK_CODE_CACHE=off, or no writable cache
+// directory): the bundle is compiled as usual, nothing else changes.
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { homedir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { constants, Script } from 'node:vm';
+
+declare const RUNBOOK_BUNDLE_SHA256: string;
+
+const bundle = join(dirname(fileURLToPath(import.meta.url)), 'runbook.cjs');
+
+/** $RUNBOOK_CODE_CACHE (a directory, or `off`), else $XDG_CACHE_HOME/etcd-runbook, else ~/.cache/etcd-runbook. */
+function cacheDir(env: NodeJS.ProcessEnv): string | undefined {
+  const set = env['RUNBOOK_CODE_CACHE'];
+  if (set === 'off') return undefined;
+  if (set) return set;
+  const xdg = env['XDG_CACHE_HOME'];
+  if (xdg) return join(xdg, 'etcd-runbook');
+  try {
+    return join(homedir(), '.cache', 'etcd-runbook');
+  } catch {
+    return undefined;
+  }
+}
+
+/** Each command warms the functions it runs: one cache per command word (the rest share one). */
+const COMMANDS = new Set(['validate', 'plan', 'run', 'runs', 'snapshots', 'unlock', 'facts', 'resume', 'rollback']);
+
+function readCache(file: string | undefined): Buffer | undefined {
+  if (!file) return undefined;
+  try {
+    return readFileSync(file);
+  } catch {
+    return undefined;
+  }
+}
+
+function writeCache(file: string, data: Buffer): void {
+  try {
+    mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+    // another runbook may write the same file now: each writes its own, the rename is atomic
+    const tmp = `${file}.${process.pid}.tmp`;
+    writeFileSync(tmp, data, { mode: 0o600 });
+    renameSync(tmp, file);
+  } catch {
+    // no cache this time: the next start compiles again
+  }
+}
+
+// the bundle as a CommonJS module's function: a shebang line would not parse inside it (kept as a comment, same length)
+const source = readFileSync(bundle, 'utf8').replace(/^#!/, '//');
+const command = process.argv.slice(2).find((a) => !a.startsWith('-'));
+const dir = cacheDir(process.env);
+const file = dir && join(dir, `v8-${RUNBOOK_BUNDLE_SHA256.slice(0, 32)}-${source.length}-${process.version}-${process.arch}-${command !== undefined && COMMANDS.has(command) ? command : 'other'}.bin`);
+const cachedData = readCache(file);
+const script = new Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, {
+  filename: bundle,
+  cachedData,
+  importModuleDynamically: constants.USE_MAIN_CONTEXT_DEFAULT_LOADER,
+});
+// made after the run, so that it holds every function this command compiled, not only the top level
+if (file && (cachedData === undefined || script.cachedDataRejected)) process.once('exit', () => writeCache(file, script.createCachedData()));
+const module = { exports: {} };
+(script.runInThisContext() as (e: object, r: NodeJS.Require, m: object, f: string, d: string) => void)(module.exports, createRequire(bundle), module, bundle, dirname(bundle));
