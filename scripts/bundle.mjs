@@ -1,9 +1,10 @@
 // Build step: bundle src/cli.ts into dist/runbook.cjs, one CommonJS file, and src/launch.ts into
 // dist/cli.js, the `runbook` command that runs it through V8's code cache (launch.ts says how), so that
 // a start reads two files and compiles almost nothing: `runbook --help`/`validate` start in about 0.1 s.
-// Packages that only some commands need (the AWS SDK, age, ajv) stay outside the bundle and are loaded
-// lazily from node_modules by their one importer; ssh2 is in it but runs only on first use; the rest of
-// the CLI's modules run their top level at start, but no command's work is done before it is asked for.
+// Packages that only some commands need (the AWS SDK, ajv) stay outside the bundle and are required
+// lazily from node_modules by their one importer; ssh2, age and listr2 are in it but run only on first
+// use; the rest of the CLI's modules run their top level at start, but no command's work is done before
+// it is asked for.
 import { createHash } from 'node:crypto';
 import { readFileSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -13,6 +14,8 @@ import { build } from 'esbuild';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const dist = join(root, 'dist');
 rmSync(dist, { recursive: true, force: true });
+// the schemas' validators first (dist/schemas/*.cjs): the bundle takes them in (schema-check.ts)
+await import('./compile-schemas.mjs');
 const common = { bundle: true, platform: 'node', target: 'node20', logLevel: 'warning' };
 await build({
   ...common,
@@ -22,12 +25,17 @@ await build({
   sourcemap: true,
   // loaded lazily from node_modules at run time (ssh2 is bundled, run on first use: its optional native
   // parts, never built here, stay outside and it does without them, as it does from node_modules)
-  external: ['cpu-features', '*.node', '@aws-sdk/*', '@smithy/*', 'age-encryption', 'https-proxy-agent', 'ajv', 'ajv-formats'],
+  external: ['cpu-features', '*.node', '@aws-sdk/*', '@smithy/*', 'https-proxy-agent', 'ajv', 'ajv-formats'],
   // the modules' own import.meta.url (the package root, createRequire) is the bundle's file URL
   define: { 'import.meta.url': '__runbook_import_meta_url' },
   banner: { js: "const __runbook_import_meta_url = require('node:url').pathToFileURL(__filename).href;" },
 });
-const sha256 = createHash('sha256').update(readFileSync(join(dist, 'runbook.cjs'))).digest('hex');
+const bundle = readFileSync(join(dist, 'runbook.cjs'), 'utf8');
+// a script compiled from V8's code cache has no dynamic import() (Node 20 drops its callback): every
+// package the bundle loads on demand is bundled (esbuild turns its import() into a require) or required
+const dynamicImport = /(?<![\w.$])import\s*\(/.exec(bundle);
+if (dynamicImport) throw new Error(`dist/runbook.cjs has a dynamic import() at offset ${dynamicImport.index}: bundle that package, or require it`);
+const sha256 = createHash('sha256').update(bundle).digest('hex');
 await build({
   ...common,
   entryPoints: [join(root, 'src', 'launch.ts')],

@@ -11,7 +11,7 @@ import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { constants, Script } from 'node:vm';
+import { Script } from 'node:vm';
 
 declare const RUNBOOK_BUNDLE_SHA256: string;
 
@@ -61,11 +61,8 @@ const command = process.argv.slice(2).find((a) => !a.startsWith('-'));
 const dir = cacheDir(process.env);
 const file = dir && join(dir, `v8-${RUNBOOK_BUNDLE_SHA256.slice(0, 32)}-${source.length}-${process.version}-${process.arch}-${command !== undefined && COMMANDS.has(command) ? command : 'other'}.bin`);
 const cachedData = readCache(file);
-const script = new Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, {
-  filename: bundle,
-  cachedData,
-  importModuleDynamically: constants.USE_MAIN_CONTEXT_DEFAULT_LOADER,
-});
+// no importModuleDynamically: from a code cache Node 20 would not honour it, and the bundle has no import() (bundle.mjs checks)
+const script = new Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, { filename: bundle, cachedData });
 // made after the run, so that it holds every function this command compiled, not only the top level
 if (file && (cachedData === undefined || script.cachedDataRejected)) process.once('exit', () => writeCache(file, script.createCachedData()));
 const module = { exports: {} };

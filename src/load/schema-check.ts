@@ -12,21 +12,36 @@ export type SchemaName = 'playbook' | 'inventory';
 export const SCHEMAS_DIR = join(PACKAGE_ROOT, 'schemas');
 
 const compiled = new Map<SchemaName, ValidateFunction>();
-const require = createRequire(join(PACKAGE_ROOT, 'package.json'));
+const requireDist = createRequire(join(PACKAGE_ROOT, 'package.json'));
 
 /**
  * The validator `npm run build` compiled (scripts/compile-schemas.mjs), while the schema is the one it
  * was made from (its sha256); else undefined, and the schema is compiled now with the same options.
  */
 function prebuilt(name: SchemaName, schemaText: string): ValidateFunction | undefined {
-  const file = join(PACKAGE_ROOT, 'dist', 'schemas', `${name}.cjs`);
-  if (!existsSync(file)) return undefined;
   try {
-    const m = require(file) as ValidateFunction & { schemaSha256?: string };
-    return m.schemaSha256 === createHash('sha256').update(schemaText).digest('hex') ? m : undefined;
+    const m = bundled(name) ?? fromDist(name);
+    return m?.schemaSha256 === createHash('sha256').update(schemaText).digest('hex') ? m : undefined;
   } catch {
     return undefined;
   }
+}
+
+type Prebuilt = ValidateFunction & { schemaSha256?: string };
+
+/**
+ * In the CLI's bundle (scripts/bundle.mjs compiles the schemas first) the validators are part of it, and
+ * compiled from its code cache like the rest; `require` is the bundle's own there.
+ */
+function bundled(name: SchemaName): Prebuilt | undefined {
+  if (typeof require !== 'function') return undefined;
+  return (name === 'playbook' ? require('../../dist/schemas/playbook.cjs') : require('../../dist/schemas/inventory.cjs')) as Prebuilt;
+}
+
+/** From the sources (the tests): the files in dist/schemas, if built. */
+function fromDist(name: SchemaName): Prebuilt | undefined {
+  const file = join(PACKAGE_ROOT, 'dist', 'schemas', `${name}.cjs`);
+  return existsSync(file) ? (requireDist(file) as Prebuilt) : undefined;
 }
 
 function validator(name: SchemaName): ValidateFunction {
@@ -41,8 +56,8 @@ function validator(name: SchemaName): ValidateFunction {
 
 /** ajv itself is loaded only here: with the prebuilt validators a run never imports it. */
 function compileNow(text: string): ValidateFunction {
-  const { Ajv } = require('ajv') as typeof import('ajv');
-  const addFormats = require('ajv-formats') as { default: (a: InstanceType<typeof Ajv>) => unknown };
+  const { Ajv } = requireDist('ajv') as typeof import('ajv');
+  const addFormats = requireDist('ajv-formats') as { default: (a: InstanceType<typeof Ajv>) => unknown };
   const ajv = new Ajv({ allErrors: true, verbose: true, strict: true, strictTypes: false, strictRequired: false });
   addFormats.default(ajv);
   return ajv.compile(JSON.parse(text) as object);
