@@ -57,8 +57,9 @@ export const SESSION_SHELL = 'exec bash --noprofile --norc';
  *   ever printed, whatever becomes of it;
  * - `__rb_wait S K`: tells the watchdog of the background subshell just started (`$!`), waits for it, and
  *   returns timeout(1)'s status: the command's own, or the watchdog's 124 or 137. A watchdog found gone
- *   (killed on the host) is started again first; one that does not answer within 10 s leaves the
- *   command its own status.
+ *   (killed on the host) is started again first; one that does not answer within 10 s (stopped, say)
+ *   leaves the command its own status and the session unfit: it exits after that command's end marker
+ *   (`__rb_bad`), and the next command gets a fresh session and watchdog.
  * A command costs the host its one subshell and no other process. The session exits (and so is not used)
  * if the pipes cannot be made, or 9 has something to read before anything was written.
  */
@@ -66,13 +67,13 @@ export const SESSION_INIT = [
   'exec 8<> <(:) 9<> <(:) || exit',
   'if read -t 0 -u 9; then exit; fi',
   "__rb_b() { printf 'B%s\\n' \"$1\"; printf 'B%s\\n' \"$1\" >&2; }",
-  "__rb_e() { printf 'E%s %d\\n' \"$1\" \"$?\"; printf 'E%s\\n' \"$1\" >&2; }",
-  '__rb_x() { set +m; exec </dev/null 8>&- 9<&-; unset -v __rb_c __rb_s __rb_n __rb_d; unset -f __rb_b __rb_e __rb_x __rb_wait __rb_dog __rb_ack __rb_up; }',
+  "__rb_e() { printf 'E%s %d\\n' \"$1\" \"$?\"; printf 'E%s\\n' \"$1\" >&2; [ -z \"$__rb_bad\" ] || exit 0; }",
+  '__rb_x() { set +m; exec </dev/null 8>&- 9<&-; unset -v __rb_c __rb_s __rb_n __rb_d __rb_bad; unset -f __rb_b __rb_e __rb_x __rb_wait __rb_dog __rb_ack __rb_up; }',
   '__rb_ack() { until read -t 5 -r -u 9 _; do kill -0 "$1" || exit 0; done; echo "$2" >&8; }',
   '__rb_dog() { local s k c; while :; do until read -t 5 -r -u 9 s k c; do kill -0 "$1" || exit 0; done; if read -t "$s" -r -u 9 _; then echo 0 >&8; continue; fi; kill -TERM -- -"$c"; kill -CONT -- -"$c"; if read -t "$k" -r -u 9 _; then echo 124 >&8; continue; fi; kill -KILL -- -"$c"; __rb_ack "$1" 137; done; }',
   '__rb_up() { while read -t 0 -u 9; do read -r -u 9 _; done; while read -t 0 -u 8; do read -r -u 8 _; done; set -m; __rb_dog $$ </dev/null >/dev/null 2>&1 & __rb_d=$!; disown $__rb_d; set +m; }',
   '__rb_up',
-  '__rb_wait() { __rb_c=$!; set +m; kill -0 $__rb_d 2>/dev/null || __rb_up; echo "$1 $2 $__rb_c" >&9; wait $__rb_c 2>/dev/null; __rb_s=$?; echo >&9; read -t 10 -r -u 8 __rb_n || __rb_n=0; [ "$__rb_n" = 0 ] || __rb_s=$__rb_n; return $__rb_s; }',
+  '__rb_wait() { __rb_c=$!; set +m; kill -0 $__rb_d 2>/dev/null || __rb_up; echo "$1 $2 $__rb_c" >&9; wait $__rb_c 2>/dev/null; __rb_s=$?; echo >&9; read -t 10 -r -u 8 __rb_n || { __rb_n=0; __rb_bad=1; }; [ "$__rb_n" = 0 ] || __rb_s=$__rb_n; return $__rb_s; }',
 ].join('\n');
 
 /** The begin and end markers, as `__rb_b` and `__rb_e` print them. */

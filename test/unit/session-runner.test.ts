@@ -140,6 +140,23 @@ describe("a host's bash session runs a wired command", () => {
   }, 40_000);
 });
 
+describe('a watchdog that does not answer', () => {
+  it('the command keeps its own status, and the session ends right after its end marker (the transport opens a fresh one for the next)', async () => {
+    const { s, child } = await bashSession();
+    const listing = await run(s, lit(`me=$BASHPID; ps -o pid= --ppid ${child.pid} | awk -v me=$me '$1 != me'`));
+    const dogPid = Number(listing.kind === 'exited' ? listing.stdout.trim() : Number.NaN);
+    // stopped, not dead: the session still sees it, and it answers nothing
+    process.kill(dogPid, 'SIGSTOP');
+    try {
+      expect(await run(s, sh`exit 3`)).toMatchObject({ kind: 'exited', code: 3, stdout: '', stderr: '' });
+      await pollUntil(async () => s.dead);
+      expect(child.exitCode ?? child.signalCode).not.toBeNull();
+    } finally {
+      process.kill(dogPid, 'SIGKILL');
+    }
+  }, 40_000);
+});
+
 /** The process has exited (reaped, or a zombie its parent has not reaped yet). */
 function gone(pid: number): boolean {
   try {
