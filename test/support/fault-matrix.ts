@@ -5,9 +5,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Lab, startLab } from '../lab/lab.js';
 import { startS3 } from '../lab/s3.js';
-import { clusterView, readKeys, writeCensus } from './census.js';
+import { type ClusterView, clusterView, readKeys, writeCensus } from './census.js';
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { type CliResult, holdEnv, runCli, spawnCli, waitForFile } from './cli.js';
+import { type CliResult, holdEnv, pollUntil, runCli, spawnCli, waitForFile } from './cli.js';
 import { labEtcdBlock, writeLabInventory } from './lab-inventory.js';
 import { s3Helpers } from './s3-client.js';
 
@@ -54,10 +54,39 @@ export function faultMatrix(version: '3.4' | '3.5', style: 'static-pod' | 'syste
     return readKeys(lab, 0, '/');
   }
 
+  /**
+   * The cluster is healthy and every member agrees on its leader and cluster. A member restarted just
+   * before (a static pod's manifest edited, an election) can leave the members' views apart for a moment
+   * after lab.waitHealthy: their views are asked again until they agree, for at most 60 s, then checked.
+   */
   async function healthy(): Promise<void> {
     await lab.waitHealthy({ timeoutMs: 60_000 });
-    const v = await clusterView(lab);
-    expect(v).toEqual({ members: 3, started: 3, leaders: [expect.any(String)], clusterIds: [expect.any(String)] });
+    const want = { members: 3, started: 3, leaders: [expect.any(String)], clusterIds: [expect.any(String)] };
+    const agreed = (v: ClusterView) => v.members === 3 && v.started === 3 && v.leaders.length === 1 && typeof v.leaders[0] === 'string' && v.clusterIds.length === 1;
+    let v = await clusterView(lab).catch(() => undefined);
+    for (const until = Date.now() + 60_000; !(v && agreed(v)) && Date.now() < until; ) {
+      await new Promise((r) => setTimeout(r, 200));
+      v = await clusterView(lab).catch(() => undefined);
+    }
+    expect(v).toEqual(want);
+  }
+
+  /** master-N's etcd process as "pid start-time", or undefined while none runs (the kubelet stand-in's or lab systemd's PID file). */
+  async function etcdProcess(node: number): Promise<string | undefined> {
+    const pidFile = systemd ? '/run/lab-systemd/etcd.service.pid' : '/run/pods/etcd.pid';
+    const r = await lab.exec(node, `set -o pipefail; pid=$(cat ${pidFile}) && echo "$pid $(cut -d' ' -f22 /proc/$pid/stat)"`);
+    const got = r.stdout.trim();
+    return r.code === 0 && /^\d+ \d+$/.test(got) ? got : undefined;
+  }
+
+  /** A static pod's manifest was edited: wait until the kubelet stand-in has restarted that etcd (a unit file edit restarts nothing). */
+  async function restartedBy(node: number, before: string | undefined, edit: () => Promise<void>): Promise<void> {
+    await edit();
+    if (systemd) return;
+    await pollUntil(`the kubelet to restart etcd on master-${node + 1} after its manifest changed`, async () => {
+      const now = await etcdProcess(node);
+      return now !== undefined && now !== before;
+    }, 60_000, 100);
   }
 
   /**
@@ -103,11 +132,14 @@ export function faultMatrix(version: '3.4' | '3.5', style: 'static-pod' | 'syste
       // member.before-* is there: the restored member never starts, the old one does again
       // (systemd: the unit file is edited; the restore's start does daemon-reload)
       const target = systemd ? unitFile : '/etc/kubernetes/manifests/etcd.yaml';
-      const wrap = await lab.exec(
-        2,
-        `rm -f /var/lib/etcd-fault-fired && printf '%s\\n' '#!/bin/sh' 'for d in /var/lib/etcd/member.before-*; do [ -e "$d" ] && { echo "injected fault: etcd refuses to start" >&2; echo "$d" >> /var/lib/etcd-fault-fired; exit 1; }; done' '${execEtcd}' > /etc/etcd-fault-wrapper && chmod +x /etc/etcd-fault-wrapper && sed -i ${wrapSed('/etc/etcd-fault-wrapper')} ${target} && grep -c etcd-fault-wrapper ${target}`,
-      );
-      expect(wrap.stdout.trim()).toBe('1');
+      // the edit restarts master-3's static pod: the run starts only once that restart is done
+      await restartedBy(2, await etcdProcess(2), async () => {
+        const wrap = await lab.exec(
+          2,
+          `rm -f /var/lib/etcd-fault-fired && printf '%s\\n' '#!/bin/sh' 'for d in /var/lib/etcd/member.before-*; do [ -e "$d" ] && { echo "injected fault: etcd refuses to start" >&2; echo "$d" >> /var/lib/etcd-fault-fired; exit 1; }; done' '${execEtcd}' > /etc/etcd-fault-wrapper && chmod +x /etc/etcd-fault-wrapper && sed -i ${wrapSed('/etc/etcd-fault-wrapper')} ${target} && grep -c etcd-fault-wrapper ${target}`,
+        );
+        expect(wrap.stdout.trim()).toBe('1');
+      });
       try {
         await healthy();
         const runId = `start-fails-${Date.now()}`;
@@ -128,8 +160,10 @@ export function faultMatrix(version: '3.4' | '3.5', style: 'static-pod' | 'syste
         expect(after).toEqual(before);
         row('etcd fails to start on one member after restore', 'rolled back', before.length, after.length, Date.now() - t0);
       } finally {
-        // whatever failed above: the wrapper goes, so the faults after this one meet a plain etcd
-        await lab.exec(2, `sed -i ${unwrapSed('/etc/etcd-fault-wrapper')} ${target}${systemd ? ' && systemctl daemon-reload' : ''}`);
+        // whatever failed above: the wrapper goes, so the faults after this one meet a plain etcd (restarted)
+        await restartedBy(2, await etcdProcess(2), async () => {
+          await lab.exec(2, `sed -i ${unwrapSed('/etc/etcd-fault-wrapper')} ${target}${systemd ? ' && systemctl daemon-reload' : ''}`);
+        });
       }
       await healthy();
     }, 240_000);
