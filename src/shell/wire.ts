@@ -39,41 +39,28 @@ export function wireShell(c: Exec): Shell {
 export const SESSION_SHELL = 'exec bash --noprofile --norc';
 
 /**
- * Run once when a session starts. fds 8 and 9 are pipes of the session's own, between the session and its
- * watchdog: the session writes to 9, the watchdog answers on 8. The functions are defined here once
- * because bash reads a pipe a byte at a time: a command's line stays short.
+ * Run once when a session starts. fds 8 and 9 are pipes of the session's own: nobody writes to 9, so a
+ * `read -t` on it is a sleep that costs no process, and a watchdog notes on 8 that it fired. The functions
+ * are defined here once because bash reads a pipe a byte at a time: a command's line stays short.
  * - `__rb_b ID`, `__rb_e ID`: the session's begin and end markers (shell-session.ts), `__rb_e` with the
  *   status of the command before it;
  * - `__rb_x`: first thing in a command's subshell: job control off, stdin from /dev/null, fds 8 and 9
  *   closed, the session's variables and functions gone, so the command sees what `bash -c` would show it;
- * - `__rb_dog SESSION_PID`: the session's one watchdog, started here in a process group of its own. Idle,
- *   it waits for a line `S K PGID` on 9: a command's subshell (process group PGID) has started with
- *   deadline S. It then waits S seconds for the session's next line on 9, which says the command ended,
- *   and answers 0 on 8; at the deadline it sends TERM (and CONT) to the group, waits K seconds more for
- *   that line and answers 124, or sends KILL, waits for the line and answers 137. The deadline holds on
- *   the host whatever becomes of the session (killed, or its connection gone mid-command); once the
- *   session's process is gone the watchdog leaves too (it looks every 5 s while it waits);
- * - `__rb_up`: starts the watchdog (`__rb_d`), the pipes emptied first, disowned: no job notice of it is
- *   ever printed, whatever becomes of it;
- * - `__rb_wait S K`: tells the watchdog of the background subshell just started (`$!`), waits for it, and
- *   returns timeout(1)'s status: the command's own, or the watchdog's 124 or 137. A watchdog found gone
- *   (killed on the host) is started again first; one that does not answer within 10 s (stopped, say)
- *   leaves the command its own status and the session unfit: it exits after that command's end marker
- *   (`__rb_bad`), and the next command gets a fresh session and watchdog.
- * A command costs the host its one subshell and no other process. The session exits (and so is not used)
- * if the pipes cannot be made, or 9 has something to read before anything was written.
+ * - `__rb_wait S K`: the watchdog for the background subshell just started (`$!`) and the wait for it.
+ *   The watchdog sleeps S seconds, then notes 124 and sends TERM (and CONT) to the subshell's process
+ *   group, K seconds later notes 137 and sends KILL. When the command ends the session KILLs the
+ *   watchdog (a signal that cannot be caught or lost, whatever the watchdog is doing at that moment); the
+ *   status is timeout(1)'s: the command's own, or the last note. Job notices go to /dev/null.
+ * The session exits (and so is not used) if the pipes cannot be made or fd 9 has something to read (then
+ * `read -t` would not wait).
  */
 export const SESSION_INIT = [
   'exec 8<> <(:) 9<> <(:) || exit',
   'if read -t 0 -u 9; then exit; fi',
   "__rb_b() { printf 'B%s\\n' \"$1\"; printf 'B%s\\n' \"$1\" >&2; }",
-  "__rb_e() { printf 'E%s %d\\n' \"$1\" \"$?\"; printf 'E%s\\n' \"$1\" >&2; [ -z \"$__rb_bad\" ] || exit 0; }",
-  '__rb_x() { set +m; exec </dev/null 8>&- 9<&-; unset -v __rb_c __rb_s __rb_n __rb_d __rb_bad; unset -f __rb_b __rb_e __rb_x __rb_wait __rb_dog __rb_ack __rb_up; }',
-  '__rb_ack() { until read -t 5 -r -u 9 _; do kill -0 "$1" || exit 0; done; echo "$2" >&8; }',
-  '__rb_dog() { local s k c; while :; do until read -t 5 -r -u 9 s k c; do kill -0 "$1" || exit 0; done; if read -t "$s" -r -u 9 _; then echo 0 >&8; continue; fi; kill -TERM -- -"$c"; kill -CONT -- -"$c"; if read -t "$k" -r -u 9 _; then echo 124 >&8; continue; fi; kill -KILL -- -"$c"; __rb_ack "$1" 137; done; }',
-  '__rb_up() { while read -t 0 -u 9; do read -r -u 9 _; done; while read -t 0 -u 8; do read -r -u 8 _; done; set -m; __rb_dog $$ </dev/null >/dev/null 2>&1 & __rb_d=$!; disown $__rb_d; set +m; }',
-  '__rb_up',
-  '__rb_wait() { __rb_c=$!; set +m; kill -0 $__rb_d 2>/dev/null || __rb_up; echo "$1 $2 $__rb_c" >&9; wait $__rb_c 2>/dev/null; __rb_s=$?; echo >&9; read -t 10 -r -u 8 __rb_n || { __rb_n=0; __rb_bad=1; }; [ "$__rb_n" = 0 ] || __rb_s=$__rb_n; return $__rb_s; }',
+  "__rb_e() { printf 'E%s %d\\n' \"$1\" \"$?\"; printf 'E%s\\n' \"$1\" >&2; }",
+  '__rb_x() { set +m; exec </dev/null 8>&- 9<&-; unset -v __rb_c __rb_w __rb_s; unset -f __rb_b __rb_e __rb_x __rb_wait; }',
+  '__rb_wait() { __rb_c=$!; ( read -t "$1" -u 9; echo 124 >&8; kill -TERM -- -$__rb_c; kill -CONT -- -$__rb_c; read -t "$2" -u 9; echo 137 >&8; kill -KILL -- -$__rb_c; read -t 60 -u 9 ) >/dev/null 2>&1 & __rb_w=$!; set +m; { wait $__rb_c; __rb_s=$?; kill -KILL $__rb_w; wait $__rb_w; } 2>/dev/null; while read -t 0 -u 8; do read -r -u 8 __rb_s; done; return $__rb_s; }',
 ].join('\n');
 
 /** The begin and end markers, as `__rb_b` and `__rb_e` print them. */
@@ -82,8 +69,8 @@ export const SESSION_FRAMING = { init: SESSION_INIT, begin: (id: string) => `__r
 /**
  * A command as the session's bash runs it, with what `timeout -k K S bash -c TEXT` gives and without its
  * two programs (each command would otherwise cost a `timeout` and a `bash` started on the host): the text
- * is `eval`ed in a background subshell in a process group of its own (`set -m`), and the session's
- * watchdog keeps the deadline (SESSION_INIT says how). Through sudo the session cannot run it (the session is the login
+ * is `eval`ed in a background subshell in a process group of its own (`set -m`), and `__rb_wait` keeps
+ * the deadline (SESSION_INIT says how). Through sudo the session cannot run it (the session is the login
  * user's): a sudo command runs as `channelShell` in a subshell of the session instead.
  */
 export function sessionShell(cmd: Shell, w: Wiring, killAfterS = KILL_AFTER_S): Shell {
