@@ -65,10 +65,11 @@ function loadSsh2(): Ssh2 {
   // required, not imported: an import() of a CommonJS file first scans its source for named exports.
   // In the CLI's bundle (scripts/bundle.mjs) `require` is the bundle's own: esbuild bundles ssh2 there, run
   // on first use and compiled from the code cache like the rest; from the sources it is node_modules'.
-  const req = typeof require === 'function' ? undefined : createRequire(import.meta.url);
-  ssh2 ??= req
-    ? { Client: req('ssh2/lib/client.js') as Ssh2['Client'], parseKey: (req('ssh2/lib/protocol/keyParser.js') as Pick<Ssh2, 'parseKey'>).parseKey }
-    : { Client: require('ssh2/lib/client.js') as Ssh2['Client'], parseKey: (require('ssh2/lib/protocol/keyParser.js') as Pick<Ssh2, 'parseKey'>).parseKey };
+  // The two literal require() calls are what lets esbuild see and bundle them.
+  if (ssh2) return ssh2;
+  const both = (r: NodeJS.Require): unknown[] => [r('ssh2/lib/client.js'), r('ssh2/lib/protocol/keyParser.js')];
+  const [client, keyParser] = typeof require === 'function' ? [require('ssh2/lib/client.js'), require('ssh2/lib/protocol/keyParser.js')] : both(createRequire(import.meta.url));
+  ssh2 = { Client: client as Ssh2['Client'], parseKey: (keyParser as Pick<Ssh2, 'parseKey'>).parseKey };
   return ssh2;
 }
 
