@@ -3,10 +3,10 @@ import type { Host } from '../model/inventory.js';
 import type { Shell } from '../model/shell.js';
 import { join, lit, sh } from '../shell/build.js';
 import { type Action, backupDir, ok, type PlanResult, refuse } from './action.js';
-import { urlHostPort } from './etcdctl.js';
+import { etcdctl, POLL_TIMEOUTS, urlHostPort } from './etcdctl.js';
 import { stashedPath } from './etcd.js';
 import { moveCommand, moveOnce } from './file.js';
-import { portProbe, seconds } from './wait.js';
+import { isHostAddress, portProbe, seconds } from './wait.js';
 
 type Component = 'etcd' | 'apiserver';
 
@@ -43,11 +43,47 @@ function systemdStart(unit: string) {
 }
 
 /**
- * Stop: static pod → manifest moved out of the manifests dir; systemd → systemctl stop. Then wait until its
- * port is closed. Already stopped is fine, and recorded (marker) so the undo does not start what was not running.
+ * etcd only: the process is gone, not just its port. A kubelet stops a pod by SIGTERM and waits out a grace
+ * period (30 s by default), and etcd closes its client port first and may then take seconds more (a leader
+ * hands leadership on): the data dir must not be touched while it runs. bbolt holds a flock on member/snap/db
+ * for as long as the process has it open, so a lock that can be taken means no etcd has it. Without flock(1)
+ * on the host, no process may have the file open (/proc).
  */
-function stopCommands(h: Host, c: Component, timeoutS: number, bk: string): Command[] {
+function waitGone(h: Host, timeoutS: number): Command {
+  const db = `${h.etcd.dataDir}/member/snap/db`;
+  return {
+    kind: 'exec',
+    cmd: sh`if [ ! -e ${db} ]; then exit 0; fi; if command -v flock >/dev/null 2>&1; then flock -n -s 9 9< ${db}; else ! find /proc/[0-9]*/fd -maxdepth 1 -lname ${db} 2>/dev/null | grep -q .; fi`,
+    poll: { until: 'succeeds', timeoutMs: timeoutS * 1000, intervalMs: WAIT_INTERVAL_MS },
+  };
+}
+
+/**
+ * etcd, `leader_last`: a member that leads when the step begins stops only once the other members have closed
+ * their peer ports (at most `timeoutS`; then it stops all the same). Members stopped at the same moment hand
+ * leadership to each other on the way down, and one of them then hangs in its shutdown until it is killed (5 s
+ * to 7 s of outage, seen on etcd 3.4); a follower stops at once, and a leader with no peer left skips the
+ * hand-over. A member that does not answer is not the leader: it stops at once.
+ */
+function leaderLast(h: Host, others: Host[], timeoutS: number): Command {
+  const status = sh`${etcdctl(h, [h.etcd.clientUrl], POLL_TIMEOUTS)} endpoint status -w json 2>/dev/null`;
+  const peers = others.map((o) => urlHostPort(o.etcd.peerUrl)).filter((a) => isHostAddress(a.address) && a.port > 0);
+  const open = peers.length ? join(peers.map((a) => portProbe(a.address, a.port)), ' || ') : sh`false`;
+  const tries = Math.max(1, Math.round((timeoutS * 1000) / WAIT_INTERVAL_MS));
+  return {
+    kind: 'exec',
+    cmd: sh`s=$(${status}) || exit 0; me=\${s#*'"member_id":'}; me=\${me%%[!0-9]*}; ld=\${s#*'"leader":'}; ld=\${ld%%[!0-9]*}; if [ -z "$me" ] || [ "$me" != "$ld" ]; then exit 0; fi; echo 'the leader: stopping after the other members' >&2; for i in $(seq 1 ${String(tries)}); do if ! { ${open}; }; then exit 0; fi; sleep 0.1; done; echo 'the other members still listen: stopping all the same' >&2`,
+  };
+}
+
+/**
+ * Stop: static pod → manifest moved out of the manifests dir; systemd → systemctl stop. Then wait until its
+ * port is closed (etcd: and its process gone). Already stopped is fine, and recorded (marker) so the undo does
+ * not start what was not running.
+ */
+function stopCommands(h: Host, c: Component, timeoutS: number, bk: string, first: Command[]): Command[] {
   const t = target(h, c);
+  const gone = c === 'etcd' ? [waitGone(h, timeoutS)] : [];
   const marker = `${bk}/${c}-was-stopped`;
   // what it was before the step is recorded once: run again after a crash, the step must not take its
   // own stop for "was already stopped" (its undo would then leave it down)
@@ -55,19 +91,23 @@ function stopCommands(h: Host, c: Component, timeoutS: number, bk: string): Comm
   if (h.etcd.style === 'systemd')
     // always stop: a crash-looping unit is "activating", not "active", and would come back mid-restore
     return [
+      ...first,
       {
         kind: 'exec',
         cmd: sh`mkdir -p ${bk} && if [ ! -e ${began} ]; then state=$(systemctl is-active ${t.unit}); case "$state" in inactive|failed) : > ${marker};; esac; : > ${began}; fi; systemctl stop ${t.unit}`,
       },
       waitPort(t, 'closed', timeoutS),
+      ...gone,
     ];
   const stash = stashedPath(h, t.manifest);
   return [
+    ...first,
     {
       kind: 'exec',
       cmd: sh`mkdir -p ${bk} ${stash.slice(0, stash.lastIndexOf('/'))} && if [ ! -e ${began} ]; then if [ ! -e ${t.manifest} ] && [ -e ${stash} ]; then : > ${marker}; fi; : > ${began}; fi; if [ -e ${t.manifest} ]; then ${moveCommand(t.manifest, stash)}; elif [ ! -e ${stash} ]; then echo ${`neither ${t.manifest} nor ${stash} exists`} >&2; exit 1; fi`,
     },
     waitPort(t, 'closed', timeoutS),
+    ...gone,
   ];
 }
 
@@ -97,13 +137,14 @@ function startCommand(h: Host, c: Component): Command {
 /** The plain stop used to undo a start. */
 function plainStop(h: Host, c: Component, timeoutS: number): Command[] {
   const t = target(h, c);
-  if (h.etcd.style === 'systemd') return [{ kind: 'exec', cmd: sh`systemctl stop ${t.unit}` }, waitPort(t, 'closed', timeoutS)];
+  const gone = c === 'etcd' ? [waitGone(h, timeoutS)] : [];
+  if (h.etcd.style === 'systemd') return [{ kind: 'exec', cmd: sh`systemctl stop ${t.unit}` }, waitPort(t, 'closed', timeoutS), ...gone];
   const stash = stashedPath(h, t.manifest);
   // idempotent: after a crash the undo may run on a member that was never started
-  return [{ kind: 'exec', cmd: moveOnce(t.manifest, stash) }, waitPort(t, 'closed', timeoutS)];
+  return [{ kind: 'exec', cmd: moveOnce(t.manifest, stash) }, waitPort(t, 'closed', timeoutS), ...gone];
 }
 
-function make(c: Component, op: 'stop' | 'start'): Action<{ timeout?: number; wait?: boolean }> {
+function make(c: Component, op: 'stop' | 'start'): Action<{ timeout?: number; wait?: boolean; leader_last?: boolean | string }> {
   return {
     name: `${c}.${op}`,
     changes: 'always',
@@ -115,7 +156,13 @@ function make(c: Component, op: 'stop' | 'start'): Action<{ timeout?: number; wa
       if (typeof timeout === 'string') return refuse(timeout);
       const h = ctx.host;
       const bk = backupDir(ctx);
-      if (op === 'stop') return ok({ commands: stopCommands(h, c, timeout, bk), undo: undoStop(h, c, timeout, bk), changes: true });
+      if (op === 'stop') {
+        const last = args.leader_last === true || args.leader_last === 'true';
+        if (args.leader_last !== undefined && !last && args.leader_last !== false && args.leader_last !== 'false') return refuse(`leader_last must be true or false, got ${String(args.leader_last)}`);
+        if (last && c !== 'etcd') return refuse('leader_last is for etcd.stop');
+        const first = last ? [leaderLast(h, ctx.cluster.filter((o) => o !== h && !o.down), timeout)] : [];
+        return ok({ commands: stopCommands(h, c, timeout, bk, first), undo: undoStop(h, c, timeout, bk), changes: true });
+      }
       // etcd alone cannot serve until a quorum is up: wait: false lets a playbook start every
       // member first and then wait for the cluster as a whole.
       const t = target(h, c);

@@ -182,6 +182,13 @@ export function drSuite(style: 'static-pod' | 'systemd', opts: DrSuiteOptions): 
       expect((await lab.exec(0, `test -e /var/lib/etcd-runbook/backups/${runId}`)).code).not.toBe(0);
     }, 120_000);
 
+    /** Per member: how often its etcd began handing leadership on (etcd 3.4's and 3.5's words for it). */
+    const leadershipTransfers = async (): Promise<number[]> => {
+      const log = style === 'systemd' ? '/var/log/etcd.log' : '/var/log/pods/etcd.log';
+      const rs = await Promise.all([0, 1, 2].map((i) => lab.exec(i, `grep -cE 'starts leadership transfer|leadership transfer starting' ${log} || true`)));
+      return rs.map((x) => Number(x.stdout.trim() || '0'));
+    };
+
     it('full-restore.yml brings back exactly the backed-up keys after a wipe', async () => {
       expect(backupKey).not.toBe('');
       const del = await lab.etcdctl(0, ['del', '/census/', '--prefix']);
@@ -192,8 +199,11 @@ export function drSuite(style: 'static-pod' | 'systemd', opts: DrSuiteOptions): 
       const prov = JSON.parse(await s3c.getText(`${backupKey}.json`)) as Record<string, string>;
       const runId = `restore-${Date.now()}`;
       const seen = requests().length;
+      const transfersBefore = await leadershipTransfers();
       const r = await run(['run', 'playbooks/full-restore.yml', '-i', inv, '--yes', '--run-id', runId, '-e', `snapshot_key=${backupKey}`, ...s3vars()]);
       expect(r.code, r.stdout + r.stderr).toBe(0);
+      // the leader was stopped last (leader_last): no member was handed leadership on its way down
+      expect(await leadershipTransfers()).toEqual(transfersBefore);
       // the object was read from S3 once for the three members, verification included (hashed as it streamed)
       expect(objectGets(requests().slice(seen), backupKey)).toEqual([{ method: 'GET', url: expect.any(String) }]);
       expect(r.stdout).toMatch(/master-1 download snapshot\.db \(one fetch for master-1, master-2, master-3\): 100% .*, done/);
