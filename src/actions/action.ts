@@ -62,6 +62,11 @@ export function backupDir(ctx: ActionContext): string {
   return `${ctx.host.etcd.stashDir}/runs/${ctx.runId}/${String(ctx.stepIndex + 1).padStart(2, '0')}-${slug(ctx.step.name)}`;
 }
 
+/** Where etcd.stage_restore puts a restored member for this run (inside the data dir's own filesystem). */
+export function stagedDir(ctx: ActionContext, dataDir = ctx.host.etcd.dataDir): string {
+  return `${dataDir}/.restore-${ctx.runId}`;
+}
+
 export function slug(s: string): string {
   return s.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '').slice(0, 40) || 'step';
 }

@@ -3,7 +3,7 @@ import type { Host } from '../model/inventory.js';
 import type { Ref, Shell } from '../model/shell.js';
 import { MEMBERS_MARK, STATUS_MARK } from '../facts/etcd-json.js';
 import { arg, isRef, join, sh } from '../shell/build.js';
-import { type Action, type ActionContext, backupDir, checkPath, ok, refuse } from './action.js';
+import { type Action, type ActionContext, backupDir, checkPath, ok, refuse, stagedDir } from './action.js';
 import { etcdctl, type EtcdctlTimeouts, initialCluster, POLL_TIMEOUTS, toolPath, urlHostPort } from './etcdctl.js';
 import { DEFAULT_BUMP_REVISION, type EtcdCommands } from './etcd-version.js';
 import { isHostAddress, portProbe, seconds } from './wait.js';
@@ -180,7 +180,7 @@ export const etcdSnapshotStatus: Action<{ path: string; version?: string; restor
   },
 };
 
-interface RestoreArgs {
+export interface RestoreArgs {
   snapshot: string;
   token: string;
   data_dir?: string;
@@ -207,6 +207,15 @@ export function bumpOf(etcd: EtcdCommands, a: { bump_revision?: number | string 
   }
   const bump = given ?? DEFAULT_BUMP_REVISION;
   return { bump, markCompacted: mark ?? bump > 0 };
+}
+
+/** What the plan says of a restore's revision bump. */
+export function bumpNote(etcd: EtcdCommands, bump: { bump: number; markCompacted: boolean }): string {
+  return etcd.bumpRevision
+    ? bump.bump > 0
+      ? `etcd 3.5+: revision bumped by ${bump.bump}${bump.markCompacted ? ' and the old revisions marked compacted' : ''}, so that watchers (the apiserver's informers) re-list instead of missing events`
+      : `etcd 3.5+: no revision bump (bump_revision=0): watchers that saw revisions after the snapshot may miss events`
+    : `etcd ${etcd.set}: no revision bump is possible (etcdutl --bump-revision needs etcd 3.5+): watchers that saw revisions after the snapshot may miss events until they re-list`;
 }
 
 /** Build the restore command for one member; version-aware (etcdctl on 3.4, etcdutl from 3.5). Pure. */
@@ -260,11 +269,7 @@ export const etcdSnapshotRestore: Action<RestoreArgs> = {
       undo: [{ kind: 'exec', cmd: sh`if [ -e ${member} ]; then mkdir -p ${rolledBack} && mv -T -- ${member} ${`${rolledBack}/member`}; fi` }],
       partialUndo: [[], [{ kind: 'exec', cmd: sh`rm -rf -- ${tmp}` }], []],
       changes: true,
-      note: ctx.etcd.bumpRevision
-        ? bump.bump > 0
-          ? `etcd 3.5+: revision bumped by ${bump.bump}${bump.markCompacted ? ' and the old revisions marked compacted' : ''}, so that watchers (the apiserver's informers) re-list instead of missing events`
-          : `etcd 3.5+: no revision bump (bump_revision=0): watchers that saw revisions after the snapshot may miss events`
-        : `etcd ${ctx.etcd.set}: no revision bump is possible (etcdutl --bump-revision needs etcd 3.5+): watchers that saw revisions after the snapshot may miss events until they re-list`,
+      note: bumpNote(ctx.etcd, bump),
       // the restored member appears by one rename: there means done; a scratch dir alone means half-written
       probe: {
         cmd: sh`if [ -e ${member} ]; then echo done; elif [ -e ${tmp} ]; then echo partial; else echo not-started; fi`,
@@ -469,7 +474,7 @@ export const etcdCheckRevision: Action<{ snapshot_revision: string | number | Re
  * Rehearse a restore without touching the member: restore into a scratch dir, boot a throwaway etcd on
  * spare ports of this host, count its keys and read its revision, then stop it and remove the scratch dir.
  */
-export const etcdRehearseRestore: Action<{ snapshot: string; address?: string; client_port?: number | string; peer_port?: number | string; version?: string; bump_revision?: number | string }> = {
+export const etcdRehearseRestore: Action<{ snapshot?: string; staged?: boolean | string; address?: string; client_port?: number | string; peer_port?: number | string; version?: string; bump_revision?: number | string }> = {
   name: 'etcd.rehearse_restore',
   changes: 'never',
   shellArgs: [],
@@ -478,7 +483,10 @@ export const etcdRehearseRestore: Action<{ snapshot: string; address?: string; c
     // the bump is the restore's: checked here (a bump 3.4 cannot do is refused before anything stops), not rehearsed
     const bump = bumpOf(ctx.etcd, args);
     if (typeof bump === 'string') return refuse(bump);
-    const bad = checkPath(args.snapshot, 'snapshot');
+    const staged = args.staged === true || args.staged === 'true';
+    if (args.staged !== undefined && !staged && args.staged !== false && args.staged !== 'false') return refuse(`staged must be true or false, got ${String(args.staged)}`);
+    if (staged && args.snapshot !== undefined) return refuse('give snapshot or staged: true, not both');
+    const bad = staged ? undefined : checkPath(args.snapshot, 'snapshot');
     if (bad) return refuse(bad);
     const h = ctx.host;
     const cport = Number(args.client_port ?? 12379);
@@ -491,17 +499,24 @@ export const etcdRehearseRestore: Action<{ snapshot: string; address?: string; c
     if (!isHostAddress(address)) return refuse(`address '${address}' is not a host name or IP address`);
     const peer = `http://${address}:${pport}`;
     const client = `http://${address}:${cport}`;
-    const restore = restoreCommand(h, ctx.etcd, { snapshot: args.snapshot, token: `rehearsal-${ctx.runId}`, initialCluster: `rehearsal=${peer}`, dataDir: dir, name: 'rehearsal', peerUrl: peer }, { bump: 0, markCompacted: false });
+    // staged: a copy of what etcd.stage_restore wrote for this member, booted alone (--force-new-cluster drops
+    // the other members from the copy's membership; the staged dir itself is not touched). It shows the
+    // revision plus the restore's bump, reported without it. Else a restore of its own into the scratch dir.
+    const stage = `${stagedDir(ctx)}/member`;
+    const name = staged ? h.etcd.name : 'rehearsal';
+    const prepare = staged
+      ? sh`if [ ! -d ${stage} ]; then echo ${`no restore staged by this run at ${stage} (etcd.stage_restore)`} >&2; exit 1; fi; mkdir -p ${dir} && cp -a -- ${stage} ${`${dir}/member`} || exit 1`
+      : sh`${restoreCommand(h, ctx.etcd, { snapshot: args.snapshot ?? '', token: `rehearsal-${ctx.runId}`, initialCluster: `rehearsal=${peer}`, dataDir: dir, name: 'rehearsal', peerUrl: peer }, { bump: 0, markCompacted: false })} >&2 || exit 1`;
     // one member with no peer to hear from: a short election timeout makes it leader in tens of milliseconds
     // instead of the default's second or so (a member of the real cluster keeps its own settings)
-    const etcd = sh`${toolPath(h, 'etcd')} --name=rehearsal --data-dir=${dir} --listen-client-urls=${client} --advertise-client-urls=${client} --listen-peer-urls=${peer} --initial-advertise-peer-urls=${peer} --initial-cluster=${`rehearsal=${peer}`} --heartbeat-interval=10 --election-timeout=100`;
+    const etcd = sh`${toolPath(h, 'etcd')} --name=${name} --data-dir=${dir} --listen-client-urls=${client} --advertise-client-urls=${client} --listen-peer-urls=${peer} --initial-advertise-peer-urls=${peer} --initial-cluster=${`${name}=${peer}`} --heartbeat-interval=10 --election-timeout=100${staged ? sh` --force-new-cluster` : sh``}`;
     const get = sh`ETCDCTL_API=3 ${toolPath(h, 'etcdctl')} --endpoints=${client} --dial-timeout=1s --command-timeout=3s get '' --prefix --keys-only --limit=1 -w json`;
     // the trap's text is a command of its own: built as one, and quoted once as trap's argument
     const cleanup = sh`kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf -- ${dir} ${log}`;
     const cmd = join(
       [
         sh`rm -rf -- ${dir} && mkdir -p ${dir.slice(0, dir.lastIndexOf('/'))}`,
-        sh`${restore} >&2 || exit 1`,
+        prepare,
         sh`${etcd} > ${log} 2>&1 & pid=$!`,
         sh`trap ${arg(cleanup)} EXIT`,
         // its port first (a bash /dev/tcp probe fails at once): etcdctl dialing a port that is not open yet
@@ -513,6 +528,6 @@ export const etcdRehearseRestore: Action<{ snapshot: string; address?: string; c
       ],
       '; ',
     );
-    return ok({ commands: [{ kind: 'exec', cmd, parse: { parser: 'key-count' } }], undo: [], changes: false });
+    return ok({ commands: [{ kind: 'exec', cmd, parse: { parser: 'key-count', ...(staged && bump.bump > 0 ? { bump: bump.bump } : {}) } }], undo: [], changes: false });
   },
 };

@@ -6,6 +6,7 @@ import { waitAction } from './wait.js';
 import { apiserverStart, apiserverStop, apiserverWaitReady, etcdStart, etcdStop } from './component.js';
 import { etcdKeyCount, etcdMemberAdd, etcdMemberRemove, etcdSetFlags, etcdSnapshotRestore, etcdSnapshotSave, etcdSnapshotStatus, etcdStatus, etcdWaitHealthy, etcdRejoin, etcdRehearseRestore, etcdCheckRevision } from './etcd.js';
 import { etcdTools } from './etcd-tools.js';
+import { etcdPlaceRestore, etcdStageRestore } from './etcd-staged-restore.js';
 import { componentsRestart } from './component.js';
 import { s3Download, s3Provenance, s3Prune, s3Upload, s3Verify } from './s3.js';
 
@@ -13,7 +14,7 @@ import { s3Download, s3Provenance, s3Prune, s3Upload, s3Verify } from './s3.js';
 type AnyAction = Action<never>;
 
 const ACTIONS: AnyAction[] = [shellAction, commandAction, fileMove, fileWrite, fileUpload, fileFetch, fileMkdir, waitAction, assertAction, confirmAction, messageAction,
-  etcdStatus, etcdWaitHealthy, etcdKeyCount, etcdSnapshotSave, etcdSnapshotStatus, etcdSnapshotRestore, etcdMemberRemove, etcdMemberAdd, etcdSetFlags, etcdRejoin, etcdRehearseRestore, etcdCheckRevision, etcdTools, componentsRestart,
+  etcdStatus, etcdWaitHealthy, etcdKeyCount, etcdSnapshotSave, etcdSnapshotStatus, etcdSnapshotRestore, etcdStageRestore, etcdPlaceRestore, etcdMemberRemove, etcdMemberAdd, etcdSetFlags, etcdRejoin, etcdRehearseRestore, etcdCheckRevision, etcdTools, componentsRestart,
   etcdStop, etcdStart, apiserverStop, apiserverStart, apiserverWaitReady, s3Upload, s3Download, s3Prune, s3Verify, s3Provenance];
 
 const byName = new Map<string, AnyAction>(ACTIONS.map((a) => [a.name, a]));

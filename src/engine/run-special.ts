@@ -69,8 +69,10 @@ export function applyParse(p: Parse, stdout: string): { ok: true; facts: unknown
         return { ok: true, facts: r.facts };
       }
       case 'key-count': {
-        const facts = parseKeyCount(stdout);
-        const { count } = facts;
+        const read = parseKeyCount(stdout);
+        const { count } = read;
+        if (p.bump !== undefined && read.revision < p.bump) return { ok: false, facts: read, reason: `revision ${read.revision} is below the restore's bump of ${p.bump}` };
+        const facts = p.bump === undefined ? read : { ...read, revision: read.revision - p.bump };
         // an expectation registered by an earlier step arrives as text: it must be a count
         const want = (v: unknown): number | undefined | string => {
           if (v === undefined || v === null || v === '') return undefined;

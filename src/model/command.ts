@@ -33,7 +33,12 @@ export type Parse =
    * `writtenBy` (the version the backup's provenance records).
    */
   | { parser: 'snapshot-status'; restoreWith?: Text | undefined; writtenBy?: Text | undefined }
-  | { parser: 'key-count'; expect?: { equals?: number | Ref | undefined; min?: number | Ref | undefined } | undefined }
+  | {
+      parser: 'key-count';
+      expect?: { equals?: number | Ref | undefined; min?: number | Ref | undefined } | undefined;
+      /** the revision read includes a restore's bump: the revision registered is the one without it */
+      bump?: number | undefined;
+    }
   | { parser: 'member-add'; name: string; peerUrl: string }
   /** etcd.tools' finding: the member's version, the tools that match it; `complete`: none may be missing. */
   | { parser: 'etcd-tools'; complete: boolean; forced?: string | undefined }

@@ -160,7 +160,7 @@ it(`RTO: full-restore.yml vs the sum of its unavoidable parts, 3 members, ~${DAT
   const groups: [string, RegExp][] = [
     ['transfer', /verify the snapshot in S3|fetch and verify the snapshot/],
     ['stop', /^stop kube-apiservers|^stop etcd/],
-    ['restore', /move data dirs aside|restore the snapshot on every member/],
+    ['restore', /move data dirs aside|restore the snapshot (on|beside) every member|put the restored member in place/],
     ['etcd', /^start etcd|cluster is healthy/],
     ['apiserver', /^start kube-apiservers|apiservers ready/],
   ];
@@ -180,6 +180,10 @@ it(`RTO: full-restore.yml vs the sum of its unavoidable parts, 3 members, ~${DAT
     return c && ms >= 1000 ? `; slowest command ${secs(c.ms)} on ${c.host}: ${c.command.length > 90 ? `${c.command.slice(0, 90)}…` : c.command}` : '';
   };
   const stepsMs = steps.reduce((a, s) => a + s.ms, 0);
+  // the outage: from the apiservers' stop until they are ready again
+  const from = steps.findIndex((s) => /^stop kube-apiservers/.test(s.step));
+  const to = steps.findIndex((s) => /^apiservers ready/.test(s.step));
+  const outageMs = from >= 0 && to >= from ? steps.slice(from, to + 1).reduce((a, s) => a + s.ms, 0) : Number.NaN;
   const rows: GoalRow[] = [
     { what: 'data in etcd', value: `${VALUES} values of ${mib(VALUE_BYTES)}; snapshot ${mib(prov.snapshotSize)}, stored ${mib(prov.size)} (${prov.compression})` },
     { what: 'backup.yml (info)', value: secs(backup.ms) },
@@ -191,6 +195,7 @@ it(`RTO: full-restore.yml vs the sum of its unavoidable parts, 3 members, ~${DAT
     { what: 'stop apiservers and etcd (not in the sum)', value: `plain ${secs(stopMs)} · ${rbPart('stop')}; sum with it ${secs(sum + stopMs)}, ratio ${(rb.ms / (sum + stopMs)).toFixed(2)}` },
     { what: 'runbook steps no plain part has', value: rbPart('other') },
     { what: 'runbook outside its steps', value: `${secs(rb.ms - stepsMs)} (node start-up, connect, host keys, lock, journal, unlock)` },
+    { what: 'outage (info): apiservers stopped until ready again', value: `plain ${secs(stopMs + restoreMs + etcdUpMs + apiMs)} · runbook ${secs(outageMs)}` },
     { what: 'runbook full-restore.yml (wall)', value: `${secs(rb.ms)} (engine ${secs(Number(end?.['durationMs'] ?? Number.NaN))}), peak RSS ${mib(rb.maxRssKiB * 1024)}` },
     { what: 'ratio runbook / sum', value: ratio.toFixed(2), goal: '≤ 1.25', ok: ratio <= 1.25 },
     ...steps.map((s) => ({ what: `  step (${groupOf(s.step)}): ${s.step}`, value: `${secs(s.ms)} ${s.status}${slowNote(s.step, s.ms)}` })),

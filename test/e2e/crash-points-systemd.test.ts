@@ -1,6 +1,6 @@
 // systemd style (Type=notify etcd units with Restart=always, as in the binary-install write-up): the runbook
-// process SIGKILLed during the restore step of a full restore — held right after the first member's restore
-// finished, so the point is exact — then `runbook rollback` must return the pre-run cluster, its keys and
+// process SIGKILLed while a full restore puts the restored data in place — right after the first member's
+// rename finished, so the point is exact — then `runbook rollback` must return the pre-run cluster, its keys and
 // every apiserver (exit 0), and `runbook resume` must complete. The rollback undoes "stop etcd everywhere"
 // one host at a time: a member started alone never becomes ready, so a start that blocked on readiness
 // would time out there.
@@ -9,8 +9,8 @@ import { type PointResult, resumePoint, rollbackPoint, type SweepLab, startSweep
 
 let l: SweepLab;
 const rows: PointResult[] = [];
-// the first member's restore has ended; the others' may still be running when the process dies
-const DURING_RESTORE = '{"type":"host.result","step":"restore the snapshot on every member"';
+// every etcd is stopped and the first member's restored data is in place; the others' may not be yet
+const DURING_RESTORE = '{"type":"host.result","step":"put the restored member in place"';
 
 beforeAll(async () => {
   l = await startSweepLab('systemd');
@@ -25,7 +25,7 @@ describe('crash points, systemd units', () => {
   it('SIGKILL during the restore step, then rollback: exit 0, the pre-run cluster, its keys and every apiserver', async () => {
     const r = await rollbackPoint(l, DURING_RESTORE);
     rows.push(r);
-    expect(r.event).toBe('host.result restore the snapshot on every member');
+    expect(r.event).toBe('host.result put the restored member in place');
     expect(r, table(rows)).toMatchObject({ ok: true, keysLost: 0 });
     // every etcd and apiserver unit is up and ready again
     for (const i of [0, 1, 2]) {

@@ -236,7 +236,7 @@ export function drSuite(style: 'static-pod' | 'systemd', opts: DrSuiteOptions): 
       await lab.exec(2, `mkdir -p ${lab.dataDir}/member.before-${runId}`);
       const r = await run(['run', 'playbooks/full-restore.yml', '-i', inv, '--yes', '--run-id', runId, '-e', `snapshot_key=${backupKey}`, ...s3vars()]);
       expect(r.code, r.stdout + r.stderr).toBe(1);
-      expect(r.stdout).toMatch(/rolled back to 'rehearsed'/);
+      expect(r.stdout).toMatch(/rolled back to 'snapshot-verified'/);
       expect(r.stdout).toMatch(/undone stop etcd everywhere on master-1/);
       await lab.exec(2, `rmdir ${lab.dataDir}/member.before-${runId}`);
       await healthy();
@@ -248,8 +248,8 @@ export function drSuite(style: 'static-pod' | 'systemd', opts: DrSuiteOptions): 
       await lab.etcdctl(0, ['del', '/census/', '--prefix']);
       await lab.etcdctl(0, ['put', '/written-after-backup', 'x']);
       const runId = `killed-resume-${Date.now()}`;
-      // mid-step: the restore has finished on one member and is in flight on the others
-      await killAfter(runId, '"type":"command.end","step":"restore the snapshot on every member","host":"master-2","phase":"do","index":1');
+      // mid-step: the staged restore has finished on one member and is in flight on the others
+      await killAfter(runId, '"type":"command.end","step":"restore the snapshot beside every member\'s data","host":"master-2","phase":"do","index":1');
       const r = await run(['resume', runId, '--yes']);
       expect(r.code, r.stdout + r.stderr).toBe(0);
       expect(r.stdout).toMatch(/OK all steps completed/);
@@ -270,7 +270,7 @@ export function drSuite(style: 'static-pod' | 'systemd', opts: DrSuiteOptions): 
       expect(refused.stdout).toMatch(/STALE/);
       const r = await run(['rollback', runId, '--yes']);
       expect(r.code, r.stdout + r.stderr).toBe(0);
-      expect(r.stdout).toMatch(/back at rollback point 'rehearsed'/);
+      expect(r.stdout).toMatch(/back at rollback point 'snapshot-verified'/);
       await healthy();
       expect(await readKeys(lab, 0, '/')).toEqual(before);
       await apiserversReady();

@@ -147,7 +147,7 @@ export function faultMatrix(version: '3.4' | '3.5', style: 'static-pod' | 'syste
         const r = await run(['run', 'playbooks/full-restore.yml', '-i', inv, '--yes', '--run-id', runId, '-e', `snapshot_key=${backupKey}`, '-e', 'health_timeout=8', ...s3vars()]);
         expect(r.code, r.stdout + r.stderr).toBe(1);
         expect(r.stdout).toMatch(/step 'cluster is healthy' failed/);
-        expect(r.stdout).toMatch(/rolled back to 'rehearsed'/);
+        expect(r.stdout).toMatch(/rolled back to 'snapshot-verified'/);
         // the injected fault is what failed the run: master-3's restored etcd was refused (by this run's
         // member.before-<run id>), not merely slow to become healthy on a busy machine
         const fired = await lab.exec(2, 'cat /var/lib/etcd-fault-fired');
@@ -278,18 +278,21 @@ export function faultMatrix(version: '3.4' | '3.5', style: 'static-pod' | 'syste
         const before = await allKeys();
         const runId = `disk-full-${Date.now()}`;
         const t0 = Date.now();
-        // held right before the restore, with every etcd stopped (nothing else writes there any more):
-        // leave exactly 24 MB free, less than the restore's WAL preallocation needs, every time
-        const held = startHeld(['run', 'playbooks/full-restore.yml', '-i', inv, '--yes', '-e', `snapshot_key=${backupKey}`, ...s3vars()], runId, 'restore the snapshot on every member');
+        // held right before the restore is staged (etcd still runs, and nothing writes to it): leave exactly
+        // 40 MB free, less than the restore's WAL preallocation (64 MB) needs, every time; the full disk must
+        // show up there, before anything is stopped
+        const held = startHeld(['run', 'playbooks/full-restore.yml', '-i', inv, '--yes', '-e', `snapshot_key=${backupKey}`, ...s3vars()], runId, "restore the snapshot beside every member's data");
         await held.held;
-        const fill = await lab.exec(2, `avail=$(df -m --output=avail /var/lib/etcd | tail -1 | tr -d ' '); if [ "$avail" -gt 24 ]; then fallocate -l $((avail - 24))M /var/lib/etcd/.filler; fi; df -m --output=size,avail /var/lib/etcd | tail -1`);
+        const fill = await lab.exec(2, `avail=$(df -m --output=avail /var/lib/etcd | tail -1 | tr -d ' '); if [ "$avail" -gt 40 ]; then fallocate -l $((avail - 40))M /var/lib/etcd/.filler; fi; df -m --output=size,avail /var/lib/etcd | tail -1`);
         held.release();
         const r = await held.done;
         expect(fill.code, fill.stderr).toBe(0);
         expect(r.code, r.stdout + r.stderr).toBe(1);
-        expect(r.stdout).toMatch(/restore the snapshot on every member/);
+        expect(r.stdout).toMatch(/restore the snapshot beside every member's data/);
         expect(r.stdout).toMatch(/master-3 FAILED/);
-        expect(r.stdout).toMatch(/rolled back to 'rehearsed'/);
+        // nothing was stopped: the full disk showed up while the restore was being staged
+        expect(r.stdout).not.toMatch(/stop kube-apiservers/);
+        expect(r.stdout).toMatch(/rolled back to 'snapshot-verified'/);
         await healthy();
         const after = await allKeys();
         expect(after).toEqual(before);

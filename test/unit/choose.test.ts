@@ -19,7 +19,7 @@ describe('versioned steps: every case in the program, the run picks by the host 
   it('the restore step has a 3.4 case (etcdctl, no bump) and a 3.5/3.6 case (etcdutl, bump)', () => {
     const p = compile();
     expect(p.errors).toEqual([]);
-    const step = p.entries.find((e) => e.kind === 'step' && e.name === 'restore the snapshot on every member');
+    const step = p.entries.find((e) => e.kind === 'step' && e.name === "restore the snapshot beside every member's data");
     if (step?.kind !== 'step') throw new Error('no restore step');
     const h = step.hosts[0] as Extract<HostStepPlan, { kind: 'choose' }>;
     expect(h.kind).toBe('choose');

@@ -167,6 +167,8 @@ describe('every action that changes a host can be decided after a crash', () => 
     'file.mkdir': { path: '/a' },
     'etcd.snapshot_save': { path: '/s/snap.db' },
     'etcd.snapshot_restore': { snapshot: '/s/snap.db', token: 't' },
+    'etcd.stage_restore': { snapshot: '/s/snap.db', token: 't' },
+    'etcd.place_restore': {},
     'etcd.member_remove': { id: 'abc', name: 'm2' },
     'etcd.member_add': { name: 'm2', peer_url: 'https://10.0.0.2:2380' },
     'etcd.set_flags': { set: { '--x': 'y' } },
