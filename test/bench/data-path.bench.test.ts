@@ -19,6 +19,7 @@ import { type Lab, shellQuote, startLab } from '../lab/lab.js';
 import { type LabS3, startS3 } from '../lab/s3.js';
 import { writeLabInventory } from '../support/lab-inventory.js';
 import { CLI, ROOT } from '../support/paths.js';
+import { settle, settledNote } from './settle.js';
 import { type GoalRow, goalTable, load, type Measured, maxConcurrent, measure, mib, rate, runEnd, secs, stepDurations } from './measure.js';
 
 const GiB = 2 ** 30;
@@ -170,13 +171,17 @@ for (const gib of SIZES) {
     expect(mk.stdout.trim(), mk.stderr).toBe(String(size));
     await onAll('mkdir -p /var/lib/bench');
 
-    // ---- backup
+    // ---- backup (each side measured on a settled machine: no writeback of the previous side's bytes in it)
+    const settled: string[] = [];
+    const quiet = async (what: string) => settled.push(`${what}: ${settledNote(await settle())}`);
+    await quiet('runbook upload');
     let from = logLines();
     const up = await runbook([join(work, 'upload.yml'), '-e', `s3_endpoint=${s3.endpoint}`, '-e', `s3_bucket=${s3.bucket}`, '-e', `src=${SRC}`, '-e', `key=${rbKey}`]);
     const upReqs = requestsFrom(from);
     expect(await objectSize(rbKey)).toBe(size);
     const upStep = stepDurations(up.m).find((s) => s.step === 'upload');
 
+    await quiet('baseline upload');
     from = logLines();
     const ssh = lab.sshArgs(0).map(shellQuote).join(' ');
     const pipeline = `set -o pipefail; ssh ${ssh} cat ${SRC} | ${shellQuote(process.execPath)} ${shellQuote(join(HERE, 's3-put-stdin.mjs'))} ${s3.endpoint} ${s3.bucket} ${baseKey} ${part} ${queue}`;
@@ -203,6 +208,7 @@ for (const gib of SIZES) {
     ];
 
     // ---- restore to the 3 members
+    await quiet('runbook download');
     from = logLines();
     const down = await runbook([join(work, 'download.yml'), '-e', `s3_endpoint=${s3.endpoint}`, '-e', `s3_bucket=${s3.bucket}`, '-e', `key=${rbKey}`, '-e', `dest=${DEST}`]);
     const downReqs = requestsFrom(from);
@@ -212,6 +218,7 @@ for (const gib of SIZES) {
     const downEnd = runEnd(down.m);
     await onAll(`rm -f ${DEST}`);
 
+    await quiet('baseline download');
     from = logLines();
     const jumpFile = join(mkdtempSync(join(work, 'get-')), 'object.bin');
     const copy = lab.nodes.map((_, i) => `ssh ${lab.sshArgs(i).map(shellQuote).join(' ')} ${shellQuote(`cat > ${DEST}`)} < ${shellQuote(jumpFile)} & p${i}=$!`).join('\n');
@@ -245,7 +252,7 @@ for (const gib of SIZES) {
         diskRow(down, size),
       ]),
     );
-    console.log(tables.join('\n'));
+    console.log(`${tables.join('\n')}\n${settled.map((l) => `[bench] ${l}`).join('\n')}\n`);
   }, 3_600_000);
 }
 

@@ -20,6 +20,7 @@ import { type Lab, shellQuote, startLab } from '../lab/lab.js';
 import { type LabS3, startS3 } from '../lab/s3.js';
 import { labEtcdBlock, writeLabInventory } from '../support/lab-inventory.js';
 import { CLI, ROOT } from '../support/paths.js';
+import { settle, settledNote } from './settle.js';
 import { type GoalRow, goalTable, load, measure, mib, runEnd, secs, slowestCommands, stepDurations } from './measure.js';
 
 const DATA_MIB = Number(process.env['BENCH_RTO_MIB'] ?? '256');
@@ -103,7 +104,8 @@ it(`RTO: full-restore.yml vs the sum of its unavoidable parts, 3 members, ~${DAT
   const byAddress = (addr: string) => members.find((m) => m.peerURLs.some((u) => u.includes(`//${addr}:`)));
   const initialCluster = members.map((m) => `${m.name}=${m.peerURLs[0]}`).join(',');
 
-  // ---- the unavoidable parts, with plain tools
+  // ---- the unavoidable parts, with plain tools (each side measured on a settled machine)
+  const settledPlain = await settle();
   const jumpFile = join(work, 'snapshot.obj');
   const t0 = performance.now();
   const copy = lab.nodes.map((_, i) => `ssh ${lab.sshArgs(i).map(shellQuote).join(' ')} ${shellQuote(`mkdir -p ${SNAP.slice(0, SNAP.lastIndexOf('/'))} && ${decode} > ${SNAP}`)} < ${shellQuote(jumpFile)} & p${i}=$!`).join('\n');
@@ -145,6 +147,7 @@ it(`RTO: full-restore.yml vs the sum of its unavoidable parts, 3 members, ~${DAT
   await lab.waitHealthy({ timeoutMs: 120_000 });
 
   // ---- the runbook
+  const settledRunbook = await settle();
   const runId = `rto-restore-${Date.now()}`;
   const rb = await measure([process.execPath, CLI, 'run', 'playbooks/full-restore.yml', '-i', inv, '--yes', '--run-id', runId, '--output', 'json', '-e', `snapshot_key=${key}`, ...s3vars], { cwd: ROOT, env, scratch: work });
   const end = runEnd(rb);
@@ -198,6 +201,7 @@ it(`RTO: full-restore.yml vs the sum of its unavoidable parts, 3 members, ~${DAT
     { what: 'outage (info): apiservers stopped until ready again', value: `plain ${secs(stopMs + restoreMs + etcdUpMs + apiMs)} · runbook ${secs(outageMs)}` },
     { what: 'runbook full-restore.yml (wall)', value: `${secs(rb.ms)} (engine ${secs(Number(end?.['durationMs'] ?? Number.NaN))}), peak RSS ${mib(rb.maxRssKiB * 1024)}` },
     { what: 'ratio runbook / sum', value: ratio.toFixed(2), goal: '≤ 1.25', ok: ratio <= 1.25 },
+    { what: 'before each side (info)', value: `plain: ${settledNote(settledPlain)}; runbook: ${settledNote(settledRunbook)}` },
     ...steps.map((s) => ({ what: `  step (${groupOf(s.step)}): ${s.step}`, value: `${secs(s.ms)} ${s.status}${slowNote(s.step, s.ms)}` })),
   ];
   console.log(goalTable(`[bench] RTO of a full restore, 3 members (static pods, etcd ${lab.etcdVersions[0]}); load ${load()}`, rows));
