@@ -3,6 +3,7 @@ import type { Host } from '../model/inventory.js';
 import type { Shell } from '../model/shell.js';
 import { join, lit, sh } from '../shell/build.js';
 import { type Action, backupDir, ok, type PlanResult, refuse } from './action.js';
+import { controllersStart, controllersStop } from './controllers.js';
 import { etcdctl, POLL_TIMEOUTS, urlHostPort } from './etcdctl.js';
 import { stashedPath } from './etcd.js';
 import { moveCommand, moveOnce } from './file.js';
@@ -144,7 +145,13 @@ function plainStop(h: Host, c: Component, timeoutS: number): Command[] {
   return [{ kind: 'exec', cmd: moveOnce(t.manifest, stash) }, waitPort(t, 'closed', timeoutS), ...gone];
 }
 
-function make(c: Component, op: 'stop' | 'start'): Action<{ timeout?: number; wait?: boolean; leader_last?: boolean | string }> {
+const flag = (v: unknown, name: string): boolean | string => {
+  if (v === undefined || v === false || v === 'false') return false;
+  if (v === true || v === 'true') return true;
+  return `${name} must be true or false, got ${String(v)}`;
+};
+
+function make(c: Component, op: 'stop' | 'start'): Action<{ timeout?: number; wait?: boolean; leader_last?: boolean | string; with_controllers?: boolean | string }> {
   return {
     name: `${c}.${op}`,
     changes: 'always',
@@ -156,18 +163,28 @@ function make(c: Component, op: 'stop' | 'start'): Action<{ timeout?: number; wa
       if (typeof timeout === 'string') return refuse(timeout);
       const h = ctx.host;
       const bk = backupDir(ctx);
+      const ctl = flag(args.with_controllers, 'with_controllers');
+      if (typeof ctl === 'string') return refuse(ctl);
+      if (ctl && c !== 'apiserver') return refuse('with_controllers is for apiserver.stop and apiserver.start');
       if (op === 'stop') {
-        const last = args.leader_last === true || args.leader_last === 'true';
-        if (args.leader_last !== undefined && !last && args.leader_last !== false && args.leader_last !== 'false') return refuse(`leader_last must be true or false, got ${String(args.leader_last)}`);
+        const last = flag(args.leader_last, 'leader_last');
+        if (typeof last === 'string') return refuse(last);
         if (last && c !== 'etcd') return refuse('leader_last is for etcd.stop');
         const first = last ? [leaderLast(h, ctx.cluster.filter((o) => o !== h && !o.down), timeout)] : [];
-        return ok({ commands: stopCommands(h, c, timeout, bk, first), undo: undoStop(h, c, timeout, bk), changes: true });
+        const all = stopCommands(h, c, timeout, bk, first);
+        const [move, ...waits] = all;
+        if (!ctl || !move) return ok({ commands: all, undo: undoStop(h, c, timeout, bk), changes: true });
+        // the controllers go in the same breath as the apiserver, then both are waited for
+        const cs = controllersStop(h, ctx, timeout);
+        return ok({ commands: [move, cs.commands[0] as Command, ...waits, ...cs.commands.slice(1)], undo: [...undoStop(h, c, timeout, bk), ...cs.undo], changes: true });
       }
       // etcd alone cannot serve until a quorum is up: wait: false lets a playbook start every
       // member first and then wait for the cluster as a whole.
       const t = target(h, c);
       const commands = args.wait === false ? [startCommand(h, c)] : [startCommand(h, c), waitPort(t, 'open', timeout)];
-      return ok({ commands, undo: plainStop(h, c, timeout), changes: true });
+      if (!ctl) return ok({ commands, undo: plainStop(h, c, timeout), changes: true });
+      const cs = controllersStart(h, ctx, timeout);
+      return ok({ commands: [commands[0] as Command, cs.commands[0] as Command, ...commands.slice(1), ...cs.commands.slice(1)], undo: [...cs.undo, ...plainStop(h, c, timeout)], changes: true });
     },
   };
 }

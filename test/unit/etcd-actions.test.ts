@@ -1,5 +1,5 @@
 import { execFile, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -278,6 +278,59 @@ describe('controlplane.restart, run by bash against a stand-in kubelet', () => {
       expect(k.log.slice(0, 2).every((l) => l.startsWith('stop'))).toBe(true);
       expect(k.log.slice(2).sort()).toEqual(['start kube-controller-manager', 'start kube-scheduler']);
       for (const n of ['kube-controller-manager', 'kube-scheduler']) expect(existsSync(join(dir, 'manifests', `${n}.yaml`))).toBe(true);
+    } finally {
+      k.stop();
+    }
+  });
+
+  it('apiserver.stop/start with_controllers: all three out in one go, and back in; only what the run stopped comes back', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'with-controllers-'));
+    mkdirSync(join(dir, 'manifests'));
+    // this host has no kube-scheduler: nothing of it may appear
+    for (const n of ['kube-apiserver', 'kube-controller-manager']) writeFileSync(join(dir, 'manifests', `${n}.yaml`), 'x');
+    const k = await kubelet(dir, ['kube-apiserver', 'kube-controller-manager']);
+    try {
+      const base = host(1);
+      const h: Host = {
+        ...base,
+        etcd: {
+          ...base.etcd,
+          apiserverManifest: join(dir, 'manifests', 'kube-apiserver.yaml'),
+          apiserverUrl: `https://127.0.0.1:${k.ports.get('kube-apiserver')}`,
+          stashDir: join(dir, 'stash'),
+          controllerManager: { ...base.etcd.controllerManager, manifest: join(dir, 'manifests', 'kube-controller-manager.yaml'), healthUrl: `http://127.0.0.1:${k.ports.get('kube-controller-manager')}` },
+          scheduler: { ...base.etcd.scheduler, manifest: join(dir, 'manifests', 'kube-scheduler.yaml'), healthUrl: 'http://127.0.0.1:9' },
+        },
+      };
+      // each command as the engine runs it: a poll is tried again until it succeeds (or fails), at most 20 s
+      const runAll = async (cs: { kind: string; cmd?: unknown; poll?: { until: string } | undefined }[]) => {
+        for (const c of cs) {
+          if (c.kind !== 'exec') throw new Error(c.kind);
+          const cmd = String(c.cmd);
+          for (let i = 0; ; i++) {
+            const status = await new Promise<number>((res) => execFile('bash', ['-c', cmd], (err) => res(err ? (typeof err.code === 'number' ? err.code : 1) : 0)));
+            if (!c.poll && status !== 0) throw new Error(`${cmd}: exit ${status}`);
+            if (!c.poll || (c.poll.until === 'succeeds') === (status === 0)) break;
+            if (i > 400) throw new Error(`${cmd}: still ${status}`);
+            await new Promise((r) => setTimeout(r, 50));
+          }
+        }
+      };
+      const stop = plan('apiserver.stop', { with_controllers: true, timeout: 20 }, h);
+      if (!stop.ok) throw new Error(stop.message);
+      await runAll(stop.plan.commands);
+      expect(k.log.sort()).toEqual(['stop kube-apiserver', 'stop kube-controller-manager']);
+      expect(readdirSync(join(dir, 'manifests'))).toEqual([]);
+      const start = plan('apiserver.start', { with_controllers: true, timeout: 20 }, h);
+      if (!start.ok) throw new Error(start.message);
+      // its undo stops the controllers again, then the apiserver
+      expect(start.plan.undo.map((c) => (c.kind === 'exec' ? String(c.cmd) : '')).join('\n')).toMatch(/kube-controller-manager-stopped[\s\S]*kube-apiserver/);
+      await runAll(start.plan.commands);
+      expect(k.log.slice(2).sort()).toEqual(['start kube-apiserver', 'start kube-controller-manager']);
+      expect(readdirSync(join(dir, 'manifests')).sort()).toEqual(['kube-apiserver.yaml', 'kube-controller-manager.yaml']);
+      // started again: started once more by a repeated step is the same
+      await runAll(start.plan.commands);
+      expect(k.log).toHaveLength(4);
     } finally {
       k.stop();
     }
