@@ -71,6 +71,13 @@ export function slug(s: string): string {
   return s.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '').slice(0, 40) || 'step';
 }
 
+/** A true/false argument (a template renders it as text; '' is unset): the value, or why it is refused. */
+export function boolArg(v: unknown, name: string): boolean | string {
+  if (v === undefined || v === '' || v === false || v === 'false') return false;
+  if (v === true || v === 'true') return true;
+  return `${name} must be true or false, got ${String(v)}`;
+}
+
 /** A remote path must be absolute and have no '..' segment. */
 export function checkPath(p: unknown, what: string): string | undefined {
   if (typeof p !== 'string' || p === '') return `${what} must be a non-empty path`;

@@ -2,12 +2,12 @@ import type { Command } from '../model/command.js';
 import type { Host } from '../model/inventory.js';
 import type { Shell } from '../model/shell.js';
 import { join, lit, sh } from '../shell/build.js';
-import { type Action, backupDir, ok, type PlanResult, refuse } from './action.js';
+import { type Action, backupDir, boolArg, ok, type PlanResult, refuse } from './action.js';
 import { controllersStart, controllersStop } from './controllers.js';
 import { etcdctl, POLL_TIMEOUTS, urlHostPort } from './etcdctl.js';
 import { stashedPath } from './etcd.js';
 import { moveCommand, moveOnce } from './file.js';
-import { isHostAddress, portProbe, seconds } from './wait.js';
+import { isHostAddress, portProbe, seconds, WAIT_INTERVAL_MS } from './wait.js';
 
 type Component = 'etcd' | 'apiserver';
 
@@ -24,12 +24,6 @@ function target(h: Host, c: Component): Target {
   const { address, port } = urlHostPort(url);
   return { manifest: c === 'etcd' ? e.manifest : e.apiserverManifest, unit: c === 'etcd' ? e.unit : e.apiserverUnit, address, port };
 }
-
-/**
- * How often a wait for a component asks again: a try is a /dev/tcp probe or one curl (milliseconds on the
- * host's session), and during a restore each wait is outage time: every 0.1 s, as a hand-written loop would.
- */
-const WAIT_INTERVAL_MS = 100;
 
 function waitPort(t: Target, state: 'open' | 'closed', timeoutS: number): Command {
   return { kind: 'exec', cmd: portProbe(t.address, t.port), poll: { until: state === 'open' ? 'succeeds' : 'fails', timeoutMs: timeoutS * 1000, intervalMs: WAIT_INTERVAL_MS } };
@@ -145,12 +139,6 @@ function plainStop(h: Host, c: Component, timeoutS: number): Command[] {
   return [{ kind: 'exec', cmd: moveOnce(t.manifest, stash) }, waitPort(t, 'closed', timeoutS), ...gone];
 }
 
-const flag = (v: unknown, name: string): boolean | string => {
-  if (v === undefined || v === false || v === 'false') return false;
-  if (v === true || v === 'true') return true;
-  return `${name} must be true or false, got ${String(v)}`;
-};
-
 function make(c: Component, op: 'stop' | 'start'): Action<{ timeout?: number; wait?: boolean; leader_last?: boolean | string; with_controllers?: boolean | string }> {
   return {
     name: `${c}.${op}`,
@@ -163,11 +151,11 @@ function make(c: Component, op: 'stop' | 'start'): Action<{ timeout?: number; wa
       if (typeof timeout === 'string') return refuse(timeout);
       const h = ctx.host;
       const bk = backupDir(ctx);
-      const ctl = flag(args.with_controllers, 'with_controllers');
+      const ctl = boolArg(args.with_controllers, 'with_controllers');
       if (typeof ctl === 'string') return refuse(ctl);
       if (ctl && c !== 'apiserver') return refuse('with_controllers is for apiserver.stop and apiserver.start');
       if (op === 'stop') {
-        const last = flag(args.leader_last, 'leader_last');
+        const last = boolArg(args.leader_last, 'leader_last');
         if (typeof last === 'string') return refuse(last);
         if (last && c !== 'etcd') return refuse('leader_last is for etcd.stop');
         const first = last ? [leaderLast(h, ctx.cluster.filter((o) => o !== h && !o.down), timeout)] : [];

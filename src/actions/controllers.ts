@@ -16,9 +16,7 @@ import type { ActionContext } from './action.js';
 import { urlHostPort } from './etcdctl.js';
 import { stashedPath } from './etcd.js';
 import { moveCommand, moveOnce } from './file.js';
-import { isHostAddress, portProbe } from './wait.js';
-
-const WAIT_INTERVAL_MS = 100;
+import { isHostAddress, portProbe, WAIT_INTERVAL_MS } from './wait.js';
 
 interface Part {
   label: string;

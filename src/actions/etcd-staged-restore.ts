@@ -6,8 +6,7 @@
  */
 import { type Action, checkPath, ok, refuse, stagedDir } from './action.js';
 import { sh } from '../shell/build.js';
-import { bumpNote, bumpOf, type RestoreArgs, restoreCommand } from './etcd.js';
-import { initialCluster } from './etcdctl.js';
+import { bumpNote, type RestoreArgs, restoreCommand, restoreInputs } from './etcd.js';
 
 export const etcdStageRestore: Action<RestoreArgs> = {
   name: 'etcd.stage_restore',
@@ -15,16 +14,13 @@ export const etcdStageRestore: Action<RestoreArgs> = {
   shellArgs: [],
   versioned: true,
   plan(args, ctx) {
-    const dataDir = args.data_dir ?? ctx.host.etcd.dataDir;
-    const bad = checkPath(args.snapshot, 'snapshot') ?? checkPath(dataDir, 'data_dir');
-    if (bad) return refuse(bad);
-    if (!args.token) return refuse('a new --initial-cluster-token is required (token)');
-    const bump = bumpOf(ctx.etcd, args);
-    if (typeof bump === 'string') return refuse(bump);
+    const inputs = restoreInputs(args, ctx);
+    if (typeof inputs === 'string') return refuse(inputs);
+    const { dataDir, bump } = inputs;
     const stage = stagedDir(ctx, dataDir);
     // written under another name and renamed when whole: a staged dir that exists is complete
     const scratch = `${stage}.partial`;
-    const restore = restoreCommand(ctx.host, ctx.etcd, { ...args, initialCluster: args.initial_cluster ?? initialCluster(ctx.cluster), dataDir: scratch }, bump);
+    const restore = restoreCommand(ctx.host, ctx.etcd, { ...args, initialCluster: inputs.initialCluster, dataDir: scratch }, bump);
     return ok({
       commands: [
         { kind: 'exec', cmd: sh`mkdir -p -m 700 ${dataDir} && rm -rf -- ${scratch} ${stage}` },

@@ -3,7 +3,7 @@ import type { Host } from '../model/inventory.js';
 import type { Ref, Shell } from '../model/shell.js';
 import { MEMBERS_MARK, STATUS_MARK } from '../facts/etcd-json.js';
 import { arg, isRef, join, sh } from '../shell/build.js';
-import { type Action, type ActionContext, backupDir, checkPath, ok, refuse, stagedDir } from './action.js';
+import { type Action, type ActionContext, backupDir, boolArg, checkPath, ok, refuse, stagedDir } from './action.js';
 import { etcdctl, type EtcdctlTimeouts, initialCluster, POLL_TIMEOUTS, toolPath, urlHostPort } from './etcdctl.js';
 import { DEFAULT_BUMP_REVISION, type EtcdCommands } from './etcd-version.js';
 import { isHostAddress, portProbe, seconds } from './wait.js';
@@ -236,19 +236,26 @@ export function restoreCommand(h: Host, etcd: EtcdCommands, a: RestoreArgs & { i
   return join(parts, ' ');
 }
 
+/** What every restore checks first (etcd.snapshot_restore, etcd.stage_restore): its paths, a new token, the bump. */
+export function restoreInputs(args: RestoreArgs, ctx: ActionContext): { dataDir: string; initialCluster: string; bump: { bump: number; markCompacted: boolean } } | string {
+  const dataDir = args.data_dir ?? ctx.host.etcd.dataDir;
+  const bad = checkPath(args.snapshot, 'snapshot') ?? checkPath(dataDir, 'data_dir');
+  if (bad) return bad;
+  if (!args.token) return 'a new --initial-cluster-token is required (token)';
+  const bump = bumpOf(ctx.etcd, args);
+  if (typeof bump === 'string') return bump;
+  return { dataDir, initialCluster: args.initial_cluster ?? initialCluster(ctx.cluster), bump };
+}
+
 export const etcdSnapshotRestore: Action<RestoreArgs> = {
   name: 'etcd.snapshot_restore',
   changes: 'always',
   shellArgs: [],
   versioned: true,
   plan(args, ctx) {
-    const dataDir = args.data_dir ?? ctx.host.etcd.dataDir;
-    const bad = checkPath(args.snapshot, 'snapshot') ?? checkPath(dataDir, 'data_dir');
-    if (bad) return refuse(bad);
-    if (!args.token) return refuse('a new --initial-cluster-token is required (token)');
-    const ic = args.initial_cluster ?? initialCluster(ctx.cluster);
-    const bump = bumpOf(ctx.etcd, args);
-    if (typeof bump === 'string') return refuse(bump);
+    const inputs = restoreInputs(args, ctx);
+    if (typeof inputs === 'string') return refuse(inputs);
+    const { dataDir, initialCluster: ic, bump } = inputs;
     // Everything happens inside the data dir's own filesystem, so a data dir that is a mount point
     // (a dedicated etcd disk) works, and a full disk shows up here, with nothing half-written left.
     const tmp = `${dataDir}/.restore-${ctx.runId}`;
@@ -483,8 +490,8 @@ export const etcdRehearseRestore: Action<{ snapshot?: string; staged?: boolean |
     // the bump is the restore's: checked here (a bump 3.4 cannot do is refused before anything stops), not rehearsed
     const bump = bumpOf(ctx.etcd, args);
     if (typeof bump === 'string') return refuse(bump);
-    const staged = args.staged === true || args.staged === 'true';
-    if (args.staged !== undefined && !staged && args.staged !== false && args.staged !== 'false') return refuse(`staged must be true or false, got ${String(args.staged)}`);
+    const staged = boolArg(args.staged, 'staged');
+    if (typeof staged === 'string') return refuse(staged);
     if (staged && args.snapshot !== undefined) return refuse('give snapshot or staged: true, not both');
     const bad = staged ? undefined : checkPath(args.snapshot, 'snapshot');
     if (bad) return refuse(bad);

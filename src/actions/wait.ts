@@ -26,6 +26,12 @@ export function portProbe(address: string, port: number): Shell {
   return sh`timeout 2 bash -c ${arg(sh`exec 3<>${`/dev/tcp/${address}/${port}`}`)} 2>/dev/null`;
 }
 
+/**
+ * How often a wait for a component asks again: a try is a /dev/tcp probe or one curl (milliseconds on the
+ * host's session), and during a restore each wait is outage time: every 0.1 s, as a hand-written loop would.
+ */
+export const WAIT_INTERVAL_MS = 100;
+
 /** Seconds, finite and positive, or the default. */
 export function seconds(v: unknown, dflt: number, what: string): number | string {
   if (v === undefined) return dflt;

@@ -10,29 +10,16 @@ import { sh } from '../../src/shell/build.js';
 import { type CommandSet, commandsFor } from '../../src/actions/etcd-version.js';
 import { actionNames, findAction } from '../../src/actions/registry.js';
 import { checkCluster, parseClusterFacts, parseKeyCount, parseMembers, MEMBERS_MARK, STATUS_MARK } from '../../src/facts/etcd-json.js';
-import { etcdDefaults } from '../../src/load/load-inventory.js';
 import type { Host } from '../../src/model/inventory.js';
 import type { Step } from '../../src/model/playbook.js';
 import type { Command } from '../../src/model/command.js';
-import { directRoute } from '../../src/load/resolve-ssh.js';
 import { showShell } from '../../src/shell/render.js';
+import { fixtureHost, fixtureStep, planFor } from '../support/action-fixtures.js';
 
 /** Commands with their shell text, as the plan shows them. */
 const text = (cs: Command[]) => cs.map((c) => (c.kind === 'exec' ? { ...c, cmd: showShell(c.cmd) } : c));
 
-const host = (n: number, style: 'static-pod' | 'systemd' = 'static-pod'): Host => ({
-  name: `m${n}`,
-  address: `10.0.0.${n}`,
-  port: 22,
-  user: 'root',
-  identityFile: undefined,
-  ssh: directRoute({ name: `m${n}`, address: `10.0.0.${n}`, port: 22, user: 'root' }),
-  become: false,
-  down: false,
-  groups: ['all'],
-  vars: {},
-  etcd: etcdDefaults(`m${n}`, `10.0.0.${n}`, style),
-});
+const host = (n: number, style: 'static-pod' | 'systemd' = 'static-pod'): Host => fixtureHost(n, style);
 
 describe('restore command by etcd command set', () => {
   const h = host(1);
@@ -59,18 +46,10 @@ describe('restore command by etcd command set', () => {
   });
 });
 
-const step = (action: string): Step => ({
-  kind: 'step', name: 'x', action, args: {}, hosts: { kind: 'all' }, serial: undefined, runOnce: false, when: undefined, register: undefined,
-  retries: 0, delaySeconds: 1, until: undefined, timeoutSeconds: undefined, tags: [], undo: undefined, noUndo: undefined, changes: undefined,
-  become: undefined, ignoreErrors: false, repeatable: undefined, pos: { file: 'f', line: 1, col: 1 },
-});
+const step = (action: string): Step => fixtureStep(action);
 
 function plan(action: string, args: Record<string, unknown>, h = host(2), set: CommandSet = '3.4') {
-  const a = findAction(action);
-  if (!a) throw new Error(action);
-  const cluster = [host(1), host(2), host(3)];
-  const inventory = { file: 'i', cluster: 'c', knownHosts: 'k', sshConfig: '', hosts: cluster, groups: { all: ['m1', 'm2', 'm3'] }, vars: {} };
-  const p = a.plan(args, { host: h, cluster, inventory, step: step(action), stepIndex: 0, runId: 'R', baseDir: '/', undo: undefined, etcd: commandsFor(set) });
+  const p = planFor(action, args, h, [host(1), host(2), host(3)], { set });
   return p.ok ? { ...p, plan: { ...p.plan, commands: text(p.plan.commands), undo: text(p.plan.undo) } } : p;
 }
 
@@ -248,23 +227,20 @@ describe('controlplane.restart, run by bash against a stand-in kubelet', () => {
     return { log, ports, stop: () => { clearInterval(tick); for (const s of servers.values()) s?.close(); } };
   }
 
+  /** A master whose control-plane components live under `dir` and answer on the stand-in's ports (none: port 9). */
+  const standIn = (dir: string, ports: Map<string, number>, etcd: Partial<Host['etcd']>): Host => {
+    const base = host(1).etcd;
+    const component = (c: Host['etcd']['scheduler'], n: string) => ({ ...c, manifest: join(dir, 'manifests', `${n}.yaml`), healthUrl: `http://127.0.0.1:${ports.get(n) ?? 9}` });
+    return fixtureHost(1, 'static-pod', { stashDir: join(dir, 'stash'), controllerManager: component(base.controllerManager, 'kube-controller-manager'), scheduler: component(base.scheduler, 'kube-scheduler'), ...etcd });
+  };
+
   it('restarts both components at once: both stopped before either starts, both healthy again, exit 0', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'cp-restart-'));
     mkdirSync(join(dir, 'manifests'));
     for (const n of ['kube-controller-manager', 'kube-scheduler']) writeFileSync(join(dir, 'manifests', `${n}.yaml`), 'x');
     const k = await kubelet(dir, ['kube-controller-manager', 'kube-scheduler']);
     try {
-      const base = host(1);
-      const h: Host = {
-        ...base,
-        etcd: {
-          ...base.etcd,
-          manifest: join(dir, 'manifests', 'etcd.yaml'),
-          stashDir: join(dir, 'stash'),
-          controllerManager: { ...base.etcd.controllerManager, manifest: join(dir, 'manifests', 'kube-controller-manager.yaml'), healthUrl: `http://127.0.0.1:${k.ports.get('kube-controller-manager')}` },
-          scheduler: { ...base.etcd.scheduler, manifest: join(dir, 'manifests', 'kube-scheduler.yaml'), healthUrl: `http://127.0.0.1:${k.ports.get('kube-scheduler')}` },
-        },
-      };
+      const h = standIn(dir, k.ports, { manifest: join(dir, 'manifests', 'etcd.yaml') });
       const p = plan('controlplane.restart', { timeout: 60 }, h);
       if (!p.ok) throw new Error(JSON.stringify(p));
       expect(p.plan.commands).toHaveLength(1);
@@ -290,18 +266,7 @@ describe('controlplane.restart, run by bash against a stand-in kubelet', () => {
     for (const n of ['kube-apiserver', 'kube-controller-manager']) writeFileSync(join(dir, 'manifests', `${n}.yaml`), 'x');
     const k = await kubelet(dir, ['kube-apiserver', 'kube-controller-manager']);
     try {
-      const base = host(1);
-      const h: Host = {
-        ...base,
-        etcd: {
-          ...base.etcd,
-          apiserverManifest: join(dir, 'manifests', 'kube-apiserver.yaml'),
-          apiserverUrl: `https://127.0.0.1:${k.ports.get('kube-apiserver')}`,
-          stashDir: join(dir, 'stash'),
-          controllerManager: { ...base.etcd.controllerManager, manifest: join(dir, 'manifests', 'kube-controller-manager.yaml'), healthUrl: `http://127.0.0.1:${k.ports.get('kube-controller-manager')}` },
-          scheduler: { ...base.etcd.scheduler, manifest: join(dir, 'manifests', 'kube-scheduler.yaml'), healthUrl: 'http://127.0.0.1:9' },
-        },
-      };
+      const h = standIn(dir, k.ports, { apiserverManifest: join(dir, 'manifests', 'kube-apiserver.yaml'), apiserverUrl: `https://127.0.0.1:${k.ports.get('kube-apiserver')}` });
       // each command as the engine runs it: a poll is tried again until it succeeds (or fails), at most 20 s
       const runAll = async (cs: { kind: string; cmd?: unknown; poll?: { until: string } | undefined }[]) => {
         for (const c of cs) {

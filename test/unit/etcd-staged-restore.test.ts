@@ -5,42 +5,22 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type CommandSet, commandsFor } from '../../src/actions/etcd-version.js';
-import { findAction } from '../../src/actions/registry.js';
+import type { CommandSet } from '../../src/actions/etcd-version.js';
 import { applyParse } from '../../src/engine/run-special.js';
-import { directRoute } from '../../src/load/resolve-ssh.js';
-import { etcdDefaults } from '../../src/load/load-inventory.js';
 import type { Command } from '../../src/model/command.js';
 import type { Host } from '../../src/model/inventory.js';
-import type { Step } from '../../src/model/playbook.js';
 import { showShell } from '../../src/shell/render.js';
+import { fixtureHost, planFor } from '../support/action-fixtures.js';
 
 const dirs: string[] = [];
 afterEach(() => {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 
-const host = (n: number, dataDir = '/var/lib/etcd'): Host => {
-  const e = etcdDefaults(`m${n}`, `10.0.0.${n}`, 'static-pod');
-  return {
-    name: `m${n}`, address: `10.0.0.${n}`, port: 22, user: 'root', identityFile: undefined,
-    ssh: directRoute({ name: `m${n}`, address: `10.0.0.${n}`, port: 22, user: 'root' }),
-    become: false, down: false, groups: ['all'], vars: {}, etcd: { ...e, dataDir },
-  };
-};
-
-const step = (action: string): Step => ({
-  kind: 'step', name: 'x', action, args: {}, hosts: { kind: 'all' }, serial: undefined, runOnce: false, when: undefined, register: undefined,
-  retries: 0, delaySeconds: 1, until: undefined, timeoutSeconds: undefined, tags: [], undo: undefined, noUndo: undefined, changes: undefined,
-  become: undefined, ignoreErrors: false, repeatable: undefined, pos: { file: 'f', line: 1, col: 1 },
-});
+const host = (n: number, dataDir = '/var/lib/etcd'): Host => fixtureHost(n, 'static-pod', { dataDir });
 
 function plan(action: string, args: Record<string, unknown>, h = host(2), set: CommandSet = '3.4') {
-  const a = findAction(action);
-  if (!a) throw new Error(action);
-  const cluster = [host(1), host(2), host(3)];
-  const inventory = { file: 'i', cluster: 'c', knownHosts: 'k', sshConfig: '', hosts: cluster, groups: { all: ['m1', 'm2', 'm3'] }, vars: {} };
-  return a.plan(args, { host: h, cluster, inventory, step: step(action), stepIndex: 4, runId: 'R', baseDir: '/', undo: undefined, etcd: commandsFor(set) });
+  return planFor(action, args, h, [host(1), host(2), host(3)], { set, stepIndex: 4 });
 }
 const shown = (cs: Command[] | undefined) => (cs ?? []).map((c) => (c.kind === 'exec' ? showShell(c.cmd) : JSON.stringify(c)));
 

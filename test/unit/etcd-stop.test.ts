@@ -6,14 +6,10 @@ import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { commandsFor } from '../../src/actions/etcd-version.js';
-import { findAction } from '../../src/actions/registry.js';
-import { directRoute } from '../../src/load/resolve-ssh.js';
-import { etcdDefaults } from '../../src/load/load-inventory.js';
 import type { Command } from '../../src/model/command.js';
 import type { Host } from '../../src/model/inventory.js';
-import type { Step } from '../../src/model/playbook.js';
 import { showShell } from '../../src/shell/render.js';
+import { fixtureHost, planFor } from '../support/action-fixtures.js';
 
 const cleanups: (() => void)[] = [];
 afterEach(() => {
@@ -21,34 +17,11 @@ afterEach(() => {
 });
 
 function host(n: number, dir: string, peerPort: number): Host {
-  const address = `127.0.0.${n}`;
-  const etcd = etcdDefaults(`m${n}`, address, 'static-pod');
-  return {
-    name: `m${n}`,
-    address,
-    port: 22,
-    user: 'root',
-    identityFile: undefined,
-    ssh: directRoute({ name: `m${n}`, address, port: 22, user: 'root' }),
-    become: false,
-    down: false,
-    groups: ['all'],
-    vars: {},
-    etcd: { ...etcd, dataDir: join(dir, `data${n}`), stashDir: join(dir, `stash${n}`), peerUrl: `http://${address}:${peerPort}` },
-  };
+  return fixtureHost(n, 'static-pod', { dataDir: join(dir, `data${n}`), stashDir: join(dir, `stash${n}`), peerUrl: `http://127.0.0.${n}:${peerPort}` }, '127.0.0');
 }
 
-const step: Step = {
-  kind: 'step', name: 'stop etcd', action: 'etcd.stop', args: {}, hosts: { kind: 'all' }, serial: undefined, runOnce: false, when: undefined, register: undefined,
-  retries: 0, delaySeconds: 1, until: undefined, timeoutSeconds: undefined, tags: [], undo: undefined, noUndo: undefined, changes: undefined,
-  become: undefined, ignoreErrors: false, repeatable: undefined, pos: { file: 'f', line: 1, col: 1 },
-};
-
 function planStop(args: Record<string, unknown>, h: Host, cluster: Host[]): string[] {
-  const a = findAction('etcd.stop');
-  if (!a) throw new Error('etcd.stop');
-  const inventory = { file: 'i', cluster: 'c', knownHosts: 'k', sshConfig: '', hosts: cluster, groups: { all: cluster.map((c) => c.name) }, vars: {} };
-  const p = a.plan(args, { host: h, cluster, inventory, step, stepIndex: 0, runId: 'R', baseDir: '/', undo: undefined, etcd: commandsFor('3.4') });
+  const p = planFor('etcd.stop', args, h, cluster);
   if (!p.ok) throw new Error(p.message);
   return p.plan.commands.map((c: Command) => (c.kind === 'exec' ? showShell(c.cmd) : JSON.stringify(c)));
 }
@@ -111,10 +84,7 @@ describe('etcd.stop waits until no etcd process holds the data dir', () => {
   it('the undo of etcd.start (a stop) waits for the process too', () => {
     const dir = tempDir();
     const h = host(1, dir, 2380);
-    const a = findAction('etcd.start');
-    if (!a) throw new Error('etcd.start');
-    const inventory = { file: 'i', cluster: 'c', knownHosts: 'k', sshConfig: '', hosts: [h], groups: { all: ['m1'] }, vars: {} };
-    const p = a.plan({}, { host: h, cluster: [h], inventory, step: { ...step, action: 'etcd.start' }, stepIndex: 0, runId: 'R', baseDir: '/', undo: undefined, etcd: commandsFor('3.4') });
+    const p = planFor('etcd.start', {}, h, [h]);
     if (!p.ok) throw new Error(p.message);
     const undo = p.plan.undo.map((c) => (c.kind === 'exec' ? showShell(c.cmd) : ''));
     expect(undo.at(-1)).toContain('flock -n -s 9 9< ');
@@ -182,9 +152,7 @@ describe('etcd.stop leader_last', () => {
     const dir = tempDir();
     const h = host(1, dir, 2380);
     expect(() => planStop({ leader_last: 'yes' }, h, [h])).toThrow(/leader_last must be true or false/);
-    const a = findAction('apiserver.stop');
-    const inventory = { file: 'i', cluster: 'c', knownHosts: 'k', sshConfig: '', hosts: [h], groups: { all: ['m1'] }, vars: {} };
-    const p = a?.plan({ leader_last: true }, { host: h, cluster: [h], inventory, step, stepIndex: 0, runId: 'R', baseDir: '/', undo: undefined, etcd: commandsFor('3.4') });
+    const p = planFor('apiserver.stop', { leader_last: true }, h, [h]);
     expect(p).toMatchObject({ ok: false, message: expect.stringMatching(/leader_last is for etcd\.stop/) });
   });
 });
