@@ -80,9 +80,22 @@ export function timed(cmd: string, args: string[], o: TimedOptions = {}): Promis
   });
 }
 
-/** The runbook CLI with the Node that runs the bench (as test/support/cli.ts does). */
+/**
+ * The `runbook` command as an installed one runs: dist/cli.js with the Node flags of its shebang
+ * (`#!/usr/bin/env -S node FLAGS`), with the Node that runs the bench. Not `node dist/cli.js`, which
+ * leaves the flags out (the young generation's cap among them: launch.ts).
+ */
+export function runbookCommand(): string[] {
+  const first = readFileSync(CLI, 'latin1').split('\n', 1)[0] ?? '';
+  const m = /^#!\/usr\/bin\/env (?:-S )?node((?: --?[\w-]+(?:=\S+)?)*)$/.exec(first);
+  if (!m) throw new Error(`${CLI} starts with a shebang the bench does not know: ${first}`);
+  return [process.execPath, ...(m[1] ?? '').split(' ').filter(Boolean), CLI];
+}
+
+/** The runbook CLI, as runbookCommand runs it. */
 export function timedCli(args: string[], o: TimedOptions = {}): Promise<Timed> {
-  return timed(process.execPath, [CLI, ...args], o);
+  const [node = process.execPath, ...rest] = runbookCommand();
+  return timed(node, [...rest, ...args], o);
 }
 
 export function median(xs: number[]): number {

@@ -12,13 +12,15 @@
 //   BENCH_DATA_SIZES=1 npm run bench -- data-path     sizes in GiB (default 1,4)
 
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { DeleteObjectCommand, HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { type Lab, shellQuote, startLab } from '../lab/lab.js';
 import { type LabS3, startS3 } from '../lab/s3.js';
 import { writeLabInventory } from '../support/lab-inventory.js';
-import { CLI, ROOT } from '../support/paths.js';
+import { ROOT } from '../support/paths.js';
+import { runbookCommand } from './bench-support.js';
 import { settle, settledNote } from './settle.js';
 import { type GoalRow, goalTable, load, type Measured, maxConcurrent, measure, mib, rate, runEnd, secs, stepDurations } from './measure.js';
 
@@ -136,15 +138,22 @@ async function onAll(cmd: string, timeoutMs = 600_000): Promise<void> {
   for (const r of rs) expect(r.code, r.stderr).toBe(0);
 }
 
+/** Where the runbook keeps its code cache (src/launch.ts's cacheDir, for this process's environment). */
+function codeCacheDir(): string {
+  const e = process.env;
+  return e['RUNBOOK_CODE_CACHE'] || join(e['XDG_CACHE_HOME'] || join(homedir(), '.cache'), 'etcd-runbook');
+}
+
 /** `runbook run` under time and strace, with a fresh TMPDIR that must stay empty. */
 async function runbook(args: string[]): Promise<{ m: Measured; tmpLeft: string[]; opensElsewhere: string[] }> {
   const tmp = mkdtempSync(join(work, 'tmpdir-'));
-  const m = await measure([process.execPath, CLI, 'run', ...args, '-i', inv, '--output', 'json', '--yes'], { cwd: ROOT, env: { ...env, TMPDIR: tmp }, traceOpens: true, scratch: work });
+  const m = await measure([...runbookCommand(), 'run', ...args, '-i', inv, '--output', 'json', '--yes'], { cwd: ROOT, env: { ...env, TMPDIR: tmp }, traceOpens: true, scratch: work });
   const tmpLeft = readdirSync(tmp);
   rmSync(tmp, { recursive: true, force: true });
   // the journal and the lock's record are the run's own files; anything else opened for writing is suspect
   // (/dev/shm is tmpfs: memory the time figure does not see, so it counts here)
-  const opensElsewhere = m.writeOpens.filter((p) => !p.startsWith(env['RUNBOOK_RUNS_DIR'] ?? '\0') && !/^\/dev\/(null|tty|pts\/)/.test(p));
+  // and the code cache (src/launch.ts): a run whose command has none yet writes it, compiled code, on exit
+  const opensElsewhere = m.writeOpens.filter((p) => !p.startsWith(env['RUNBOOK_RUNS_DIR'] ?? '\0') && !p.startsWith(`${codeCacheDir()}/`) && !/^\/dev\/(null|tty|pts\/)/.test(p));
   if (m.code !== 0) throw new Error(`runbook ${args.join(' ')} exited ${m.code}:\n${m.stdout.slice(-4000)}\n${m.stderr.slice(-4000)}`);
   return { m, tmpLeft, opensElsewhere };
 }

@@ -19,7 +19,8 @@ import { ETCD_IMAGES_DIR } from '../lab/etcd-assets.js';
 import { type Lab, shellQuote, startLab } from '../lab/lab.js';
 import { type LabS3, startS3 } from '../lab/s3.js';
 import { labEtcdBlock, writeLabInventory } from '../support/lab-inventory.js';
-import { CLI, ROOT } from '../support/paths.js';
+import { ROOT } from '../support/paths.js';
+import { runbookCommand } from './bench-support.js';
 import { settle, settledNote } from './settle.js';
 import { type GoalRow, goalTable, load, measure, mib, runEnd, secs, slowestCommands, stepDurations } from './measure.js';
 
@@ -83,7 +84,7 @@ it(`RTO: full-restore.yml vs the sum of its unavoidable parts, 3 members, ~${DAT
 
   const backupId = `rto-backup-${Date.now()}`;
   const s3vars = ['-e', `s3_endpoint=${s3.endpoint}`, '-e', `s3_bucket=${s3.bucket}`];
-  const backup = await measure([process.execPath, CLI, 'run', 'playbooks/backup.yml', '-i', inv, '--run-id', backupId, '--output', 'json', ...s3vars], { cwd: ROOT, env, scratch: work });
+  const backup = await measure([...runbookCommand(), 'run', 'playbooks/backup.yml', '-i', inv, '--run-id', backupId, '--output', 'json', ...s3vars], { cwd: ROOT, env, scratch: work });
   expect(backup.code, backup.stdout.slice(-3000) + backup.stderr).toBe(0);
   const key = `etcd/lab-rto/${backupId}/snapshot.db`;
   const client = new S3Client({
@@ -149,7 +150,7 @@ it(`RTO: full-restore.yml vs the sum of its unavoidable parts, 3 members, ~${DAT
   // ---- the runbook
   const settledRunbook = await settle();
   const runId = `rto-restore-${Date.now()}`;
-  const rb = await measure([process.execPath, CLI, 'run', 'playbooks/full-restore.yml', '-i', inv, '--yes', '--run-id', runId, '--output', 'json', '-e', `snapshot_key=${key}`, ...s3vars], { cwd: ROOT, env, scratch: work });
+  const rb = await measure([...runbookCommand(), 'run', 'playbooks/full-restore.yml', '-i', inv, '--yes', '--run-id', runId, '--output', 'json', '-e', `snapshot_key=${key}`, ...s3vars], { cwd: ROOT, env, scratch: work });
   const end = runEnd(rb);
   if (rb.code !== 0) writeFileSync(join(work, 'full-restore.out'), rb.stdout + rb.stderr);
   expect(rb.code, `${String(end?.['message'])}\n${rb.stdout.slice(-3000)}${rb.stderr.slice(-2000)}`).toBe(0);
