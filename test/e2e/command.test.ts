@@ -28,7 +28,7 @@ it('runs through its shebang with the young generation capped, and keeps a code 
   const version = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
   const probe = join(dir, 'probe.mjs');
   // loaded before the command by Node itself: what Node was started with
-  writeFileSync(probe, "process.on('exit', () => process.stderr.write(`execArgv=${JSON.stringify(process.execArgv.filter((a) => a.startsWith('--max')))}\\n`));\n");
+  writeFileSync(probe, "process.on('exit', () => process.stderr.write('execArgv=' + JSON.stringify(process.execArgv.filter((a) => a.startsWith('--max'))) + '\\n'));\n");
   const cache = join(dir, 'cache');
   const env = { RUNBOOK_CODE_CACHE: cache, NODE_OPTIONS: `--import=${probe}` };
 
