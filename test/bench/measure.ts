@@ -112,6 +112,31 @@ export function stepDurations(m: Measured): { step: string; ms: number; status: 
   return out;
 }
 
+/**
+ * Where a run's time outside its steps went, from when its events arrived (ms): spawn to run.start
+ * (Node, loading, the plan), run.start to the first step.start (connect, host keys, lock), the gaps
+ * between one step's end and the next one's start, and the last step's end to the process's exit.
+ */
+export function outsideSteps(m: Measured): { startUp: number; toFirstStep: number; between: number; gaps: number; toExit: number } {
+  const es = jsonEvents(m);
+  const runStart = es.find((x) => x.e['type'] === 'run.start')?.ms ?? Number.NaN;
+  let firstStep = Number.NaN;
+  let lastEnd = Number.NaN;
+  let between = 0;
+  let gaps = 0;
+  for (const { ms, e } of es) {
+    if (e['type'] === 'step.start') {
+      if (Number.isNaN(firstStep)) firstStep = ms;
+      else {
+        between += ms - lastEnd;
+        gaps++;
+      }
+    }
+    if (e['type'] === 'step.end' || e['type'] === 'step.skip') lastEnd = ms;
+  }
+  return { startUp: runStart, toFirstStep: firstStep - runStart, between, gaps, toExit: m.ms - lastEnd };
+}
+
 /** The slowest command of each step (from command.end): host, ms and the command as run. */
 export function slowestCommands(m: Measured): Map<string, { host: string; ms: number; command: string }> {
   const out = new Map<string, { host: string; ms: number; command: string }>();
