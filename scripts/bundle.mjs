@@ -6,7 +6,7 @@
 // use; the rest of the CLI's modules run their top level at start, but no command's work is done before
 // it is asked for.
 import { createHash } from 'node:crypto';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
@@ -46,10 +46,17 @@ writeFileSync(join(dist, 'runbook.cjs'), bundle);
 const dynamicImport = /(?<![\w.$])import\s*\(/.exec(bundle);
 if (dynamicImport) throw new Error(`dist/runbook.cjs has a dynamic import() at offset ${dynamicImport.index}: bundle that package, or require it`);
 const sha256 = createHash('sha256').update(bundle).digest('hex');
+// dist/cli.js is a shell script and the ES module it starts: sh runs the first two lines, which exec Node with
+// the command's flags (src/launch.ts says why) on this same file; Node skips the #! line and reads the
+// second as a string and a comment. Not `#!/usr/bin/env -S node FLAGS`: BusyBox's env has no -S.
+const NODE_FLAGS = '--max-semi-space-size=4';
 await build({
   ...common,
   entryPoints: [join(root, 'src', 'launch.ts')],
   outfile: join(dist, 'cli.js'),
   format: 'esm',
   define: { RUNBOOK_BUNDLE_SHA256: JSON.stringify(sha256) },
+  banner: { js: `#!/bin/sh\n':' //; exec node ${NODE_FLAGS} "$0" "$@"` },
 });
+// a program (npm makes a package's bins executable when it installs them; this is for the checkout's own)
+chmodSync(join(dist, 'cli.js'), 0o755);

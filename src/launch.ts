@@ -1,4 +1,3 @@
-#!/usr/bin/env -S node --max-semi-space-size=4
 // dist/cli.js, the `runbook` command: runs the whole CLI (dist/runbook.cjs, one CommonJS bundle made by
 // scripts/bundle.mjs) through V8's code cache. Compiling the bundle's functions costs every start tens of
 // milliseconds (Node 20 has no compile cache of its own); the cache holds them compiled, as the first run
@@ -7,12 +6,15 @@
 // it rejects is made again. No cache can be read or written (RUNBOOK_CODE_CACHE=off, or no writable cache
 // directory): the bundle is compiled as usual, nothing else changes.
 //
-// The shebang caps V8's young generation at 4 MiB a semi-space (Node 20's default lets it grow to 16):
+// The command caps V8's young generation at 4 MiB a semi-space (Node 20's default lets it grow to 16):
 // a restore streams gigabytes through chunks that live a few milliseconds but outlast a scavenge or two in
 // the members' SSH windows; V8 reads that survival as a reason to grow the young generation, and 30 MiB of
 // RSS went to it, with tens of MiB of dead chunks' memory waiting for the rarer scavenges (4 GiB restore
-// to 3 members, lab: peak RSS 146 MiB, 117 MiB with the cap, no slower). V8 reads the flag only when the
-// process starts, so it is on the command line, not set from here. `node dist/cli.js` runs without it.
+// to 3 members, lab: peak RSS 145-155 MiB, 117-128 MiB with the cap, no slower). V8 reads the flag only
+// when the process starts, so it is on Node's command line: dist/cli.js's first two lines are a shell
+// script that execs Node with it on the same file (scripts/bundle.mjs writes them). It costs every start
+// 20-40 ms on the lab machine: with any V8 flag Node compiles its own built-in modules instead of taking
+// them from its embedded cache. `node dist/cli.js` runs without it.
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
@@ -63,8 +65,9 @@ function writeCache(file: string, data: Buffer): void {
 }
 
 /**
- * V8 rejects a cache made under other flags: `runbook` (the shebang's flags) and `node dist/cli.js` keep a
- * cache each instead of overwriting each other's. A 32-bit FNV-1a of Node's own arguments, in hex.
+ * V8 rejects a cache made under other flags: `runbook` (with the flags its first lines exec Node with) and
+ * `node dist/cli.js` keep a cache each instead of overwriting each other's. A 32-bit FNV-1a of Node's own
+ * arguments, in hex.
  */
 function flagsTag(execArgv: string[]): string {
   let h = 0x811c9dc5;

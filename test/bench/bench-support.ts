@@ -81,14 +81,14 @@ export function timed(cmd: string, args: string[], o: TimedOptions = {}): Promis
 }
 
 /**
- * The `runbook` command as an installed one runs: dist/cli.js with the Node flags of its shebang
- * (`#!/usr/bin/env -S node FLAGS`), with the Node that runs the bench. Not `node dist/cli.js`, which
- * leaves the flags out (the young generation's cap among them: launch.ts).
+ * The `runbook` command as an installed one runs: dist/cli.js with the Node flags its first lines exec Node
+ * with (`':' //; exec node FLAGS "$0" "$@"`, scripts/bundle.mjs), with the Node that runs the bench. Not
+ * `node dist/cli.js`, which leaves the flags out (the young generation's cap among them: launch.ts).
  */
 export function runbookCommand(): string[] {
-  const first = readFileSync(CLI, 'latin1').split('\n', 1)[0] ?? '';
-  const m = /^#!\/usr\/bin\/env (?:-S )?node((?: --?[\w-]+(?:=\S+)?)*)$/.exec(first);
-  if (!m) throw new Error(`${CLI} starts with a shebang the bench does not know: ${first}`);
+  const second = readFileSync(CLI, 'latin1').split('\n', 2)[1] ?? '';
+  const m = /^':' \/\/; exec node((?: --?[\w-]+(?:=\S+)?)*) "\$0" "\$@"$/.exec(second);
+  if (!m) throw new Error(`${CLI}: its second line is not the exec line the bench knows: ${second}`);
   return [process.execPath, ...(m[1] ?? '').split(' ').filter(Boolean), CLI];
 }
 

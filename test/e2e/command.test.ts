@@ -1,4 +1,5 @@
-// The `runbook` command as npm installs it: dist/cli.js run through its own shebang, not `node dist/cli.js`.
+// The `runbook` command as npm installs it: dist/cli.js run as a program (its /bin/sh lines exec Node), not
+// `node dist/cli.js`.
 // Its Node flags (the young generation's cap, src/launch.ts) reach the process, and the code cache keeps
 // one file per set of flags, so the command and `node dist/cli.js` do not overwrite each other's cache.
 import { spawn } from 'node:child_process';
@@ -13,7 +14,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 function run(argv: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    // the Node that runs the tests is first on PATH: the shebang's `env node` finds it
+    // the Node that runs the tests is first on PATH: the command's `exec node` finds it
     const child = spawn(argv[0] ?? '', argv.slice(1), { cwd: ROOT, env: { ...process.env, PATH: `${dirname(process.execPath)}:${process.env['PATH'] ?? ''}`, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
@@ -24,7 +25,7 @@ function run(argv: string[], env: Record<string, string>): Promise<{ code: numbe
   });
 }
 
-it('runs through its shebang with the young generation capped, and keeps a code cache per set of Node flags', async () => {
+it('runs as a program with the young generation capped, and keeps a code cache per set of Node flags', async () => {
   const version = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
   const probe = join(dir, 'probe.mjs');
   // loaded before the command by Node itself: what Node was started with
