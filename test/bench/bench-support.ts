@@ -86,9 +86,11 @@ export function timed(cmd: string, args: string[], o: TimedOptions = {}): Promis
  * `node dist/cli.js`, which leaves the flags out (the young generation's cap among them: launch.ts).
  */
 export function runbookCommand(): string[] {
-  const second = readFileSync(CLI, 'latin1').split('\n', 2)[1] ?? '';
-  const m = /^':' \/\/; exec node((?: --?[\w-]+(?:=\S+)?)*) "\$0" "\$@"$/.exec(second);
-  if (!m) throw new Error(`${CLI}: its second line is not the exec line the bench knows: ${second}`);
+  const [first = '', second = ''] = readFileSync(CLI, 'latin1').split('\n', 2);
+  const flags = '((?: --?[\\w-]+(?:=\\S+)?)*)';
+  // or a build before that exec line: `#!/usr/bin/env -S node FLAGS`
+  const m = new RegExp(`^':' //; exec node${flags} "\\$0" "\\$@"$`).exec(second) ?? new RegExp(`^#!/usr/bin/env (?:-S )?node${flags}$`).exec(first);
+  if (!m) throw new Error(`${CLI}: its first lines are not the exec line the bench knows: ${first} / ${second}`);
   return [process.execPath, ...(m[1] ?? '').split(' ').filter(Boolean), CLI];
 }
 
