@@ -10,7 +10,7 @@
 // a restore streams gigabytes through chunks that live a few milliseconds but outlast a scavenge or two in
 // the members' SSH windows; V8 reads that survival as a reason to grow the young generation, and 30 MiB of
 // RSS went to it, with tens of MiB of dead chunks' memory waiting for the rarer scavenges (4 GiB restore
-// to 3 members, lab: peak RSS 145-155 MiB, 117-128 MiB with the cap, no slower). V8 reads the flag only
+// to 3 members, lab: peak RSS 145-159 MiB without the cap, 123-146 MiB with it, no slower). V8 reads the flag only
 // when the process starts, so it is on Node's command line: dist/cli.js's first two lines are a shell
 // script that execs Node with it on the same file (scripts/bundle.mjs writes them). It costs every start
 // 20-40 ms on the lab machine: with any V8 flag Node compiles its own built-in modules instead of taking

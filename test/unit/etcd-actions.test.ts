@@ -227,6 +227,14 @@ describe('controlplane.restart, run by bash against a stand-in kubelet', () => {
     return { log, ports, stop: () => { clearInterval(tick); for (const s of servers.values()) s?.close(); } };
   }
 
+  /** A fresh dir with a manifest for each of `names`, and the kubelet stand-in running them. */
+  const running = async (prefix: string, names: string[]) => {
+    const dir = mkdtempSync(join(tmpdir(), prefix));
+    mkdirSync(join(dir, 'manifests'));
+    for (const n of names) writeFileSync(join(dir, 'manifests', `${n}.yaml`), 'x');
+    return { dir, k: await kubelet(dir, names) };
+  };
+
   /** A master whose control-plane components live under `dir` and answer on the stand-in's ports (none: port 9). */
   const standIn = (dir: string, ports: Map<string, number>, etcd: Partial<Host['etcd']>): Host => {
     const base = host(1).etcd;
@@ -235,10 +243,7 @@ describe('controlplane.restart, run by bash against a stand-in kubelet', () => {
   };
 
   it('restarts both components at once: both stopped before either starts, both healthy again, exit 0', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'cp-restart-'));
-    mkdirSync(join(dir, 'manifests'));
-    for (const n of ['kube-controller-manager', 'kube-scheduler']) writeFileSync(join(dir, 'manifests', `${n}.yaml`), 'x');
-    const k = await kubelet(dir, ['kube-controller-manager', 'kube-scheduler']);
+    const { dir, k } = await running('cp-restart-', ['kube-controller-manager', 'kube-scheduler']);
     try {
       const h = standIn(dir, k.ports, { manifest: join(dir, 'manifests', 'etcd.yaml') });
       const p = plan('controlplane.restart', { timeout: 60 }, h);
@@ -260,11 +265,8 @@ describe('controlplane.restart, run by bash against a stand-in kubelet', () => {
   });
 
   it('apiserver.stop/start with_controllers: all three out in one go, and back in; only what the run stopped comes back', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'with-controllers-'));
-    mkdirSync(join(dir, 'manifests'));
     // this host has no kube-scheduler: nothing of it may appear
-    for (const n of ['kube-apiserver', 'kube-controller-manager']) writeFileSync(join(dir, 'manifests', `${n}.yaml`), 'x');
-    const k = await kubelet(dir, ['kube-apiserver', 'kube-controller-manager']);
+    const { dir, k } = await running('with-controllers-', ['kube-apiserver', 'kube-controller-manager']);
     try {
       const h = standIn(dir, k.ports, { apiserverManifest: join(dir, 'manifests', 'kube-apiserver.yaml'), apiserverUrl: `https://127.0.0.1:${k.ports.get('kube-apiserver')}` });
       // each command as the engine runs it: a poll is tried again until it succeeds (or fails), at most 20 s
